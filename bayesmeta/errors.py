@@ -1,0 +1,78 @@
+"""Exception and warning classes raised by bayesmeta.
+
+Every error a user can cause derives from :class:`BayesMetaError`, so a script (or the command line,
+which maps it to exit code 2) can catch one class. Messages name the offending argument, row and
+column, and say what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BayesMetaError",
+    "ConvergenceWarning",
+    "DataError",
+    "FitError",
+    "ModelSpecError",
+    "NotEstimableWarning",
+    "ResultFileError",
+]
+
+
+class BayesMetaError(Exception):
+    """Base class of every error bayesmeta raises on bad input or a failed fit."""
+
+
+class DataError(BayesMetaError, ValueError):
+    """Input data are malformed: missing or non-numeric columns, impossible values, duplicates.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    rows
+        Zero-based positions of the offending rows, if any.
+    column
+        The offending column, if any.
+    source
+        The file the data came from, if any.
+
+    Examples
+    --------
+    >>> err = DataError("sd must be > 0", rows=[2], column="sd1")
+    >>> err.column
+    'sd1'
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rows: list[int] | None = None,
+        column: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.rows = list(rows) if rows is not None else []
+        self.column = column
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + message)
+
+
+class ModelSpecError(BayesMetaError, ValueError):
+    """A model or estimator was configured wrongly (unknown method, bad prior, bad moderator)."""
+
+
+class FitError(BayesMetaError, RuntimeError):
+    """A fit failed: the estimator did not converge or the sampler could not start."""
+
+
+class ResultFileError(BayesMetaError, OSError):
+    """A saved result cannot be read: truncated, foreign, or from an incompatible version."""
+
+
+class ConvergenceWarning(UserWarning):
+    """Sampler diagnostics (divergences, R-hat, ESS) or an iterative estimator signal a problem."""
+
+
+class NotEstimableWarning(UserWarning):
+    """A quantity cannot be estimated from the data (e.g. tau2 with a single study)."""
