@@ -1,5 +1,49 @@
-"""bayesmeta: Bayesian meta-analysis with PyMC, beside metafor-exact frequentist estimators."""
+"""bayesmeta: Bayesian meta-analysis with PyMC, beside metafor-exact frequentist estimators.
+
+The top level imports neither PyMC nor matplotlib; they load when a Bayesian model or a plot is
+first used.
+
+Examples
+--------
+>>> from bayesmeta import EffectTable, datasets, rma
+>>> tab = EffectTable.from_arms(datasets.load_bcg(), "RR",
+...     columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"})
+>>> res = rma(tab, method="DL")
+>>> round(res.tau2, 4)
+0.3088
+"""
 
 from __future__ import annotations
 
+from bayesmeta import datasets
+from bayesmeta.effect_sizes import EffectSizes, escalc
+from bayesmeta.errors import (
+    BayesMetaError,
+    ConvergenceWarning,
+    DataError,
+    FitError,
+    ModelSpecError,
+    NotEstimableWarning,
+)
+from bayesmeta.frequentist import FrequentistResult, rma, rma_mh, subgroup_analysis
+from bayesmeta.table import EffectTable
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "BayesMetaError",
+    "ConvergenceWarning",
+    "DataError",
+    "EffectSizes",
+    "EffectTable",
+    "FitError",
+    "FrequentistResult",
+    "ModelSpecError",
+    "NotEstimableWarning",
+    "__version__",
+    "datasets",
+    "escalc",
+    "rma",
+    "rma_mh",
+    "subgroup_analysis",
+]

@@ -1,0 +1,1252 @@
+"""Frequentist meta-analysis: the numpy core, with metafor's estimators, names and conventions.
+
+Everything here reproduces ``metafor::rma.uni`` (version 3.8) to the digits its converged solution
+carries: the same estimating equations, truncation rules, test statistics and interval formulas.
+Iterative estimators (REML, ML, PM) are solved to machine precision; metafor's defaults stop earlier
+(``threshold = 1e-5``), which leaves differences of up to about 2e-4 relative in tau2 (see
+``models/rma/README.md``).
+
+The module imports neither PyMC nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, stats
+
+from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "METHODS",
+    "TESTS",
+    "FrequentistResult",
+    "MantelHaenszelResult",
+    "Prediction",
+    "SubgroupResult",
+    "rma",
+    "rma_mh",
+    "subgroup_analysis",
+]
+
+Method = Literal["EE", "FE", "DL", "REML", "ML", "PM", "HE", "SJ"]
+Test = Literal["z", "knha"]
+
+#: Estimators of tau2, with metafor's codes ("FE" is accepted as an alias of "EE").
+METHODS: tuple[str, ...] = ("EE", "DL", "REML", "ML", "PM", "HE", "SJ")
+#: Tests and intervals for the fixed effects: normal ("z") or Knapp-Hartung ("knha").
+TESTS: tuple[str, ...] = ("z", "knha")
+
+#: Convergence tolerance on tau2 for REML/ML/PM, relative to max(1, tau2).
+_TAU2_TOL = 1e-15
+#: Largest ratio of sampling variances before results are flagged as numerically fragile
+#: (metafor's ``evtol`` check, 1e7).
+_VI_RATIO_WARN = 1e7
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted average effect with confidence and prediction intervals (metafor's ``predict``).
+
+    Attributes
+    ----------
+    pred, se, ci_lb, ci_ub, pi_lb, pi_ub
+        Arrays, one entry per row of the moderator values predicted for.
+    """
+
+    pred: NDArray[np.float64]
+    se: NDArray[np.float64]
+    ci_lb: NDArray[np.float64]
+    ci_ub: NDArray[np.float64]
+    pi_lb: NDArray[np.float64]
+    pi_ub: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class FrequentistResult:
+    r"""A fitted frequentist (meta-regression) model, with metafor's field names.
+
+    Returned by :func:`rma`; see there for the maths. Arrays ``beta``, ``se``, ``zval``, ``pval``,
+    ``ci_lb``, ``ci_ub`` have one entry per coefficient, intercept first (``coef_names``).
+    Under ``test="knha"`` ``zval`` holds t statistics with ``dfs`` degrees of freedom.
+
+    See also: ``metafor::rma.uni``.
+
+    Examples
+    --------
+    >>> res = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], method="DL")
+    >>> round(res.tau2, 4), res.k
+    (0.0083, 4)
+    """
+
+    beta: NDArray[np.float64]
+    se: NDArray[np.float64]
+    zval: NDArray[np.float64]
+    pval: NDArray[np.float64]
+    ci_lb: NDArray[np.float64]
+    ci_ub: NDArray[np.float64]
+    vb: NDArray[np.float64]
+    coef_names: tuple[str, ...]
+    tau2: float
+    se_tau2: float
+    tau2_ci_lb: float
+    tau2_ci_ub: float
+    I2: float
+    H2: float
+    I2_ci_lb: float
+    I2_ci_ub: float
+    H2_ci_lb: float
+    H2_ci_ub: float
+    QE: float
+    QEp: float
+    QM: float
+    QMp: float
+    QMdf: tuple[int, int | None]
+    R2: float | None
+    k: int
+    p: int
+    method: str
+    test: str
+    level: float
+    dfs: int | None
+    tau2_estimable: bool
+    fit_stats: dict[str, dict[str, float]]
+    weights: NDArray[np.float64]
+    yi: NDArray[np.float64] = field(repr=False)
+    vi: NDArray[np.float64] = field(repr=False)
+    X: NDArray[np.float64] = field(repr=False)
+    labels: tuple[str, ...] = field(repr=False)
+
+    @property
+    def tau(self) -> float:
+        """Square root of ``tau2``."""
+        return math.sqrt(self.tau2) if np.isfinite(self.tau2) else math.nan
+
+    @property
+    def ll(self) -> float:
+        """Log-likelihood (restricted for REML fits, as metafor's ``logLik``)."""
+        return self.fit_stats[self._lik]["ll"]
+
+    @property
+    def dev(self) -> float:
+        """Deviance (as metafor's ``deviance``)."""
+        return self.fit_stats[self._lik]["dev"]
+
+    @property
+    def AIC(self) -> float:
+        """Akaike information criterion (as metafor's ``fitstats``)."""
+        return self.fit_stats[self._lik]["AIC"]
+
+    @property
+    def BIC(self) -> float:
+        """Bayesian information criterion (as metafor's ``fitstats``)."""
+        return self.fit_stats[self._lik]["BIC"]
+
+    @property
+    def AICc(self) -> float:
+        """Corrected AIC (as metafor's ``fitstats``)."""
+        return self.fit_stats[self._lik]["AICc"]
+
+    @property
+    def _lik(self) -> str:
+        return "REML" if self.method == "REML" else "ML"
+
+    @property
+    def crit(self) -> float:
+        """Critical value used for the intervals (normal, or t with ``dfs`` df under knha)."""
+        alpha = 1.0 - self.level
+        if self.test == "knha":
+            return float(stats.t.isf(alpha / 2, self.dfs)) if self.dfs else math.nan
+        return float(stats.norm.isf(alpha / 2))
+
+    def predict(self, newmods: ArrayLike | None = None) -> Prediction:
+        r"""Predicted average effect with confidence and prediction intervals.
+
+        The prediction interval is :math:`\hat\mu \pm c\sqrt{SE(\hat\mu)^2 + \hat\tau^2}` with
+        :math:`c` the normal quantile, or the t quantile on :math:`k - p` df under Knapp-Hartung,
+        as metafor's ``predict(res)`` with its default ``pi.type``.
+
+        Parameters
+        ----------
+        newmods
+            Moderator values (without the intercept), one row per prediction. ``None`` for an
+            intercept-only model.
+
+        Examples
+        --------
+        >>> res = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], method="DL")
+        >>> p = res.predict()
+        >>> bool(p.pi_lb[0] < p.ci_lb[0])
+        True
+        """
+        if newmods is None:
+            if self.p != 1:
+                raise ModelSpecError(
+                    "predict() on a meta-regression needs newmods: one value per moderator "
+                    f"({', '.join(self.coef_names[1:])})"
+                )
+            Xn = np.ones((1, 1))
+        else:
+            m = np.atleast_2d(np.asarray(newmods, dtype=float))
+            if m.shape[1] != self.p - 1 and m.shape[0] == self.p - 1 and m.shape[1] == 1:
+                m = m.T
+            if m.shape[1] != self.p - 1:
+                raise ModelSpecError(
+                    f"newmods has {m.shape[1]} columns; the model has {self.p - 1} moderators "
+                    f"({', '.join(self.coef_names[1:])})"
+                )
+            Xn = np.column_stack([np.ones(m.shape[0]), m])
+        pred = Xn @ self.beta
+        vpred = np.einsum("ij,jk,ik->i", Xn, self.vb, Xn)
+        se = np.sqrt(vpred)
+        c = self.crit
+        tau2 = self.tau2 if np.isfinite(self.tau2) else 0.0
+        spi = np.sqrt(vpred + tau2)
+        return Prediction(pred, se, pred - c * se, pred + c * se, pred - c * spi, pred + c * spi)
+
+    @property
+    def pred(self) -> float:
+        """Predicted average effect of an intercept-only model (the pooled estimate)."""
+        return float(self.predict().pred[0])
+
+    @property
+    def pi_lb(self) -> float:
+        """Lower bound of the prediction interval (intercept-only models)."""
+        return float(self.predict().pi_lb[0])
+
+    @property
+    def pi_ub(self) -> float:
+        """Upper bound of the prediction interval (intercept-only models)."""
+        return float(self.predict().pi_ub[0])
+
+    def coef_table(self) -> pd.DataFrame:
+        """Coefficients as a table: estimate, se, zval (or tval), pval, ci_lb, ci_ub.
+
+        Examples
+        --------
+        >>> res = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], mods=[1, 2, 3, 4])
+        >>> list(res.coef_table().index)
+        ['intrcpt', 'mod1']
+        """
+        import pandas as pd
+
+        stat = "tval" if self.test == "knha" else "zval"
+        return pd.DataFrame(
+            {
+                "estimate": self.beta,
+                "se": self.se,
+                stat: self.zval,
+                "pval": self.pval,
+                "ci_lb": self.ci_lb,
+                "ci_ub": self.ci_ub,
+            },
+            index=pd.Index(list(self.coef_names), name="coef"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able dictionary of every reported quantity.
+
+        Examples
+        --------
+        >>> rma([0.1, 0.3, 0.35], [0.04, 0.02, 0.05], method="DL").to_dict()["method"]
+        'DL'
+        """
+        out: dict[str, Any] = {}
+        for name in (
+            "tau2 se_tau2 tau2_ci_lb tau2_ci_ub I2 H2 I2_ci_lb I2_ci_ub H2_ci_lb H2_ci_ub "
+            "QE QEp QM QMp R2 k p method test level dfs tau2_estimable"
+        ).split():
+            out[name] = getattr(self, name)
+        for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "weights"):
+            out[name] = getattr(self, name).tolist()
+        out["coef_names"] = list(self.coef_names)
+        out["QMdf"] = list(self.QMdf)
+        out["fit_stats"] = self.fit_stats
+        if self.p == 1:
+            pr = self.predict()
+            out.update(pred=float(pr.pred[0]), pi_lb=float(pr.pi_lb[0]), pi_ub=float(pr.pi_ub[0]))
+        return out
+
+    def __str__(self) -> str:
+        lines = [
+            f"{'Random' if self.method != 'EE' else 'Equal'}-effects model "
+            f"(k = {self.k}; tau^2 estimator: {self.method}; test: {self.test})",
+        ]
+        if self.method != "EE":
+            if self.tau2_estimable:
+                lines.append(
+                    f"tau^2 = {self.tau2:.4f} (SE = {self.se_tau2:.4f}), "
+                    f"95% CI [{self.tau2_ci_lb:.4f}, {self.tau2_ci_ub:.4f}]; tau = {self.tau:.4f}"
+                )
+            else:
+                lines.append("tau^2 not estimable (k = 1)")
+        lines.append(
+            f"I^2 = {self.I2:.2f}%, H^2 = {self.H2:.2f}; "
+            f"Q(df = {self.k - self.p}) = {self.QE:.4f}, p = {self.QEp:.4g}"
+        )
+        if self.R2 is not None:
+            lines.append(f"R^2 = {self.R2:.2f}%; QM = {self.QM:.4f}, p = {self.QMp:.4g}")
+        lines.append(self.coef_table().to_string(float_format=lambda v: f"{v:.4f}"))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# input handling
+
+
+def _as_1d(name: str, x: ArrayLike) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric ({exc})", column=name) from None
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    return arr
+
+
+def _rows_text(bad: NDArray[np.bool_], labels: Sequence[str]) -> str:
+    idx = np.flatnonzero(bad)
+    shown = ", ".join(f"{i + 1} ({labels[i]})" for i in idx[:10])
+    more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def _check_finite(name: str, arr: NDArray[np.float64], labels: Sequence[str]) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(
+            f"{name} has missing or non-finite values at {_rows_text(bad, labels)}; "
+            "remove those rows or supply the values",
+            rows=np.flatnonzero(bad).tolist(),
+            column=name,
+        )
+
+
+def _design(
+    mods: Any, k: int, labels: Sequence[str]
+) -> tuple[NDArray[np.float64], tuple[str, ...]]:
+    """Model matrix with an intercept; validates constant and collinear moderators."""
+    if mods is None:
+        return np.ones((k, 1)), ("intrcpt",)
+    names: list[str]
+    if hasattr(mods, "columns"):  # DataFrame
+        names = [str(c) for c in mods.columns]
+        M = np.asarray(mods.to_numpy(dtype=float), dtype=float)
+    elif isinstance(mods, dict):
+        names = [str(c) for c in mods]
+        M = np.column_stack([_as_1d(str(c), v) for c, v in mods.items()])
+    else:
+        M = np.asarray(mods, dtype=float)
+        if M.ndim == 1:
+            M = M[:, None]
+        names = [f"mod{j + 1}" for j in range(M.shape[1])]
+    if M.shape[0] != k:
+        raise DataError(f"mods has {M.shape[0]} rows but there are {k} estimates", column="mods")
+    for j, nm in enumerate(names):
+        _check_finite(nm, M[:, j], labels)
+        if np.ptp(M[:, j]) == 0:
+            raise ModelSpecError(
+                f"moderator {nm!r} is constant (all values {M[0, j]:g}); it cannot be "
+                "estimated beside the intercept. Drop it, or analyse the subgroup on its own"
+            )
+    X = np.column_stack([np.ones(k), M])
+    if k < X.shape[1]:
+        raise ModelSpecError(
+            f"{k} studies cannot estimate {X.shape[1]} coefficients (intercept + "
+            f"{len(names)} moderators); use fewer moderators"
+        )
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ModelSpecError(
+            f"moderators {', '.join(names)} are collinear with each other or the intercept; "
+            "drop one of the redundant columns"
+        )
+    return X, ("intrcpt", *names)
+
+
+def _table_inputs(table: Any, mods: Any) -> tuple[Any, Any, Any, Any]:
+    """Pull yi, vi, labels and moderators from an EffectTable-like object."""
+    frame = table.data
+    if "outcome" in frame.columns and frame["outcome"].nunique() > 1:
+        raise DataError(
+            f"the table holds {frame['outcome'].nunique()} outcomes; fit one at a time with "
+            "table.for_outcome(name)",
+            column="outcome",
+        )
+    if mods is not None and not hasattr(mods, "shape"):
+        if isinstance(mods, str):
+            mods = [mods]
+        if isinstance(mods, (list, tuple)) and all(isinstance(m, str) for m in mods):
+            missing = [m for m in mods if m not in frame.columns]
+            if missing:
+                raise ModelSpecError(
+                    f"moderator(s) {missing} are not columns of the table; available: "
+                    f"{[c for c in frame.columns if c not in ('yi', 'vi', 'sei')]}"
+                )
+            mods = frame[list(mods)]
+    return frame["yi"].to_numpy(float), frame["vi"].to_numpy(float), frame["study"], mods
+
+
+# --------------------------------------------------------------------------------------------
+# numerical core
+
+
+def _wls(
+    X: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weighted least squares: beta and (X'WX)^-1."""
+    XtW = X.T * w
+    inv = np.linalg.inv(XtW @ X)
+    return inv @ (XtW @ y), inv
+
+
+def _proj(X: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
+    """P = W - W X (X'WX)^-1 X'W."""
+    XtW = X.T * w
+    inv = np.linalg.inv(XtW @ X)
+    return np.diag(w) - XtW.T @ inv @ XtW
+
+
+def _qe(
+    tau2: float, y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64]
+) -> float:
+    """Generalised Q statistic at tau2: sum w_i (y_i - x_i b)^2 with w = 1/(v + tau2)."""
+    w = 1.0 / (v + tau2)
+    b, _ = _wls(X, y, w)
+    r = y - X @ b
+    return float(np.sum(w * r * r))
+
+
+def _root_decreasing(f: Any, target: float, lo: float = 0.0) -> float:
+    """Root of the decreasing function f(t) = target on [lo, inf), bracketing upward."""
+    hi = max(1.0, 10.0 * lo)
+    g = lambda t: f(t) - target  # noqa: E731
+    for _ in range(200):
+        if g(hi) < 0:
+            break
+        lo, hi = hi, hi * 10.0
+    else:  # pragma: no cover - would need tau2 > 1e200
+        raise FitError("could not bracket the root for tau2; the data may be degenerate")
+    return float(optimize.brentq(g, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+def _tau2_fisher(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    method: str,
+    start: float,
+) -> float:
+    """REML/ML tau2 by metafor's Fisher scoring (step-halving at 0), run to full convergence."""
+    tau2 = max(0.0, start)
+    for _ in range(100_000):
+        w = 1.0 / (v + tau2)
+        P = _proj(X, w)
+        Py = P @ y
+        if method == "ML":
+            adj = float((Py @ Py - w.sum()) / np.sum(w * w))
+        else:
+            adj = float((Py @ Py - np.trace(P)) / np.sum(P * P.T))
+        if not np.isfinite(adj):
+            adj = 0.0
+        while tau2 + adj < 0:
+            adj /= 2.0
+        new = tau2 + adj
+        if abs(new - tau2) <= _TAU2_TOL * max(1.0, tau2):
+            return new
+        tau2 = new
+    raise FitError(
+        f"{method} Fisher scoring did not converge for tau2; try method='PM' or 'DL'"
+    )  # pragma: no cover
+
+
+def _loglik(
+    y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], tau2: float
+) -> tuple[float, float]:
+    """ML and REML log-likelihoods at tau2 (metafor's definitions, REMLf = TRUE)."""
+    k, p = X.shape
+    w = 1.0 / (v + tau2)
+    b, _ = _wls(X, y, w)
+    rss = float(np.sum(w * (y - X @ b) ** 2))
+    ll_ml = -0.5 * k * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * rss
+    _, logdet_xx = np.linalg.slogdet(X.T @ X)
+    _, logdet_xwx = np.linalg.slogdet((X.T * w) @ X)
+    ll_reml = (
+        -0.5 * (k - p) * math.log(2 * math.pi)
+        + 0.5 * logdet_xx
+        - 0.5 * float(np.sum(np.log(v + tau2)))
+        - 0.5 * logdet_xwx
+        - 0.5 * rss
+    )
+    return ll_ml, ll_reml
+
+
+def _estimate_tau2(
+    y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], method: str
+) -> tuple[float, float]:
+    """tau2 and its standard error, exactly as metafor computes them."""
+    k, p = X.shape
+    if method == "EE":
+        return 0.0, math.nan
+    if method == "DL":
+        w = 1.0 / v
+        P = _proj(X, w)
+        rss = float(y @ P @ y)
+        trP = float(np.trace(P))
+        tau2 = max(0.0, (rss - (k - p)) / trP)
+        se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2**2 * np.sum(P * P)) / trP**2)
+        return tau2, se
+    if method in ("HE", "REML", "ML"):
+        H = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
+        rss = float(y @ H @ y)
+        PV = H * v[None, :]
+        trPV = float(np.trace(PV))
+        tau2_he = (rss - trPV) / (k - p)
+        if method == "HE":
+            tau2 = max(0.0, tau2_he)
+            se = math.sqrt(
+                (2 * np.sum(PV * PV.T) + 4 * tau2 * trPV + 2 * tau2**2 * (k - p)) / (k - p) ** 2
+            )
+            return tau2, se
+        tau2 = _tau2_fisher(y, v, X, method, start=tau2_he)
+        if tau2 > 0:  # metafor's ll0check: fall back to 0 if the boundary is better
+            ll0 = _loglik(y, v, X, 0.0)
+            ll1 = _loglik(y, v, X, tau2)
+            j = 0 if method == "ML" else 1
+            if ll0[j] - ll1[j] > 1e-10:
+                warnings.warn(
+                    f"{method} scoring stopped at a local maximum; tau2 set to 0 as metafor does",
+                    stacklevel=3,
+                )
+                tau2 = 0.0
+        w = 1.0 / (v + tau2)
+        if method == "ML":
+            return tau2, math.sqrt(2.0 / np.sum(w * w))
+        P = _proj(X, w)
+        return tau2, math.sqrt(2.0 / np.sum(P * P))
+    if method == "PM":
+        if _qe(0.0, y, v, X) < k - p:
+            tau2 = 0.0
+        else:
+            tau2 = _root_decreasing(lambda t: _qe(t, y, v, X), k - p)
+        w = 1.0 / (v + tau2)
+        return tau2, math.sqrt(2 * k**2 / (k - p) / np.sum(w) ** 2)
+    if method == "SJ":
+        tau2_0 = float(np.var(y))  # var(y) * (k-1)/k, as metafor
+        w = 1.0 / (v + tau2_0)
+        P = _proj(X, w)
+        rss = float(y @ P @ y)
+        PV = P * v[None, :]
+        tau2 = max(0.0, tau2_0 * rss / (k - p))
+        se = math.sqrt(
+            tau2_0**2
+            / (k - p) ** 2
+            * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P) + 2 * tau2**2 * np.sum(P * P))
+        )
+        return tau2, se
+    raise AssertionError(method)  # pragma: no cover
+
+
+def _tau2_qprofile(
+    y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], level: float
+) -> tuple[float, float]:
+    """Q-profile confidence interval for tau2 (Viechtbauer 2007), as metafor's ``confint``."""
+    k, p = X.shape
+    alpha = 1.0 - level
+    crit_u = float(stats.chi2.isf(alpha / 2, k - p))
+    crit_l = float(stats.chi2.ppf(alpha / 2, k - p))
+    q0 = _qe(0.0, y, v, X)
+    f = lambda t: _qe(t, y, v, X)  # noqa: E731
+    lb = 0.0 if q0 < crit_u else _root_decreasing(f, crit_u)
+    ub = 0.0 if q0 < crit_l else _root_decreasing(f, crit_l)
+    return lb, ub
+
+
+def _pvalue_2sided(z: NDArray[np.float64], df: int | None) -> NDArray[np.float64]:
+    if df is None:
+        return np.asarray(2 * stats.norm.sf(np.abs(z)), dtype=float)
+    return np.asarray(2 * stats.t.sf(np.abs(z), df), dtype=float)
+
+
+def rma(
+    yi: ArrayLike | Any,
+    vi: ArrayLike | None = None,
+    *,
+    sei: ArrayLike | None = None,
+    mods: Any = None,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    tau2: float | None = None,
+    labels: Sequence[str] | None = None,
+) -> FrequentistResult:
+    r"""Fit a random-effects (or equal-effects) meta-analysis or meta-regression.
+
+    The model is :math:`y_i = x_i^\top\beta + u_i + e_i` with :math:`u_i \sim N(0, \tau^2)` and
+    :math:`e_i \sim N(0, v_i)`. Given :math:`\hat\tau^2`, :math:`\hat\beta = (X^\top W X)^{-1}
+    X^\top W y` with :math:`W = \mathrm{diag}(1/(v_i + \hat\tau^2))`.
+
+    Estimators of :math:`\tau^2` (``method``), all truncated at 0:
+
+    - ``"EE"``: equal (common) effect, :math:`\tau^2 = 0`.
+    - ``"DL"``: DerSimonian-Laird, :math:`(Q_E - (k-p)) / \mathrm{tr}(P)`, :math:`P = W - WX(X^\top
+      WX)^{-1}X^\top W`, :math:`W = \mathrm{diag}(1/v_i)`.
+    - ``"HE"``: Hedges' ordinary-least-squares moment estimator.
+    - ``"SJ"``: Sidik-Jonkman, one step from :math:`\tau_0^2 = \frac{k-1}{k}\mathrm{var}(y)`.
+    - ``"PM"``: Paule-Mandel, the root of :math:`Q(\tau^2) = k - p`.
+    - ``"ML"``, ``"REML"``: (restricted) maximum likelihood by Fisher scoring, started at the HE
+      estimate, as metafor, and run to machine precision.
+
+    ``test="knha"`` applies the Knapp-Hartung adjustment: the covariance of :math:`\hat\beta` is
+    multiplied by :math:`s^2 = \sum w_i (y_i - x_i^\top\hat\beta)^2 / (k-p)` and t and F
+    distributions with :math:`k - p` denominator df replace the normal and chi-square.
+
+    Heterogeneity: :math:`Q_E` uses weights :math:`1/v_i`; :math:`I^2 = 100\,\hat\tau^2/(\tilde v
+    + \hat\tau^2)` and :math:`H^2 = \hat\tau^2/\tilde v + 1` with the typical within-study variance
+    :math:`\tilde v = (k-p)/\mathrm{tr}(P)` (for ``"EE"``, :math:`I^2 = (Q_E - (k-p))/Q_E`). The
+    confidence interval for :math:`\tau^2` is the Q-profile interval. For meta-regressions
+    :math:`R^2` is metafor's pseudo-:math:`R^2`, the proportional reduction in :math:`\hat\tau^2`
+    against the intercept-only model fitted with the same method.
+
+    Parameters
+    ----------
+    yi
+        Effect estimates, or an :class:`~bayesmeta.table.EffectTable` holding one outcome (then
+        ``vi``/``sei`` come from the table and ``mods`` may name its columns).
+    vi, sei
+        Sampling variances, or standard errors (give exactly one).
+    mods
+        Moderators: an array (k x m), a DataFrame, a dict of columns, or column names of the
+        table. The intercept is added.
+    method
+        ``"EE"`` (alias ``"FE"``), ``"DL"``, ``"REML"`` (default), ``"ML"``, ``"PM"``, ``"HE"``,
+        ``"SJ"``.
+    test
+        ``"z"`` (default) or ``"knha"``.
+    level
+        Confidence level of the intervals, in (0, 1).
+    tau2
+        Fix :math:`\tau^2` at this value instead of estimating it (RevMan's Mantel-Haenszel
+        random-effects uses this).
+    labels
+        Study labels used in error messages.
+
+    Returns
+    -------
+    FrequentistResult
+
+    Raises
+    ------
+    DataError
+        Non-finite values, non-positive variances, length mismatches.
+    ModelSpecError
+        Unknown ``method``/``test``, constant or collinear moderators, more coefficients than
+        studies.
+
+    See also: ``metafor::rma.uni``.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets, escalc
+    >>> bcg = datasets.load_bcg()
+    >>> es = escalc("RR", ai=bcg.tpos, bi=bcg.tneg, ci=bcg.cpos, di=bcg.cneg)
+    >>> res = rma(es.yi, es.vi, method="DL")
+    >>> round(float(res.beta[0]), 4), round(res.tau2, 4)
+    (-0.7141, 0.3088)
+    """
+    if hasattr(yi, "data") and hasattr(yi, "outcomes"):
+        if vi is not None or sei is not None:
+            raise ModelSpecError("give either an EffectTable or yi with vi/sei, not both")
+        yi, vi, labels, mods = _table_inputs(yi, mods)
+    method = _check_choice("method", "FE" if method == "FE" else method, (*METHODS, "FE"))
+    method = "EE" if method == "FE" else method
+    test = _check_choice("test", test, TESTS)
+    if not (0 < level < 1):
+        raise ModelSpecError(f"level must be in (0, 1), got {level!r}")
+    y = _as_1d("yi", yi)
+    k = y.size
+    if k == 0:
+        raise DataError("no estimates: yi is empty", column="yi")
+    lab: list[str] = (
+        [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(k)]
+    )
+    if (vi is None) == (sei is None):
+        raise ModelSpecError("give exactly one of vi (sampling variances) or sei (standard errors)")
+    if vi is not None:
+        v = _as_1d("vi", vi)
+        vname = "vi"
+    else:
+        assert sei is not None
+        v = _as_1d("sei", sei) ** 2
+        vname = "sei"
+    if v.size != k or len(lab) != k:
+        raise DataError(
+            f"length mismatch: yi has {k} values, {vname} {v.size}, labels {len(lab)}", column=vname
+        )
+    _check_finite("yi", y, lab)
+    _check_finite(vname, v, lab)
+    bad = v <= 0
+    if bad.any():
+        raise DataError(
+            f"{vname} must be > 0 at {_rows_text(bad, lab)}; a study with no sampling variance "
+            "cannot be weighted (check the data or the effect-size computation)",
+            rows=np.flatnonzero(bad).tolist(),
+            column=vname,
+        )
+    if v.max() / v.min() >= _VI_RATIO_WARN:
+        warnings.warn(
+            "ratio of largest to smallest sampling variance is extremely large; results may be "
+            "numerically unstable",
+            stacklevel=2,
+        )
+    X, coef_names = _design(mods, k, lab)
+    p = X.shape[1]
+
+    tau2_estimable = method != "EE" and k > p and tau2 is None
+    if tau2 is not None:
+        if not (np.isfinite(tau2) and tau2 >= 0):
+            raise ModelSpecError(f"fixed tau2 must be finite and >= 0, got {tau2!r}")
+        t2, se_t2 = float(tau2), math.nan
+    elif method == "EE":
+        t2, se_t2 = 0.0, math.nan
+    elif k == 1:
+        warnings.warn(
+            "a single study: tau2 is not estimable and is reported as NaN; the estimate is the "
+            "study's own",
+            NotEstimableWarning,
+            stacklevel=2,
+        )
+        t2, se_t2 = math.nan, math.nan
+    else:
+        t2, se_t2 = _estimate_tau2(y, v, X, method)
+    t2_fit = 0.0 if not np.isfinite(t2) else t2
+
+    w = 1.0 / (v + t2_fit)
+    beta, vb = _wls(X, y, w)
+    dfs: int | None = None
+    if test == "knha":
+        if method == "EE":
+            warnings.warn(
+                "Knapp-Hartung is not meant for equal-effects models", UserWarning, stacklevel=2
+            )
+        dfs = k - p
+        rss_knha = float(np.sum(w * (y - X @ beta) ** 2))
+        s2w = 0.0 if rss_knha <= np.finfo(float).eps else rss_knha / (k - p) if k > p else math.nan
+        vb = s2w * vb
+    se = np.sqrt(np.diag(vb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zval = beta / se
+    pval = _pvalue_2sided(zval, dfs) if (dfs is None or dfs > 0) else np.full(p, math.nan)
+    alpha = 1 - level
+    if test == "knha":
+        crit = float(stats.t.isf(alpha / 2, dfs)) if dfs else math.nan
+    else:
+        crit = float(stats.norm.isf(alpha / 2))
+    ci_lb, ci_ub = beta - crit * se, beta + crit * se
+
+    # omnibus test of moderators (all but the intercept; the intercept alone if p == 1)
+    btt = slice(1, None) if p > 1 else slice(0, 1)
+    m = p - 1 if p > 1 else 1
+    try:
+        QM = float(beta[btt] @ np.linalg.solve(vb[btt, btt], beta[btt]))
+    except np.linalg.LinAlgError:
+        QM = math.nan
+    if test == "knha":
+        QM /= m
+        QMdf: tuple[int, int | None] = (m, k - p)
+        QMp = float(stats.f.sf(QM, m, k - p)) if k > p else math.nan
+    else:
+        QMdf = (m, None)
+        QMp = float(stats.chi2.sf(QM, m))
+
+    # heterogeneity
+    if k > p:
+        wfe = 1.0 / v
+        Pfe = _proj(X, wfe)
+        QE = max(0.0, float(y @ Pfe @ y))
+        QEp = float(stats.chi2.sf(QE, k - p))
+        vt = (k - p) / float(np.trace(Pfe))
+        if method == "EE" and tau2 is None:
+            I2 = max(0.0, 100 * (QE - (k - p)) / QE) if QE > 0 else 0.0
+            H2 = QE / (k - p)
+        else:
+            I2 = 100 * t2_fit / (vt + t2_fit)
+            H2 = t2_fit / vt + 1
+    else:
+        QE, QEp, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
+    if not tau2_estimable and method != "EE" and tau2 is None:
+        I2 = H2 = math.nan
+
+    if tau2_estimable:
+        t2_lb, t2_ub = _tau2_qprofile(y, v, X, level)
+        I2_lb, I2_ub = (100 * t / (vt + t) for t in (t2_lb, t2_ub))
+        H2_lb, H2_ub = (t / vt + 1 for t in (t2_lb, t2_ub))
+    else:
+        t2_lb = t2_ub = I2_lb = I2_ub = H2_lb = H2_ub = math.nan
+
+    # fit statistics (metafor's fitstats)
+    ll_ml, ll_reml = _loglik(y, v, X, t2_fit)
+    parms = p + (0 if (method == "EE" or tau2 is not None) else 1)
+    if k > p:
+        dev_ml = -2 * (ll_ml - float(np.sum(stats.norm.logpdf(y, y, np.sqrt(v)))))
+    else:
+        dev_ml = 0.0
+    fit_stats = {
+        "ML": _ic(ll_ml, dev_ml, parms, k),
+        "REML": _ic(ll_reml, -2 * ll_reml, parms, k - p),
+    }
+
+    R2: float | None = None
+    if p > 1:
+        R2 = _pseudo_r2(y, v, X, beta, w, method, test, t2_fit)
+
+    weights = 100 * w / w.sum()
+    return FrequentistResult(
+        beta=beta,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_lb=ci_lb,
+        ci_ub=ci_ub,
+        vb=vb,
+        coef_names=coef_names,
+        tau2=float(t2),
+        se_tau2=float(se_t2),
+        tau2_ci_lb=float(t2_lb),
+        tau2_ci_ub=float(t2_ub),
+        I2=float(I2),
+        H2=float(H2),
+        I2_ci_lb=float(I2_lb),
+        I2_ci_ub=float(I2_ub),
+        H2_ci_lb=float(H2_lb),
+        H2_ci_ub=float(H2_ub),
+        QE=QE,
+        QEp=QEp,
+        QM=QM,
+        QMp=QMp,
+        QMdf=QMdf,
+        R2=R2,
+        k=k,
+        p=p,
+        method=method,
+        test=test,
+        level=level,
+        dfs=dfs,
+        tau2_estimable=tau2_estimable,
+        fit_stats=fit_stats,
+        weights=weights,
+        yi=y,
+        vi=v,
+        X=X,
+        labels=tuple(lab),
+    )
+
+
+def _ic(ll: float, dev: float, parms: int, n: int) -> dict[str, float]:
+    nn = max(n, parms + 2)
+    return {
+        "ll": ll,
+        "dev": dev,
+        "AIC": -2 * ll + 2 * parms,
+        "BIC": -2 * ll + parms * math.log(n) if n > 0 else math.nan,
+        "AICc": -2 * ll + 2 * parms * nn / (nn - parms - 1),
+    }
+
+
+def _pseudo_r2(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    beta: NDArray[np.float64],
+    w: NDArray[np.float64],
+    method: str,
+    test: str,
+    tau2: float,
+) -> float:
+    """metafor's R2: proportional reduction in tau2 (RE), weighted adjusted R2 of lm (EE)."""
+    k, p = X.shape
+    if method == "EE":
+        if np.var(y) == 0:
+            return 0.0
+        b, _ = _wls(X, y, w)
+        ybar = np.sum(w * y) / w.sum()
+        rss = np.sum(w * (y - X @ b) ** 2)
+        tss = np.sum(w * (y - ybar) ** 2)
+        r2 = 1 - rss / tss
+        adj = 1 - (1 - r2) * (k - 1) / (k - p)
+        return float(max(0.0, 100 * adj))
+    Xi = np.ones((k, 1))
+    tau2_re, _ = _estimate_tau2(y, v, Xi, method)
+    if tau2_re == 0:
+        return 0.0
+    return float(max(0.0, 100 * (tau2_re - tau2) / tau2_re))
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ModelSpecError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# subgroups
+
+
+@dataclass(frozen=True)
+class SubgroupResult:
+    """Per-subgroup fits and RevMan's test for subgroup differences.
+
+    Attributes
+    ----------
+    groups
+        Subgroup label -> :class:`FrequentistResult` fitted within that subgroup.
+    Q_between, df, pval
+        Chi-square test of the subgroup estimates against their inverse-variance weighted
+        mean (RevMan 5's "test for subgroup differences").
+    I2_between
+        :math:`\\max(0, (Q - df)/Q)` in percent, as RevMan prints it.
+
+    See also: RevMan 5, "Test for subgroup differences".
+    """
+
+    groups: dict[str, FrequentistResult]
+    Q_between: float
+    df: int
+    pval: float
+    I2_between: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per subgroup: k, estimate, se, CI, tau2, I2, QE.
+
+        Examples
+        --------
+        >>> sg = subgroup_analysis([0.1, 0.2, 0.5, 0.7], [0.02] * 4, ["a", "a", "b", "b"])
+        >>> list(sg.to_frame().index)
+        ['a', 'b']
+        """
+        import pandas as pd
+
+        rows = {
+            g: {
+                "k": r.k,
+                "estimate": float(r.beta[0]),
+                "se": float(r.se[0]),
+                "ci_lb": float(r.ci_lb[0]),
+                "ci_ub": float(r.ci_ub[0]),
+                "tau2": r.tau2,
+                "I2": r.I2,
+                "QE": r.QE,
+            }
+            for g, r in self.groups.items()
+        }
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("subgroup")
+
+
+def subgroup_analysis(
+    yi: ArrayLike,
+    vi: ArrayLike,
+    groups: ArrayLike,
+    *,
+    method: str = "DL",
+    test: str = "z",
+    level: float = 0.95,
+) -> SubgroupResult:
+    r"""Fit the model within each subgroup and test for subgroup differences as RevMan 5 does.
+
+    With subgroup estimates :math:`\hat\mu_j` and standard errors :math:`s_j`,
+    :math:`Q = \sum_j w_j(\hat\mu_j - \bar\mu)^2`, :math:`w_j = 1/s_j^2`,
+    :math:`\bar\mu = \sum w_j\hat\mu_j/\sum w_j`, referred to :math:`\chi^2_{g-1}`.
+    Each subgroup is fitted with ``method`` (RevMan: ``"DL"``); a single-study subgroup gives
+    that study's estimate.
+
+    Parameters
+    ----------
+    yi, vi
+        Effect estimates and sampling variances.
+    groups
+        Subgroup label of each estimate (at least two distinct labels).
+    method, test, level
+        As in :func:`rma`.
+
+    Returns
+    -------
+    SubgroupResult
+
+    See also: ``metafor::rma(yi, vi, subset = ...)`` per group, then ``rma(est, sei = se,
+    method = "EE")`` on the estimates.
+
+    Examples
+    --------
+    >>> sg = subgroup_analysis([0.1, 0.2, 0.5, 0.7], [0.02] * 4, ["a", "a", "b", "b"])
+    >>> round(sg.Q_between, 3), sg.df
+    (10.125, 1)
+    """
+    y = _as_1d("yi", yi)
+    v = _as_1d("vi", vi)
+    g = np.asarray(groups).astype(str)
+    if g.shape[0] != y.size or v.size != y.size:
+        raise DataError(
+            f"length mismatch: yi {y.size}, vi {v.size}, groups {g.shape[0]}", column="groups"
+        )
+    levels = list(dict.fromkeys(g.tolist()))
+    if len(levels) < 2:
+        raise ModelSpecError(
+            f"subgroup analysis needs at least two subgroups; found only {levels!r}"
+        )
+    fits: dict[str, FrequentistResult] = {}
+    for lv in levels:
+        idx = g == lv
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotEstimableWarning)
+            fits[lv] = rma(y[idx], v[idx], method=method, test=test, level=level)
+    est = np.array([float(r.beta[0]) for r in fits.values()])
+    wj = 1.0 / np.array([float(r.se[0]) ** 2 for r in fits.values()])
+    mbar = np.sum(wj * est) / wj.sum()
+    Q = float(np.sum(wj * (est - mbar) ** 2))
+    df = len(levels) - 1
+    return SubgroupResult(
+        groups=fits,
+        Q_between=Q,
+        df=df,
+        pval=float(stats.chi2.sf(Q, df)),
+        I2_between=max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Mantel-Haenszel
+
+
+@dataclass(frozen=True)
+class MantelHaenszelResult:
+    """Mantel-Haenszel pooled estimate, heterogeneity, and RevMan 5's DL random-effects.
+
+    Ratio measures are on the log scale (``beta`` is log OR or log RR).
+
+    Attributes
+    ----------
+    measure
+        ``"OR"``, ``"RR"`` or ``"RD"``.
+    beta, se, zval, pval, ci_lb, ci_ub
+        The Mantel-Haenszel (fixed-effect) estimate.
+    QE, QEp, I2, H2, k_yi
+        Cochran's Q around the MH estimate with inverse-variance weights of the study-level
+        estimates (studies with an estimable effect only).
+    random
+        The DL random-effects fit RevMan 5 reports as "M-H, Random" (``tau2`` from ``QE``,
+        inverse-variance weights :math:`1/(v_i + \\tau^2)`).
+    tarone, tarone_p
+        Tarone's test of homogeneity of ORs (OR only).
+    """
+
+    measure: str
+    beta: float
+    se: float
+    zval: float
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    QE: float
+    QEp: float
+    I2: float
+    H2: float
+    k: int
+    k_yi: int
+    random: FrequentistResult
+    tarone: float
+    tarone_p: float
+    yi: NDArray[np.float64] = field(repr=False)
+    vi: NDArray[np.float64] = field(repr=False)
+
+
+def rma_mh(
+    ai: ArrayLike,
+    bi: ArrayLike | None = None,
+    ci: ArrayLike | None = None,
+    di: ArrayLike | None = None,
+    *,
+    n1i: ArrayLike | None = None,
+    n2i: ArrayLike | None = None,
+    measure: str = "OR",
+    drop00: bool = True,
+    level: float = 0.95,
+    labels: Sequence[str] | None = None,
+) -> MantelHaenszelResult:
+    r"""Mantel-Haenszel meta-analysis of 2x2 tables, with RevMan 5's DL random effects.
+
+    The pooled MH estimate uses the raw counts (no continuity correction): for the OR
+    :math:`\sum a_id_i/n_i / \sum b_ic_i/n_i` with the Robins-Breslow-Greenland variance; for the
+    RR :math:`\sum a_in_{2i}/n_i / \sum c_in_{1i}/n_i` with the Greenland-Robins variance; for the
+    RD the Sato-Greenland-Robins variance. Heterogeneity uses the study-level estimates with 1/2
+    added to every cell of a table with a zero cell and double-zero tables dropped
+    (metafor's ``rma.mh`` defaults), :math:`Q = \sum (y_i - \hat\theta_{MH})^2/v_i`. RevMan's
+    random effects then take :math:`\hat\tau^2 = \max(0, (Q - (k-1))/(\sum w - \sum w^2/\sum w))`
+    and pool the study-level estimates with weights :math:`1/(v_i + \hat\tau^2)`.
+
+    Parameters
+    ----------
+    ai, bi, ci, di
+        Events and non-events in the treatment arm (ai, bi) and control arm (ci, di). Instead of
+        ``bi``/``di`` give the arm totals ``n1i``/``n2i``.
+    measure
+        ``"OR"``, ``"RR"`` or ``"RD"``.
+    drop00
+        Leave tables with no events (or only events) in both arms out of the study-level
+        estimates used for heterogeneity and random effects (RevMan and metafor's default).
+        The MH estimate itself always uses every table.
+    level
+        Confidence level.
+    labels
+        Study labels used in error messages.
+
+    Returns
+    -------
+    MantelHaenszelResult
+
+    See also: ``metafor::rma.mh``; RevMan 5 "M-H, Random".
+
+    Examples
+    --------
+    >>> res = rma_mh([4, 6, 3], [119, 300, 228], [11, 29, 11], [128, 274, 209], measure="RR")
+    >>> round(res.beta, 4)
+    -1.3509
+    """
+    from bayesmeta.effect_sizes import escalc
+
+    measure = _check_choice("measure", measure, ("OR", "RR", "RD"))
+    es = escalc(
+        measure,
+        ai=ai,
+        bi=bi,
+        ci=ci,
+        di=di,
+        n1i=n1i,
+        n2i=n2i,
+        add=0.5,
+        to="only0",
+        drop00=drop00,
+        labels=labels,
+    )
+    a = _as_1d("ai", ai)
+    c = _as_1d("ci", ci if ci is not None else [])
+    b = _as_1d("bi", bi) if bi is not None else _as_1d("n1i", n1i if n1i is not None else []) - a
+    d = _as_1d("di", di) if di is not None else _as_1d("n2i", n2i if n2i is not None else []) - c
+    n1, n2 = a + b, c + d
+    N = n1 + n2
+    z_crit = float(stats.norm.isf((1 - level) / 2))
+    tarone = tarone_p = math.nan
+    if measure == "OR":
+        P, Q = (a + d) / N, (b + c) / N
+        Ri, Si = a * d / N, b * c / N
+        R, S = Ri.sum(), Si.sum()
+        if R == 0 or S == 0:
+            raise FitError(
+                "the MH odds ratio is not estimable: no events in one arm of every table"
+            )
+        beta = math.log(R / S)
+        se = math.sqrt(
+            0.5
+            * (np.sum(P * Ri) / R**2 + np.sum(P * Si + Q * Ri) / (R * S) + np.sum(Q * Si) / S**2)
+        )
+        tarone, tarone_p = _tarone(a, c, n1, n2, math.exp(beta))
+    elif measure == "RR":
+        R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
+        if a.sum() == 0 or c.sum() == 0:
+            raise FitError("the MH risk ratio is not estimable: no events in one arm overall")
+        beta = math.log(R / S)
+        se = math.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
+    else:
+        den = np.sum(n1 * n2 / N)
+        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
+        se = math.sqrt(
+            (
+                beta
+                * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + n1 / N * n2 / N * (n2 - n1) / 2)
+                + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
+            )
+            / den**2
+        )
+    ok = np.isfinite(es.yi)
+    yi, vi = es.yi[ok], es.vi[ok]
+    k_yi = int(ok.sum())
+    if k_yi > 1:
+        QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+        QEp = float(stats.chi2.sf(QE, k_yi - 1))
+        I2 = max(0.0, 100 * (QE - (k_yi - 1)) / QE) if QE > 0 else 0.0
+        H2 = QE / (k_yi - 1)
+        w = 1.0 / vi
+        tau2 = max(0.0, (QE - (k_yi - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
+    else:
+        QE, QEp, I2, H2, tau2 = 0.0, 1.0, 0.0, 1.0, 0.0
+    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(a.size)]
+    random = rma(
+        yi,
+        vi,
+        method="DL",
+        tau2=tau2,
+        level=level,
+        labels=[x for x, o in zip(lab, ok, strict=True) if o],
+    )
+    return MantelHaenszelResult(
+        measure=measure,
+        beta=beta,
+        se=se,
+        zval=beta / se,
+        pval=float(2 * stats.norm.sf(abs(beta / se))),
+        ci_lb=beta - z_crit * se,
+        ci_ub=beta + z_crit * se,
+        QE=QE,
+        QEp=QEp,
+        I2=I2,
+        H2=H2,
+        k=int(a.size),
+        k_yi=k_yi,
+        random=random,
+        tarone=tarone,
+        tarone_p=tarone_p,
+        yi=yi,
+        vi=vi,
+    )
+
+
+def _tarone(
+    a: NDArray[np.float64],
+    c: NDArray[np.float64],
+    n1: NDArray[np.float64],
+    n2: NDArray[np.float64],
+    psi: float,
+) -> tuple[float, float]:
+    """Tarone's (1985) corrected Breslow-Day test of homogeneous ORs, as metafor's rma.mh."""
+    N = n1 + n2
+    xt = a + c
+    yt = N - xt
+    if psi == 1:
+        N11 = n1 / N * xt
+    else:
+        A = psi * (n1 + xt) + (n2 - xt)
+        B = np.sqrt(A**2 - 4 * n1 * xt * psi * (psi - 1))
+        N11 = (A - B) / (2 * (psi - 1))
+    pos = (N11 > 0) & (xt > 0) & (yt > 0)
+    kpos = int(pos.sum())
+    if kpos < 2:
+        return math.nan, math.nan
+    N11, ap = N11[pos], a[pos]
+    N12 = n1[pos] - N11
+    N21 = xt[pos] - N11
+    N22 = N11 - n1[pos] - xt[pos] + N[pos]
+    vinv = 1 / N11 + 1 / N12 + 1 / N21 + 1 / N22
+    bd = max(0.0, float(np.sum((ap - N11) ** 2 * vinv)))
+    ta = max(0.0, bd - float(np.sum(ap - N11)) ** 2 / float(np.sum(1 / vinv)))
+    return ta, float(stats.chi2.sf(ta, kpos - 1))
