@@ -223,7 +223,8 @@ class EffectTable:
         df["yi"], df["vi"] = es.yi, es.vi
         bad = ~np.isfinite(es.yi)
         if bad.any():
-            names = df["study"].astype(str).to_numpy()[bad] if "study" in df.columns else []
+            study = df["study"] if "study" in df.columns else pd.Series([], dtype=str)
+            names: list[str] = [str(s) for s in study.to_numpy()[bad]] if len(study) else []
             warnings.warn(
                 f"{int(bad.sum())} row(s) have no estimable {measure} and are left out "
                 f"(e.g. no events in either arm): {', '.join(names[:10])}",
