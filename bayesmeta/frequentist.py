@@ -1080,6 +1080,7 @@ def rma_mh(
     n1i: ArrayLike | None = None,
     n2i: ArrayLike | None = None,
     measure: str = "OR",
+    convention: str = "metafor",
     drop00: bool = True,
     level: float = 0.95,
     labels: Sequence[str] | None = None,
@@ -1095,6 +1096,12 @@ def rma_mh(
     random effects then take :math:`\hat\tau^2 = \max(0, (Q - (k-1))/(\sum w - \sum w^2/\sum w))`
     and pool the study-level estimates with weights :math:`1/(v_i + \hat\tau^2)`.
 
+    ``convention="revman"`` follows RevMan 5 (as R's ``meta::metabin`` with ``MH.exact = FALSE``):
+    for OR and RR, tables with no events (or only events) in both arms are left out entirely and
+    1/2 is added to every cell of a table with a zero cell inside the MH sums too; for RD the
+    variance is Greenland & Robins' (1985), :math:`\sum (a_ib_in_{2i}^3 + c_id_in_{1i}^3) /
+    (n_{1i}n_{2i}n_i^2) / (\sum n_{1i}n_{2i}/n_i)^2`, with no correction.
+
     Parameters
     ----------
     ai, bi, ci, di
@@ -1102,10 +1109,12 @@ def rma_mh(
         ``bi``/``di`` give the arm totals ``n1i``/``n2i``.
     measure
         ``"OR"``, ``"RR"`` or ``"RD"``.
+    convention
+        ``"metafor"`` (``rma.mh`` defaults) or ``"revman"`` (RevMan 5), see above.
     drop00
-        Leave tables with no events (or only events) in both arms out of the study-level
-        estimates used for heterogeneity and random effects (RevMan and metafor's default).
-        The MH estimate itself always uses every table.
+        metafor convention only: leave tables with no events (or only events) in both arms out
+        of the study-level estimates used for heterogeneity and random effects (the default).
+        The MH estimate itself uses every table.
     level
         Confidence level.
     labels
@@ -1126,6 +1135,8 @@ def rma_mh(
     from bayesmeta.effect_sizes import escalc
 
     measure = _check_choice("measure", measure, ("OR", "RR", "RD"))
+    convention = _check_choice("convention", convention, ("metafor", "revman"))
+    revman = convention == "revman"
     es = escalc(
         measure,
         ai=ai,
@@ -1134,15 +1145,21 @@ def rma_mh(
         di=di,
         n1i=n1i,
         n2i=n2i,
-        add=0.5,
-        to="only0",
-        drop00=drop00,
+        convention=convention,
+        add=None if revman else 0.5,
+        to=None if revman else "only0",
+        drop00=None if revman else drop00,
         labels=labels,
     )
     a = _as_1d("ai", ai)
     c = _as_1d("ci", ci if ci is not None else [])
     b = _as_1d("bi", bi) if bi is not None else _as_1d("n1i", n1i if n1i is not None else []) - a
     d = _as_1d("di", di) if di is not None else _as_1d("n2i", n2i if n2i is not None else []) - c
+    if revman and measure != "RD":
+        keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+        a, b, c, d = a[keep], b[keep], c[keep], d[keep]
+        cc = 0.5 * ((a == 0) | (b == 0) | (c == 0) | (d == 0))
+        a, b, c, d = a + cc, b + cc, c + cc, d + cc
     n1, n2 = a + b, c + d
     N = n1 + n2
     z_crit = float(stats.norm.isf((1 - level) / 2))
@@ -1167,6 +1184,10 @@ def rma_mh(
             raise FitError("the MH risk ratio is not estimable: no events in one arm overall")
         beta = math.log(R / S)
         se = math.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
+    elif revman:
+        den = np.sum(n1 * n2 / N)
+        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
+        se = math.sqrt(float(np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)))) / den
     else:
         den = np.sum(n1 * n2 / N)
         beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
@@ -1190,7 +1211,7 @@ def rma_mh(
         tau2 = max(0.0, (QE - (k_yi - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
     else:
         QE, QEp, I2, H2, tau2 = 0.0, 1.0, 0.0, 1.0, 0.0
-    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(a.size)]
+    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(ok.size)]
     random = rma(
         yi,
         vi,

@@ -146,6 +146,27 @@ def test_mantel_haenszel_matches_metafor(case):
         np.testing.assert_allclose(getattr(res.random, name)[0], re[name], rtol=RTOL, err_msg=name)
 
 
+@pytest.mark.parametrize("case", MH, ids=[c["id"] for c in MH])
+def test_mantel_haenszel_revman_convention(case):
+    """RevMan 5: corrected MH sums for OR/RR (metafor with add = c(1/2, 1/2)); GR variance for RD."""
+    d, exp = case["data"], case["expected"]
+    if not case["args"]["drop00"]:
+        return  # RevMan always leaves double-zero tables out of the study-level estimates
+    res = rma_mh(
+        d["ai"], d["bi"], d["ci"], d["di"], measure=case["args"]["measure"], convention="revman"
+    )
+    if "revman_cc" in exp:
+        mh, re = exp["revman_cc"]["mh"], exp["revman_cc"]["random_dl"]
+        for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "QE", "QEp", "I2", "H2"):
+            np.testing.assert_allclose(getattr(res, name), mh[name], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(res.random.tau2, re["tau2"], rtol=RTOL, atol=ATOL)
+        for name in ("beta", "se", "ci_lb", "ci_ub"):
+            np.testing.assert_allclose(getattr(res.random, name)[0], re[name], rtol=RTOL)
+    else:
+        np.testing.assert_allclose(res.beta, exp["mh"]["beta"], rtol=RTOL)
+        np.testing.assert_allclose(res.se, exp["rd_se_greenland_robins_1985"]["se"], rtol=RTOL)
+
+
 # ------------------------------------------------------------------------------ behaviour
 
 
