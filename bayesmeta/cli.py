@@ -95,34 +95,38 @@ def _print_table(df: pd.DataFrame, as_json: bool) -> None:
     print(fmt[cols].to_string(index=False))
 
 
-def _load_table(path: str | None, args: argparse.Namespace) -> tuple[Any, str]:
+def _load_sheet(path: str | None) -> tuple[Any, str]:
+    """The review's data: an extraction sheet, or the bundled SIMULATED review by default."""
     from bayesmeta import datasets
-    from bayesmeta.table import EffectTable
+    from bayesmeta.sheet import read_sheet
 
     if path is None:
-        bcg = datasets.load_bcg()
-        bcg["study"] = bcg["author"] + " " + bcg["year"].astype(str)
-        tab = EffectTable.from_arms(
-            bcg,
-            "RR",
-            columns={"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
-            direction="lower",
+        table = read_sheet(datasets.load_peer_support_simulated(), source="peer_support_simulated")
+        return (
+            table,
+            "bundled SIMULATED peer-support review (simulated data, not the trials' results)",
         )
-        return tab, "bundled dat.bcg (BCG vaccine trials, log risk ratio)"
-    return EffectTable.from_csv(path, direction=args.direction), path
+    return read_sheet(path), path
+
+
+def _load_table(path: str, args: argparse.Namespace) -> Any:
+    """A long table of ready effects (study, yi, vi or sei, ...) for ``bayesmeta fit``."""
+    from bayesmeta.table import EffectTable
+
+    return EffectTable.from_csv(path, direction=args.direction)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    table, label = _load_table(args.data, args)
-    if not args.quiet:
-        print(f"bayesmeta reproduce: {label}", file=sys.stderr)
+    table, label = _load_sheet(args.data)
     df = frequentist_table(table)
+    if not args.json:
+        print(f"Data: {label}")
     _print_table(df, args.json)
     return EXIT_OK
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    table, _ = _load_table(args.data, args)
+    table = _load_table(args.data, args)
     if args.outcome:
         table = table.for_outcome(args.outcome)
     df = frequentist_table(table, fits=[(args.method, args.test)])

@@ -23,6 +23,7 @@ NAMES = [
     "white2020_published",
     "white2020_studies",
     "white2020_outcomes",
+    "peer_support_simulated",
 ]
 
 # The documented columns and dtypes, written out independently of the JSON files.
@@ -85,6 +86,29 @@ EXPECTED: dict[str, dict[str, object]] = {
         "measure": ("category", ["SMD"], False),
         "direction": ("category", ["higher", "lower"], False),
         "note": "str",
+    },
+    "peer_support_simulated": {
+        "study": "str",
+        "outcome": "str",
+        "outcome_type": ("category", ["continuous", "dichotomous"], False),
+        "measure": ("category", ["SMD", "OR"], False),
+        "direction": ("category", ["higher", "lower"], False),
+        "m1i": "float64",
+        "sd1i": "float64",
+        "n1i": "int64",
+        "m2i": "float64",
+        "sd2i": "float64",
+        "n2i": "int64",
+        "ai": "Int64",
+        "ci": "Int64",
+        "yi": "float64",
+        "sei": "float64",
+        "follow_up_months": "int64",
+        "org_support_1": "int64",
+        "org_support_2": "int64",
+        "org_support_3": "int64",
+        "org_support_level": ("category", ["higher", "lower"], False),
+        "peer_role": ("category", ["substitute", "add-on"], False),
     },
 }
 
