@@ -148,7 +148,7 @@ def test_mantel_haenszel_matches_metafor(case):
 
 @pytest.mark.parametrize("case", MH, ids=[c["id"] for c in MH])
 def test_mantel_haenszel_revman_convention(case):
-    """RevMan 5: corrected MH sums for OR/RR (metafor with add = c(1/2, 1/2)); GR variance for RD."""
+    """RevMan 5: corrected MH sums for OR/RR (metafor add = c(1/2, 1/2)); GR variance for RD."""
     d, exp = case["data"], case["expected"]
     if not case["args"]["drop00"]:
         return  # RevMan always leaves double-zero tables out of the study-level estimates
