@@ -25,24 +25,34 @@ from bayesmeta.errors import (
     ModelSpecError,
     NotEstimableWarning,
 )
+from bayesmeta.exact import ExactPosterior, exact_posterior
 from bayesmeta.frequentist import FrequentistResult, rma, rma_mh, subgroup_analysis
+from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
+from bayesmeta.results import Result
 from bayesmeta.table import EffectTable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BayesMetaError",
+    "Binomial",
     "ConvergenceWarning",
     "DataError",
     "EffectSizes",
     "EffectTable",
+    "ExactPosterior",
     "FitError",
     "FrequentistResult",
+    "MetaRegression",
     "ModelSpecError",
+    "MultiOutcome",
     "NotEstimableWarning",
+    "RandomEffects",
+    "Result",
     "__version__",
     "datasets",
     "escalc",
+    "exact_posterior",
     "rma",
     "rma_mh",
     "subgroup_analysis",

@@ -1,0 +1,420 @@
+"""The lifecycle every Bayesian model shares: configure, inspect, build, fit.
+
+A model object stores configuration only: ``__init__`` validates the table and the priors and
+never compiles or samples. :meth:`BaseModel.spec` is a plain JSON-able dict from which
+:meth:`BaseModel.from_spec` rebuilds the model; :meth:`BaseModel.build` returns the ``pm.Model``
+(named coords, no sampling); :meth:`BaseModel.fit` runs NUTS and returns a
+:class:`~bayesmeta.results.Result`.
+
+PyMC is imported inside :meth:`build`, :meth:`fit` and :meth:`sample_prior_predictive` only, so
+importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from bayesmeta import _dims as D
+from bayesmeta.errors import FitError, ModelSpecError
+from bayesmeta.priors import Flat, HalfNormal, Normal, Prior, prior_from_spec
+from bayesmeta.table import EffectTable
+
+if TYPE_CHECKING:
+    import pymc as pm
+    import xarray as xr
+
+    from bayesmeta.results import Result
+
+__all__ = ["NUTS_SAMPLERS", "SPEC_VERSION", "BaseModel", "default_priors", "default_sampler"]
+
+#: Version of the spec format written by :meth:`BaseModel.spec`.
+SPEC_VERSION = 1
+#: NUTS implementations :meth:`BaseModel.fit` accepts.
+NUTS_SAMPLERS: tuple[str, ...] = ("pymc", "nutpie")
+
+# names of the auxiliary standard-normal variables of the non-centred parameterisation
+Z: str = "z"
+Z_NEW: str = "z_new"
+
+# Default priors by effect measure (on the scale the effect is analysed on: log scale for ratios).
+#   SMD: |mu| > 2 is implausible for an intervention effect; Rhodes et al. (2015) put the median
+#        of tau near 0.2 and its 95th percentile below 1, so HalfNormal(0.5) (95% below 0.98).
+#   OR/RR (log): Normal(0, 2.5) is Gelman et al.'s (2008) weakly informative scale for a logistic
+#        coefficient (ratios between 1/134 and 134 at 95%); HalfNormal(1) is the "fairly
+#        conservative" heterogeneity prior of Friede et al. (2017) / Röver et al. (2021).
+#   RD: bounded in [-1, 1]: Normal(0, 0.5) and HalfNormal(0.25).
+_MEASURE_DEFAULTS: dict[str, tuple[Prior, Prior]] = {
+    "SMD": (Normal(0.0, 1.0), HalfNormal(0.5)),
+    "OR": (Normal(0.0, 2.5), HalfNormal(1.0)),
+    "RR": (Normal(0.0, 2.5), HalfNormal(1.0)),
+    "RD": (Normal(0.0, 0.5), HalfNormal(0.25)),
+}
+
+
+def default_sampler() -> str:
+    """``"nutpie"`` if it is importable, else ``"pymc"``."""
+    return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+
+
+def default_priors(measure: str, sei: np.ndarray) -> dict[str, Prior]:
+    """Default priors for ``mu`` and ``tau`` on the scale of ``measure``.
+
+    ``SMD``, ``OR``, ``RR`` and ``RD`` have fixed defaults (see the model card
+    ``models/random-effects/README.md``). Measures with units (``MD``, ``generic``) have no
+    natural scale: the defaults are then scaled by the median standard error ``s`` of the
+    studies, ``mu ~ Normal(0, 10 s)`` and ``tau ~ HalfNormal(s)``, rounded to 2 significant
+    digits and recorded in the spec as numbers. Pass your own priors for such measures.
+
+    Examples
+    --------
+    >>> default_priors("SMD", np.array([0.2, 0.3]))
+    {'mu': Normal(mu=0, sigma=1), 'tau': HalfNormal(scale=0.5)}
+    >>> default_priors("MD", np.array([1.0, 2.0, 3.0]))
+    {'mu': Normal(mu=0, sigma=20), 'tau': HalfNormal(scale=2)}
+    """
+    m = str(measure).upper()
+    if m in _MEASURE_DEFAULTS:
+        mu, tau = _MEASURE_DEFAULTS[m]
+        return {D.MU: mu, D.TAU: tau}
+    s = _round2(float(np.median(sei)))
+    return {D.MU: Normal(0.0, _round2(10 * s)), D.TAU: HalfNormal(s)}
+
+
+def _round2(x: float) -> float:
+    """Round to 2 significant digits."""
+    if x <= 0 or not math.isfinite(x):
+        raise ModelSpecError(f"cannot scale a default prior by {x!r}")
+    digits = 1 - math.floor(math.log10(x))
+    return round(x, digits)
+
+
+def _as_prior(name: str, value: Any) -> Prior:
+    """A Prior from a Prior, a string or a dict; errors name the prior."""
+    try:
+        return prior_from_spec(value)
+    except ModelSpecError as err:
+        raise ModelSpecError(f"priors[{name!r}]: {err}") from None
+
+
+def _check_target(name: str, prior: Prior, target: str) -> None:
+    if prior.target != target:
+        kind = "a scale (tau-type)" if target == "tau" else "a location (mu-type)"
+        raise ModelSpecError(
+            f"priors[{name!r}] = {prior} is not {kind} prior; "
+            + (
+                "use e.g. 'half_normal(0.5)' or 'half_cauchy(1)'"
+                if target == "tau"
+                else "use e.g. 'normal(0, 1)' or 'flat'"
+            )
+        )
+
+
+class BaseModel:
+    """Shared lifecycle of the Bayesian meta-analysis models.
+
+    Subclasses set :attr:`name`, :attr:`prior_names` (with the target each prior must have,
+    ``"mu"`` for a location or ``"tau"`` for a scale) and implement :meth:`_default_priors`,
+    :meth:`_options`, :meth:`_coords` and :meth:`_define`.
+
+    Parameters
+    ----------
+    table
+        The effect table.
+    priors
+        Priors overriding the class defaults: a mapping name -> :class:`~bayesmeta.priors.Prior`,
+        a spec string such as ``"half_normal(0.5)"``, or a :meth:`Prior.to_dict` dict.
+    """
+
+    #: Name of the model in its spec.
+    name: ClassVar[str] = "base"
+    #: prior name -> target ("mu" or "tau").
+    prior_names: ClassVar[dict[str, str]] = {D.MU: "mu", D.TAU: "tau"}
+
+    def __init__(self, table: EffectTable, *, priors: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(table, EffectTable):
+            raise ModelSpecError(
+                f"table must be an EffectTable, got {type(table).__name__}; build one with "
+                "EffectTable.from_frame(...)"
+            )
+        if table.k < 1:
+            raise ModelSpecError("table has no rows")
+        self.table = table
+        self.user_priors: dict[str, Any] = self._check_user_priors(priors)
+
+    # ------------------------------------------------------------------ priors
+    def _check_user_priors(self, priors: Mapping[str, Any] | None) -> dict[str, Any]:
+        if priors is None:
+            return {}
+        if not isinstance(priors, Mapping):
+            raise ModelSpecError(
+                f"priors must be a mapping name -> prior, got {type(priors).__name__}"
+            )
+        out: dict[str, Any] = {}
+        for key, value in priors.items():
+            if key not in self.prior_names:
+                raise ModelSpecError(
+                    f"unknown prior {key!r} for {type(self).__name__}; known: "
+                    f"{', '.join(self.prior_names)}"
+                )
+            out[key] = self._parse_prior(key, value)
+        return out
+
+    def _parse_prior(self, key: str, value: Any) -> Any:
+        prior = _as_prior(key, value)
+        _check_target(key, prior, self.prior_names[key])
+        return prior
+
+    def _default_priors(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def priors(self) -> dict[str, Any]:
+        """The priors in use: the class defaults updated with the user's."""
+        merged = self._default_priors()
+        merged.update(self.user_priors)
+        return merged
+
+    # ------------------------------------------------------------------ spec
+    def _options(self) -> dict[str, Any]:
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        """The model configuration as a plain JSON-able dict.
+
+        Keys: ``model``, ``version`` (spec format), ``bayesmeta_version``, ``priors`` (each via
+        ``to_dict()``; per-outcome or per-moderator priors as nested dicts), ``options``.
+        """
+        from bayesmeta import __version__
+
+        return {
+            "model": self.name,
+            "version": SPEC_VERSION,
+            "bayesmeta_version": __version__,
+            "priors": {k: _prior_to_json(v) for k, v in self.priors.items()},
+            "options": self._options(),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], table: EffectTable) -> BaseModel:
+        """Rebuild a model from :meth:`spec` output and the table.
+
+        Dispatches on ``spec["model"]`` when called on :class:`BaseModel`.
+        """
+        from bayesmeta.models import MODELS
+
+        name = spec.get("model")
+        target = MODELS.get(str(name)) if cls is BaseModel else cls
+        if target is None:
+            raise ModelSpecError(f"unknown model {name!r} in spec; known: {sorted(MODELS)}")
+        if target.name != name:
+            raise ModelSpecError(f"spec is for model {name!r}, not {target.name!r}")
+        priors = {k: _prior_from_json(v) for k, v in dict(spec.get("priors", {})).items()}
+        return target(table, priors=priors, **dict(spec.get("options", {})))
+
+    def __repr__(self) -> str:
+        pri = ", ".join(f"{k}={v}" for k, v in self.priors.items())
+        return f"{type(self).__name__}(k={self.table.k}, {pri})"
+
+    # ------------------------------------------------------------------ PyMC
+    def _coords(self) -> dict[str, list[Any]]:
+        raise NotImplementedError
+
+    def _define(self) -> None:
+        """Create the variables inside the active ``pm.Model`` context."""
+        raise NotImplementedError
+
+    def _post_process(self, idata: xr.DataTree) -> None:
+        """Add labels to the sampled groups (e.g. non-index coords); in place."""
+
+    def build(self) -> pm.Model:
+        """The PyMC model, with named coords and no sampling.
+
+        Variables follow :mod:`bayesmeta._dims`: ``mu``, ``tau``, ``theta``, ``theta_new``,
+        ``y`` (observed), plus the data ``sei`` (and ``X`` for meta-regressions).
+        """
+        import pymc as pm
+
+        with pm.Model(coords=self._coords()) as model:
+            self._define()
+        return model
+
+    def sample_prior_predictive(
+        self, draws: int = 500, *, random_seed: int | None = None
+    ) -> xr.DataTree:
+        """Draws from the prior and prior predictive (groups ``prior``, ``prior_predictive``)."""
+        import pymc as pm
+
+        model = self.build()
+        with model:
+            out: xr.DataTree = pm.sample_prior_predictive(draws, random_seed=random_seed)
+        return out
+
+    def fit(
+        self,
+        draws: int = 1000,
+        *,
+        tune: int = 1000,
+        chains: int = 4,
+        cores: int = 1,
+        random_seed: int | None = None,
+        nuts_sampler: str | None = None,
+        target_accept: float = 0.8,
+        prior_draws: int = 0,
+        progressbar: bool = False,
+    ) -> Result:
+        """Sample the posterior with NUTS and return a :class:`~bayesmeta.results.Result`.
+
+        The result holds the posterior, ``sample_stats``, ``log_likelihood`` (of ``y``),
+        ``posterior_predictive`` (of ``y``), observed and constant data, and with
+        ``prior_draws > 0`` the ``prior`` and ``prior_predictive`` groups. Diagnostics are
+        checked before returning; problems are raised as
+        :class:`~bayesmeta.errors.ConvergenceWarning` saying what to do.
+
+        Parameters
+        ----------
+        draws, tune, chains, cores
+            As ``pm.sample``; ``cores=1`` is fastest for models this small.
+        random_seed
+            Seed for sampling and predictive draws: the same seed (and sampler) gives identical
+            draws.
+        nuts_sampler
+            ``"nutpie"`` (default when installed) or ``"pymc"``. Recorded in the result.
+        target_accept
+            Target acceptance rate of the step-size adaptation; raise it (0.95, 0.99) when
+            divergences are reported.
+        prior_draws
+            Also sample this many prior (predictive) draws.
+        progressbar
+            Show PyMC's progress bar.
+        """
+        import pymc as pm
+
+        from bayesmeta.results import Result
+
+        sampler = default_sampler() if nuts_sampler is None else nuts_sampler
+        if sampler not in NUTS_SAMPLERS:
+            raise ModelSpecError(
+                f"nuts_sampler must be one of {NUTS_SAMPLERS}, got {nuts_sampler!r}"
+            )
+        if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+            raise ModelSpecError("nuts_sampler='nutpie' needs nutpie: pip install nutpie")
+        for arg, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ModelSpecError(f"{arg} must be an integer >= {low}, got {value!r}")
+        if not 0 < float(target_accept) < 1:
+            raise ModelSpecError(f"target_accept must be in (0, 1), got {target_accept!r}")
+        seeds = np.random.SeedSequence(random_seed).generate_state(3)
+        s_fit, s_ppc, s_prior = (int(s) for s in seeds)
+        model = self.build()
+        try:
+            with model:
+                idata = pm.sample(
+                    draws,
+                    tune=tune,
+                    chains=chains,
+                    cores=cores,
+                    random_seed=s_fit,
+                    nuts_sampler=sampler,
+                    progressbar=progressbar,
+                    compute_convergence_checks=False,
+                    nuts={"target_accept": float(target_accept)},
+                )
+                pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+                pm.sample_posterior_predictive(
+                    idata,
+                    var_names=[D.Y],
+                    random_seed=s_ppc,
+                    extend_inferencedata=True,
+                    progressbar=False,
+                )
+                if prior_draws:
+                    prior = pm.sample_prior_predictive(prior_draws, random_seed=s_prior)
+                    for group in ("prior", "prior_predictive"):
+                        idata[group] = prior[group]
+        except (ModelSpecError, FitError):
+            raise
+        except Exception as exc:  # the sampler could not start or crashed
+            raise FitError(
+                f"{type(self).__name__}.fit failed in {sampler} NUTS: {type(exc).__name__}: {exc}"
+            ) from exc
+        sampling = {
+            "nuts_sampler": sampler,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "random_seed": random_seed,
+            "target_accept": float(target_accept),
+        }
+        _text_stats(idata)
+        self._post_process(idata)
+        result = Result(idata, spec=self.spec(), table=self.table, sampling=sampling)
+        result._warn_diagnostics()
+        return result
+
+
+def _text_stats(idata: xr.DataTree) -> None:
+    """Object-dtype sample stats (nutpie's ``divergence_message``: None or text) as str.
+
+    netCDF stores them as strings anyway; converting now makes the saved file read back
+    identical to the result in memory.
+    """
+    stats = idata["sample_stats"].to_dataset()
+    changed = False
+    for name in list(stats.data_vars):
+        da = stats[name]
+        if da.dtype == object:
+            text = np.vectorize(lambda v: v if isinstance(v, str) else "", otypes=[str])
+            stats[name] = da.copy(data=text(da.values))
+            changed = True
+    if changed:
+        idata["sample_stats"] = stats
+
+
+def _prior_to_json(value: Any) -> Any:
+    if isinstance(value, Prior):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {str(k): _prior_to_json(v) for k, v in value.items()}
+    raise ModelSpecError(f"cannot serialise prior {value!r}")
+
+
+def _prior_from_json(value: Any) -> Any:
+    if isinstance(value, (Prior, str)):
+        return value
+    if isinstance(value, Mapping) and "family" in value:
+        return Prior.from_dict(dict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _prior_from_json(v) for k, v in value.items()}
+    raise ModelSpecError(f"cannot read prior {value!r} from a spec")
+
+
+def vector_prior(name: str, priors: list[Prior], dims: str) -> Any:
+    """One PyMC variable with ``dims`` from per-element priors of one family.
+
+    The family's ``to_pymc`` is called on a copy whose parameters are arrays, so
+    ``Normal(0, 1)`` and ``Normal(0, 2.5)`` for two outcomes become one ``pm.Normal`` with
+    ``sigma=[1, 2.5]``.
+    """
+    families = {type(p) for p in priors}
+    if len(families) != 1:
+        raise ModelSpecError(
+            f"priors for {name!r} must share one family across the {dims} dimension, got "
+            f"{sorted(str(p) for p in priors)}"
+        )
+    cls = families.pop()
+    if all(p == priors[0] for p in priors):
+        return priors[0].to_pymc(name, dims=dims)
+    proto = object.__new__(cls)
+    for key in priors[0].params():
+        object.__setattr__(proto, key, np.array([p.params()[key] for p in priors]))
+    return proto.to_pymc(name, dims=dims)
+
+
+def is_location(prior: Prior) -> bool:
+    """Whether ``prior`` is a location prior usable for ``mu`` or ``beta``."""
+    return isinstance(prior, (Normal, Flat))

@@ -1,0 +1,711 @@
+"""Result of a Bayesian fit: the posterior DataTree, the model spec, the table, and the frequentist
+fits beside them.
+
+:class:`Result` is what :meth:`bayesmeta.models.BaseModel.fit` returns. It holds
+
+* ``idata``: the :class:`xarray.DataTree` from PyMC (groups ``posterior``, ``sample_stats``,
+  ``log_likelihood``, ``posterior_predictive``, ``observed_data``, ``constant_data`` and, when
+  sampled, ``prior`` and ``prior_predictive``),
+* ``spec``: the model's JSON-able spec, ``sampling``: how it was sampled (NUTS implementation,
+  draws, tune, chains, seed, target_accept),
+* ``table``: the :class:`~bayesmeta.table.EffectTable`,
+* ``frequentist``: per outcome, metafor-style fits (DerSimonian-Laird, REML, REML with
+  Knapp-Hartung) from :func:`bayesmeta.frequentist.rma`.
+
+Summaries default to 95% equal-tailed intervals (ArviZ 1 defaults to 89%; we always pass
+``ci_prob``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+
+from bayesmeta import _dims as D
+from bayesmeta.errors import ConvergenceWarning, ModelSpecError, ResultFileError
+from bayesmeta.frequentist import FrequentistResult, rma
+from bayesmeta.table import EffectTable
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayesmeta.models.base import BaseModel
+
+__all__ = ["CI_KINDS", "Diagnostics", "Result"]
+
+#: Kinds of Bayesian interval: equal-tailed or highest density.
+CI_KINDS: tuple[str, ...] = ("eti", "hdi")
+_FORMAT = "bayesmeta.Result"
+_FORMAT_VERSION = 1
+_ATTR_KEYS = ("bayesmeta_format", "bayesmeta_format_version", "spec", "table", "sampling")
+
+# thresholds of the convergence checks (Vehtari et al. 2021; Betancourt 2016)
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+BFMI_MIN = 0.3
+
+
+# ------------------------------------------------------------------------------------------------
+# numpy helpers
+
+
+def _check_ci(ci_prob: float, ci_kind: str) -> None:
+    if not 0 < float(ci_prob) < 1:
+        raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    if ci_kind not in CI_KINDS:
+        raise ModelSpecError(f"ci_kind must be one of {CI_KINDS}, got {ci_kind!r}")
+
+
+def interval(draws: np.ndarray, ci_prob: float = 0.95, ci_kind: str = "eti") -> tuple[float, float]:
+    """Equal-tailed or highest-density interval of 1-d draws.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 1001)
+    >>> [round(v, 3) for v in interval(x, 0.9)]
+    [0.05, 0.95]
+    """
+    _check_ci(ci_prob, ci_kind)
+    x = np.sort(np.asarray(draws, dtype=float).ravel())
+    if ci_kind == "eti":
+        lo, hi = np.quantile(x, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+        return float(lo), float(hi)
+    n = x.size
+    m = max(1, math.floor(ci_prob * n))
+    widths = x[m:] - x[: n - m]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + m])
+
+
+def typical_variance(vi: np.ndarray, X: np.ndarray | None = None) -> float:
+    r"""metafor's typical within-study variance :math:`\tilde v = (k - p) / \mathrm{tr}(P)`.
+
+    :math:`P = W - W X (X^\top W X)^{-1} X^\top W` with :math:`W = \mathrm{diag}(1/v_i)`; for an
+    intercept-only model :math:`\tilde v = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`.
+
+    Examples
+    --------
+    >>> round(typical_variance(np.array([0.1, 0.2, 0.3])), 6)
+    0.183333
+    """
+    vi = np.asarray(vi, dtype=float)
+    k = vi.size
+    Xm = np.ones((k, 1)) if X is None else np.column_stack([np.ones(k), X])
+    p = Xm.shape[1]
+    if k <= p:
+        return math.nan
+    w = 1.0 / vi
+    XtW = Xm.T * w
+    P = np.diag(w) - XtW.T @ np.linalg.solve(XtW @ Xm, XtW)
+    return float((k - p) / np.trace(P))
+
+
+# ------------------------------------------------------------------------------------------------
+# diagnostics
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Sampler diagnostics of a fit.
+
+    Attributes
+    ----------
+    divergences
+        Number of divergent transitions after tuning.
+    draws
+        Total number of posterior draws (chains x draws).
+    max_rhat
+        Largest rank-normalised split R-hat over all posterior variables.
+    min_ess_bulk, min_ess_tail
+        Smallest bulk and tail effective sample sizes.
+    min_bfmi
+        Smallest estimated Bayesian fraction of missing information over chains (E-BFMI).
+    problems
+        One message per failed check, saying what to do.
+    """
+
+    divergences: int
+    draws: int
+    chains: int
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    min_bfmi: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the numbers and messages."""
+        return {
+            "divergences": self.divergences,
+            "draws": self.draws,
+            "chains": self.chains,
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "min_bfmi": self.min_bfmi,
+            "problems": list(self.problems),
+        }
+
+
+def _min_over(node: Any) -> float:
+    vals = [np.asarray(node[v].values, dtype=float).ravel() for v in node.data_vars]
+    allv = np.concatenate(vals) if vals else np.array([np.nan])
+    return float(np.nanmin(allv)) if np.isfinite(allv).any() else math.nan
+
+
+def _max_over(node: Any) -> float:
+    vals = [np.asarray(node[v].values, dtype=float).ravel() for v in node.data_vars]
+    allv = np.concatenate(vals) if vals else np.array([np.nan])
+    return float(np.nanmax(allv)) if np.isfinite(allv).any() else math.nan
+
+
+def compute_diagnostics(idata: xr.DataTree, parameterization: str | None = None) -> Diagnostics:
+    """Divergences, R-hat, ESS and E-BFMI of a posterior, with advice for each failed check."""
+    import arviz as az
+
+    post = idata["posterior"]
+    chains, ndraw = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
+    stats = idata["sample_stats"]
+    divergences = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    with warnings.catch_warnings():
+        # R-hat / ESS of a handful of draws warn about themselves; we report them below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        max_rhat = _max_over(az.rhat(idata))
+        min_bulk = _min_over(az.ess(idata, method="bulk"))
+        min_tail = _min_over(az.ess(idata, method="tail"))
+        min_bfmi = _min_over(az.bfmi(idata)) if "energy" in stats else math.nan
+    problems = []
+    if divergences:
+        fix = (
+            "switch to parameterization='noncentered'"
+            if parameterization == "centered"
+            else "check the priors (a tighter prior on tau helps with few studies)"
+        )
+        problems.append(
+            f"{divergences} divergent transition(s) in {chains * ndraw} draws: the posterior "
+            "may be biased. Raise target_accept (fit(..., target_accept=0.95 or 0.99)), "
+            f"{fix}, or use more tuning steps (tune=2000)"
+        )
+    if max_rhat > RHAT_MAX:
+        problems.append(
+            f"max R-hat {max_rhat:.3f} > {RHAT_MAX}: the chains disagree. Run more tuning and "
+            "draws (e.g. tune=2000, draws=2000); if it persists, reparameterise or revisit priors"
+        )
+    ess_min = ESS_PER_CHAIN_MIN * chains
+    if min(min_bulk, min_tail) < ess_min:
+        problems.append(
+            f"smallest effective sample size {min(min_bulk, min_tail):.0f} < {ess_min} "
+            f"({ESS_PER_CHAIN_MIN} per chain): intervals are imprecise. Draw more "
+            "(draws=2000 or more) or raise target_accept"
+        )
+    if min_bfmi < BFMI_MIN:
+        problems.append(
+            f"E-BFMI {min_bfmi:.2f} < {BFMI_MIN}: the sampler explores the energy distribution "
+            "poorly (often heavy tails or funnel geometry). Reparameterise "
+            "(parameterization='noncentered') or use a lighter-tailed prior on tau"
+        )
+    return Diagnostics(
+        divergences=divergences,
+        draws=chains * ndraw,
+        chains=chains,
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        min_bfmi=min_bfmi,
+        problems=problems,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# table (de)serialisation
+
+
+def _table_to_json(table: EffectTable) -> str:
+    df = table.data
+    payload = {
+        "columns": [str(c) for c in df.columns],
+        "dtypes": [str(t) for t in df.dtypes],
+        "index": [_py(v) for v in df.index],
+        "data": {str(c): [_py(v) for v in df[c]] for c in df.columns},
+        "moderators": list(table.moderators),
+        "source": table.source,
+        "line_offset": table._offset,
+    }
+    return json.dumps(payload)
+
+
+def _py(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is pd.NA:
+        return None
+    return v
+
+
+def _table_from_json(text: str) -> EffectTable:
+    payload = json.loads(text)
+    cols = payload["columns"]
+    df = pd.DataFrame({c: payload["data"][c] for c in cols}, columns=cols)
+    for c, t in zip(cols, payload["dtypes"], strict=True):
+        if str(df[c].dtype) != t:
+            df[c] = df[c].astype(t)
+    df.index = pd.Index(payload["index"])
+    table = object.__new__(EffectTable)
+    table.source = payload.get("source")
+    table._offset = int(payload.get("line_offset", 1))
+    table.moderators = list(payload.get("moderators", []))
+    table.data = df
+    return table
+
+
+# ------------------------------------------------------------------------------------------------
+# Result
+
+
+class Result:
+    """A fitted Bayesian meta-analysis.
+
+    Parameters
+    ----------
+    idata
+        The :class:`xarray.DataTree` of the fit.
+    spec
+        The model spec (:meth:`BaseModel.spec`).
+    table
+        The effect table the model was fitted to.
+    sampling
+        How the posterior was sampled (``nuts_sampler``, ``draws``, ``tune``, ``chains``,
+        ``random_seed``, ``target_accept``).
+    """
+
+    def __init__(
+        self,
+        idata: xr.DataTree,
+        *,
+        spec: dict[str, Any],
+        table: EffectTable,
+        sampling: dict[str, Any] | None = None,
+    ) -> None:
+        self.idata = idata
+        self.spec = spec
+        self.table = table
+        self.sampling: dict[str, Any] = dict(sampling or {})
+
+    def __repr__(self) -> str:
+        post = self.idata["posterior"]
+        return (
+            f"Result(model={self.spec.get('model')!r}, k={self.table.k}, "
+            f"outcomes={self.outcomes}, chains={post.sizes[D.CHAIN]}, "
+            f"draws={post.sizes[D.DRAW]}, nuts_sampler={self.sampling.get('nuts_sampler')!r})"
+        )
+
+    # ------------------------------------------------------------------ access
+    @property
+    def posterior(self) -> xr.DataTree:
+        """The ``posterior`` group."""
+        return cast("xr.DataTree", self.idata["posterior"])
+
+    @property
+    def nuts_sampler(self) -> str | None:
+        """The NUTS implementation used (``"nutpie"`` or ``"pymc"``)."""
+        return self.sampling.get("nuts_sampler")
+
+    @property
+    def outcomes(self) -> list[str]:
+        """Outcomes covered, in the order of the table."""
+        return self.table.outcomes
+
+    def model(self) -> BaseModel:
+        """The model object, rebuilt from the spec (not fitted)."""
+        from bayesmeta.models.base import BaseModel
+
+        return BaseModel.from_spec(self.spec, self.table)
+
+    def _multi(self) -> bool:
+        return D.OUTCOME in self.posterior[D.MU].dims
+
+    def _resolve(self, outcome: str | None) -> str:
+        if outcome is None:
+            if len(self.outcomes) != 1:
+                raise ModelSpecError(
+                    f"the result covers outcomes {self.outcomes}; name one with outcome=..."
+                )
+            return self.outcomes[0]
+        if outcome not in self.outcomes:
+            raise ModelSpecError(f"unknown outcome {outcome!r}; the result has {self.outcomes}")
+        return outcome
+
+    def draws(self, var: str, outcome: str | None = None) -> np.ndarray:
+        """Posterior draws of a scalar parameter (``mu``, ``tau``, ``theta_new``), flattened.
+
+        For multi-outcome fits, ``outcome`` selects one outcome.
+        """
+        if var not in self.posterior:
+            raise ModelSpecError(f"no variable {var!r} in the posterior")
+        da = self.posterior[var]
+        if D.OUTCOME in da.dims:
+            da = da.sel({D.OUTCOME: self._resolve(outcome)})
+        elif outcome is not None:
+            self._resolve(outcome)
+        extra = [d for d in da.dims if d not in (D.CHAIN, D.DRAW)]
+        if extra:
+            raise ModelSpecError(f"{var!r} has dims {extra}; it is not a scalar parameter")
+        return np.asarray(da.values, dtype=float).ravel()
+
+    # ------------------------------------------------------------------ summaries
+    def summary(
+        self,
+        ci_prob: float = 0.95,
+        ci_kind: str = "eti",
+        var_names: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Posterior summary: mean, sd, median, interval, ESS, R-hat, MCSE per parameter.
+
+        A tidy :class:`pandas.DataFrame` indexed by ArviZ's labels (``mu``, ``theta[A]``,
+        ``mu[quality_of_life]``). The interval columns are ``ci_lb`` and ``ci_ub``;
+        ``df.attrs`` records ``ci_prob`` and ``ci_kind``.
+
+        Parameters
+        ----------
+        ci_prob
+            Probability of the interval (default 0.95; ArviZ's own default is 0.89).
+        ci_kind
+            ``"eti"`` (equal-tailed) or ``"hdi"`` (highest density).
+        var_names
+            Variables to include; default ``mu``, ``tau``, ``beta``, ``theta_new``, ``theta``.
+        """
+        import arviz as az
+
+        _check_ci(ci_prob, ci_kind)
+        if var_names is None:
+            var_names = [
+                v
+                for v in (D.MU, D.TAU, D.BETA, D.THETA_NEW, D.THETA)
+                if v in self.posterior.data_vars
+            ]
+        kw: dict[str, Any] = {"var_names": var_names, "round_to": "none"}
+        full = pd.DataFrame(az.summary(self.idata, ci_prob=ci_prob, ci_kind=ci_kind, **kw))
+        med = pd.DataFrame(az.summary(self.idata, kind="stats_median", ci_prob=ci_prob, **kw))
+        tag = f"{ci_kind}{round(ci_prob * 100):g}"
+        full = full.rename(columns={f"{tag}_lb": "ci_lb", f"{tag}_ub": "ci_ub"})
+        full.insert(2, "median", med["median"].astype(float))
+        cols = ["mean", "sd", "median", "ci_lb", "ci_ub", "ess_bulk", "ess_tail", "r_hat"]
+        cols += [c for c in full.columns if c not in cols]
+        out = full[cols].astype(float)
+        out.attrs.update(ci_prob=ci_prob, ci_kind=ci_kind)
+        return out
+
+    def _describe(self, x: np.ndarray, ci_prob: float, ci_kind: str) -> dict[str, float]:
+        lo, hi = interval(x, ci_prob, ci_kind)
+        return {
+            "mean": float(np.mean(x)),
+            "sd": float(np.std(x, ddof=1)),
+            "median": float(np.median(x)),
+            "ci_lb": lo,
+            "ci_ub": hi,
+        }
+
+    def _design(self, outcome: str) -> np.ndarray | None:
+        """Moderator matrix (without intercept) as used by the model, or None."""
+        if self.spec.get("model") != "meta_regression":
+            return None
+        model = self.model()
+        X: np.ndarray = model.X  # type: ignore[attr-defined]
+        return X
+
+    def heterogeneity(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
+        r"""Heterogeneity per outcome: ``tau``, ``tau2``, ``I2``, ``H2`` and the prediction.
+
+        ``I2`` is computed draw by draw as metafor does for a point estimate,
+        :math:`I^2 = 100\,\tau^2 / (\tau^2 + \tilde v)` with the typical within-study variance
+        :math:`\tilde v` (:func:`typical_variance`), and :math:`H^2 = 1 + \tau^2/\tilde v`.
+        ``theta_new`` is the predictive distribution of a new study's effect; its interval is
+        the Bayesian prediction interval (for a meta-regression: at moderators = 0, or the means
+        with ``center=True``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index (``outcome``, ``quantity``); columns ``mean``, ``sd``, ``median``, ``ci_lb``,
+            ``ci_ub``.
+        """
+        _check_ci(ci_prob, ci_kind)
+        rows = []
+        for o in self.outcomes:
+            tau = self.draws(D.TAU, o if self._multi() else None)
+            sub = self.table.for_outcome(o) if len(self.outcomes) > 1 else self.table
+            vt = typical_variance(sub.vi, self._design(o))
+            tau2 = tau**2
+            quantities = {
+                "tau": tau,
+                "tau2": tau2,
+                "I2": 100 * tau2 / (tau2 + vt),
+                "H2": 1 + tau2 / vt,
+                D.THETA_NEW: self.draws(D.THETA_NEW, o if self._multi() else None),
+            }
+            for q, x in quantities.items():
+                rows.append({"outcome": o, "quantity": q, **self._describe(x, ci_prob, ci_kind)})
+        out = pd.DataFrame(rows).set_index(["outcome", "quantity"])
+        out.attrs.update(ci_prob=ci_prob, ci_kind=ci_kind)
+        return out
+
+    def shrinkage(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
+        """Each study's observed effect ``yi`` beside the posterior of its true effect ``theta``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per table row: ``study``, ``outcome``, ``yi``, ``sei``, then ``mean``,
+            ``sd``, ``median``, ``ci_lb``, ``ci_ub`` of ``theta``.
+        """
+        _check_ci(ci_prob, ci_kind)
+        theta = self.posterior[D.THETA]
+        dim = next(d for d in theta.dims if d not in (D.CHAIN, D.DRAW))
+        arr = np.asarray(theta.transpose(D.CHAIN, D.DRAW, dim).values, dtype=float)
+        arr = arr.reshape(-1, arr.shape[-1])
+        df = self.table.data
+        rows = []
+        for j in range(arr.shape[1]):
+            rows.append(
+                {
+                    "study": df["study"].iloc[j],
+                    "outcome": df["outcome"].iloc[j],
+                    "yi": float(df["yi"].iloc[j]),
+                    "sei": float(df["sei"].iloc[j]),
+                    **self._describe(arr[:, j], ci_prob, ci_kind),
+                }
+            )
+        out = pd.DataFrame(rows)
+        out.attrs.update(ci_prob=ci_prob, ci_kind=ci_kind)
+        return out
+
+    def prob_benefit(self, threshold: float = 0.0, outcome: str | None = None) -> float:
+        """Posterior probability that the average effect favours the intervention.
+
+        ``P(mu > threshold)`` when higher values favour the intervention
+        (``table.direction(outcome) == "higher"``), ``P(mu < threshold)`` when lower values do.
+        For ratio measures ``mu`` is on the log scale, so the threshold is too (0 = no effect).
+        For a meta-regression ``mu`` is the intercept (the effect at moderators = 0).
+        """
+        o = self._resolve(outcome)
+        mu = self.draws(D.MU, o if self._multi() else None)
+        direction = self.table.direction(o)
+        if direction == "higher":
+            return float(np.mean(mu > threshold))
+        return float(np.mean(mu < threshold))
+
+    # ------------------------------------------------------------------ frequentist
+    @cached_property
+    def frequentist(self) -> dict[str, dict[str, FrequentistResult]]:
+        """Per outcome: ``"DL"`` (DerSimonian-Laird, z), ``"REML"`` (z) and ``"REML_KH"``
+        (REML with Knapp-Hartung) fits from :func:`bayesmeta.frequentist.rma`, with the same
+        moderators (centred as in the model) for meta-regressions.
+
+        An outcome whose fit fails (e.g. fewer studies than coefficients) is left out.
+        """
+        out: dict[str, dict[str, FrequentistResult]] = {}
+        for o in self.outcomes:
+            sub = self.table.for_outcome(o) if len(self.outcomes) > 1 else self.table
+            X = self._design(o)
+            mods = None
+            if X is not None:
+                names = list(self.spec["options"]["mods"])
+                mods = pd.DataFrame(X, columns=names)
+            fits: dict[str, FrequentistResult] = {}
+            for label, method, test in (
+                ("DL", "DL", "z"),
+                ("REML", "REML", "z"),
+                ("REML_KH", "REML", "knha"),
+            ):
+                try:
+                    fits[label] = rma(sub.yi, sub.vi, mods=mods, method=method, test=test)
+                except (ValueError, ArithmeticError) as err:
+                    warnings.warn(
+                        f"frequentist {label} fit of outcome {o!r} failed: {err}",
+                        stacklevel=2,
+                    )
+            out[o] = fits
+        return out
+
+    def compare(
+        self,
+        published: Any = None,
+        ci_prob: float = 0.95,
+    ) -> pd.DataFrame:
+        """One tidy row per outcome: frequentist, Bayesian and (optionally) published estimates.
+
+        Columns: ``outcome``, ``k``, ``measure``, ``direction``; ``dl_estimate``, ``dl_ci_lb``,
+        ``dl_ci_ub``, ``dl_tau2``; ``reml_kh_estimate``, ``reml_kh_ci_lb``, ``reml_kh_ci_ub``,
+        ``reml_tau2``; ``mu_median``, ``mu_ci_lb``, ``mu_ci_ub``; ``tau_median``, ``tau_ci_lb``,
+        ``tau_ci_ub``; ``p_benefit``; ``pi_lb``, ``pi_ub`` (the Bayesian prediction interval
+        from ``theta_new``); and with ``published``, ``published_estimate``,
+        ``published_ci_lb``, ``published_ci_ub``. Bayesian intervals are equal-tailed.
+
+        Parameters
+        ----------
+        published
+            A table like ``bayesmeta.datasets.load_white2020().published`` (columns
+            ``outcome``, ``estimate``, ``ci_lb``, ``ci_ub``; rows with ``subgroup == "all"`` are
+            used when a ``subgroup`` column exists), or an object with a ``.published`` table.
+        ci_prob
+            Probability of the Bayesian intervals.
+        """
+        _check_ci(ci_prob, "eti")
+        pub = _published_rows(published)
+        rows = []
+        for o in self.outcomes:
+            sub = self.table.for_outcome(o) if len(self.outcomes) > 1 else self.table
+            key = o if self._multi() else None
+            mu, tau = self.draws(D.MU, key), self.draws(D.TAU, key)
+            tn = self.draws(D.THETA_NEW, key)
+            fits = self.frequentist.get(o, {})
+            row: dict[str, Any] = {
+                "outcome": o,
+                "k": sub.k,
+                "measure": str(sub.data["measure"].iloc[0]),
+                "direction": sub.direction(),
+            }
+            for label, prefix in (("DL", "dl"), ("REML_KH", "reml_kh")):
+                f = fits.get(label)
+                row[f"{prefix}_estimate"] = float(f.beta[0]) if f else math.nan
+                row[f"{prefix}_ci_lb"] = float(f.ci_lb[0]) if f else math.nan
+                row[f"{prefix}_ci_ub"] = float(f.ci_ub[0]) if f else math.nan
+            row["dl_tau2"] = fits["DL"].tau2 if "DL" in fits else math.nan
+            row["reml_tau2"] = fits["REML"].tau2 if "REML" in fits else math.nan
+            mlo, mhi = interval(mu, ci_prob)
+            tlo, thi = interval(tau, ci_prob)
+            plo, phi = interval(tn, ci_prob)
+            row.update(
+                mu_median=float(np.median(mu)),
+                mu_ci_lb=mlo,
+                mu_ci_ub=mhi,
+                tau_median=float(np.median(tau)),
+                tau_ci_lb=tlo,
+                tau_ci_ub=thi,
+                p_benefit=self.prob_benefit(outcome=o),
+                pi_lb=plo,
+                pi_ub=phi,
+            )
+            if pub is not None:
+                match = pub[pub["outcome"] == o]
+                has = len(match) > 0
+                for col in ("estimate", "ci_lb", "ci_ub"):
+                    row[f"published_{col}"] = float(match[col].iloc[0]) if has else math.nan
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        out.attrs.update(ci_prob=ci_prob, ci_kind="eti")
+        return out
+
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostics(self) -> Diagnostics:
+        """Divergences, max R-hat, min bulk/tail ESS, min E-BFMI, and what to do about each.
+
+        The same checks run at the end of :meth:`BaseModel.fit`, which raises each problem as
+        a :class:`~bayesmeta.errors.ConvergenceWarning`.
+        """
+        return compute_diagnostics(self.idata, self.spec.get("options", {}).get("parameterization"))
+
+    def _warn_diagnostics(self) -> Diagnostics:
+        diag = self.diagnostics()
+        for msg in diag.problems:
+            warnings.warn(ConvergenceWarning(msg), stacklevel=3)
+        return diag
+
+    # ------------------------------------------------------------------ files
+    def to_netcdf(self, path: str | os.PathLike[str]) -> None:
+        """Save to a netCDF-4 file (h5netcdf engine): the DataTree with the spec, the table and
+        the sampling settings as JSON attributes of the root group. :meth:`load` reads it back.
+        """
+        tree = self.idata.copy(deep=False)
+        tree.attrs = {
+            **self.idata.attrs,
+            "bayesmeta_format": _FORMAT,
+            "bayesmeta_format_version": _FORMAT_VERSION,
+            "spec": json.dumps(self.spec),
+            "table": _table_to_json(self.table),
+            "sampling": json.dumps(self.sampling),
+        }
+        tree.to_netcdf(os.fspath(path), engine="h5netcdf")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Result:
+        """Read a result written by :meth:`to_netcdf`.
+
+        Raises
+        ------
+        ResultFileError
+            The file is missing, truncated, not netCDF, not a bayesmeta result, or from a newer
+            format version.
+        """
+        import xarray as xr
+
+        p = os.fspath(path)
+        if not os.path.isfile(p):
+            raise ResultFileError(f"{p}: no such file")
+        try:
+            tree = xr.open_datatree(p, engine="h5netcdf")
+            try:
+                tree.load()
+            finally:
+                tree.close()
+        except Exception as exc:
+            raise ResultFileError(
+                f"{p}: cannot be read as a netCDF result file ({type(exc).__name__}: {exc}); "
+                "it may be truncated or not written by Result.to_netcdf"
+            ) from None
+        attrs = dict(tree.attrs)
+        if attrs.get("bayesmeta_format") != _FORMAT:
+            raise ResultFileError(
+                f"{p}: not a bayesmeta result (no 'bayesmeta_format' attribute); write results "
+                "with Result.to_netcdf"
+            )
+        version = int(attrs.get("bayesmeta_format_version", -1))
+        if version > _FORMAT_VERSION:
+            raise ResultFileError(
+                f"{p}: written by a newer bayesmeta (format {version} > {_FORMAT_VERSION}); "
+                "upgrade bayesmeta"
+            )
+        try:
+            spec = json.loads(attrs["spec"])
+            table = _table_from_json(attrs["table"])
+            sampling = json.loads(attrs.get("sampling", "{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ResultFileError(f"{p}: damaged bayesmeta attributes ({exc})") from None
+        tree.attrs = {k: v for k, v in attrs.items() if k not in _ATTR_KEYS}
+        if "posterior" not in tree.children:
+            raise ResultFileError(f"{p}: the file has no posterior group")
+        return cls(tree, spec=spec, table=table, sampling=sampling)
+
+
+def _published_rows(published: Any) -> pd.DataFrame | None:
+    if published is None:
+        return None
+    if hasattr(published, "published") and not isinstance(published, pd.DataFrame):
+        published = published.published
+    if not isinstance(published, pd.DataFrame):
+        raise ModelSpecError(
+            f"published must be a DataFrame (outcome, estimate, ci_lb, ci_ub), got "
+            f"{type(published).__name__}"
+        )
+    missing = [c for c in ("outcome", "estimate", "ci_lb", "ci_ub") if c not in published]
+    if missing:
+        raise ModelSpecError(f"published lacks column(s) {missing}")
+    pub = published
+    if "subgroup" in pub.columns:
+        pub = pub[pub["subgroup"].astype(str) == "all"]
+    return pub.drop_duplicates("outcome")
