@@ -15,7 +15,7 @@ Examples
 
 from __future__ import annotations
 
-from bayesmeta import datasets
+from bayesmeta import checks, datasets, sensitivity
 from bayesmeta.effect_sizes import EffectSizes, escalc
 from bayesmeta.errors import (
     BayesMetaError,
@@ -27,8 +27,9 @@ from bayesmeta.errors import (
 )
 from bayesmeta.exact import ExactPosterior, exact_posterior
 from bayesmeta.frequentist import FrequentistResult, rma, rma_mh, subgroup_analysis
-from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
+from bayesmeta.models import Binomial, CommonEffect, MetaRegression, MultiOutcome, RandomEffects
 from bayesmeta.results import Result
+from bayesmeta.sensitivity import prior_sensitivity
 from bayesmeta.table import EffectTable
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BayesMetaError",
     "Binomial",
+    "CommonEffect",
     "ConvergenceWarning",
     "DataError",
     "EffectSizes",
@@ -50,10 +52,13 @@ __all__ = [
     "RandomEffects",
     "Result",
     "__version__",
+    "checks",
     "datasets",
     "escalc",
     "exact_posterior",
+    "prior_sensitivity",
     "rma",
     "rma_mh",
+    "sensitivity",
     "subgroup_analysis",
 ]

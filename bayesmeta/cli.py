@@ -1,14 +1,21 @@
 """The ``bayesmeta`` command line.
 
+``bayesmeta reproduce`` runs the review's analysis plan (on the bundled SIMULATED review by
+default) and writes the report; ``bayesmeta fit`` runs the same machinery on any dataset;
+``bayesmeta compare`` sets a saved result beside a published table.
+
 Exit codes: 0 ok; 2 bad input (the message names file, row and column; no traceback);
-3 a fit failed or did not converge.
+3 a fit failed or did not converge (with what to try); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -17,148 +24,307 @@ import pandas as pd
 
 from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError
 
-__all__ = ["frequentist_table", "main"]
+__all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_FIT_FAILED = 3
+EXIT_INTERRUPTED = 130
 
-#: The frequentist analyses reported side by side: the review's published method (DL with a
-#: normal test) and the modern default (REML with Knapp-Hartung).
-DEFAULT_FITS: tuple[tuple[str, str], ...] = (("DL", "z"), ("REML", "knha"))
-
-
-def frequentist_table(table: Any, fits: Sequence[tuple[str, str]] = DEFAULT_FITS) -> pd.DataFrame:
-    """One row per outcome and estimator: k, estimate, CI, tau2, I2, Q, prediction interval.
-
-    Parameters
-    ----------
-    table
-        An :class:`~bayesmeta.table.EffectTable`.
-    fits
-        (method, test) pairs, metafor's codes.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from bayesmeta import EffectTable
-    >>> tab = EffectTable(pd.DataFrame({"study": list("abc"), "yi": [0.1, 0.4, 0.2],
-    ...                                 "vi": [0.02, 0.03, 0.01]}))
-    >>> frequentist_table(tab)[["method", "k"]].values.tolist()
-    [['DL', 3], ['REML+KH', 3]]
-    """
-    from bayesmeta.errors import NotEstimableWarning
-    from bayesmeta.frequentist import rma
-
-    rows = []
-    for outcome, sub in table.by_outcome():
-        for method, test in fits:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotEstimableWarning)
-                r = rma(sub, method=method, test=test)
-            rows.append(
-                {
-                    "outcome": outcome,
-                    "method": method + ("+KH" if test == "knha" else ""),
-                    "k": r.k,
-                    "estimate": float(r.beta[0]),
-                    "ci_lb": float(r.ci_lb[0]),
-                    "ci_ub": float(r.ci_ub[0]),
-                    "pval": float(r.pval[0]),
-                    "tau2": r.tau2,
-                    "I2": r.I2,
-                    "QE": r.QE,
-                    "QEp": r.QEp,
-                    "pi_lb": r.pi_lb,
-                    "pi_ub": r.pi_ub,
-                }
-            )
-    return pd.DataFrame(rows)
+_MEASURES = ("SMD", "MD", "OR", "RR", "RD", "generic")
 
 
-def _print_table(df: pd.DataFrame, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(df.to_dict(orient="records"), indent=1, default=float))
-        return
-    fmt = df.copy()
-    fmt["estimate (95% CI)"] = [
-        f"{e:6.2f} ({lb:6.2f}, {ub:6.2f})"
-        for e, lb, ub in zip(df.estimate, df.ci_lb, df.ci_ub, strict=True)
+class _Progress:
+    """Per-stage status lines on stderr, with elapsed time (silent with --quiet/--json)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _emit_json(obj: Any) -> None:
+    def default(v: Any) -> Any:
+        if hasattr(v, "item"):
+            return v.item()
+        return str(v)
+
+    text = json.dumps(obj, indent=1, default=default, allow_nan=True)
+    print(text.replace("NaN", "null"))
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    recs = df.to_dict(orient="records")
+    return [
+        {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in recs
     ]
-    fmt["95% PI"] = [
-        f"({lb:6.2f}, {ub:6.2f})" if pd.notna(lb) else ""
-        for lb, ub in zip(df.pi_lb, df.pi_ub, strict=True)
-    ]
-    fmt["tau2"] = df.tau2.map(lambda v: f"{v:.3f}" if pd.notna(v) else "n/e")
-    fmt["I2 %"] = df.I2.map(lambda v: f"{v:.0f}" if pd.notna(v) else "n/e")
-    cols = ["outcome", "method", "k", "estimate (95% CI)", "tau2", "I2 %", "95% PI"]
-    print(fmt[cols].to_string(index=False))
 
 
-def _load_sheet(path: str | None) -> tuple[Any, str]:
-    """The review's data: an extraction sheet, or the bundled SIMULATED review by default."""
+# ---------------------------------------------------------------------------- reproduce
+
+
+def _load_sheet(path: str | None) -> tuple[Any, str, bool]:
     from bayesmeta import datasets
     from bayesmeta.sheet import read_sheet
 
     if path is None:
         table = read_sheet(datasets.load_peer_support_simulated(), source="peer_support_simulated")
-        return (
-            table,
-            "bundled SIMULATED peer-support review (simulated data, not the trials' results)",
+        label = (
+            "bundled SIMULATED peer-support review (bayesmeta.datasets.peer_support_simulated; "
+            "simulated from the published summaries of White et al. 2020, not the trials' results)"
         )
-    return read_sheet(path), path
-
-
-def _load_table(path: str, args: argparse.Namespace) -> Any:
-    """A long table of ready effects (study, yi, vi or sei, ...) for ``bayesmeta fit``."""
-    from bayesmeta.table import EffectTable
-
-    return EffectTable.from_csv(path, direction=args.direction)
+        return table, label, True
+    return read_sheet(path), f"extraction sheet {path}", False
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    table, label = _load_sheet(args.data)
-    df = frequentist_table(table)
-    if not args.json:
+    from bayesmeta import datasets
+    from bayesmeta.report import side_by_side, write_report
+    from bayesmeta.review import analyse_review
+
+    say = _Progress(args.quiet or args.json)
+    table, label, simulated = _load_sheet(args.data)
+    say(f"data: {label}: {table.k} rows, {len(table.outcomes)} outcomes")
+    published = datasets.load_white2020().published
+    analysis = analyse_review(
+        table,
+        data_label=label,
+        simulated=simulated,
+        published=published,
+        seed=args.seed,
+        draws=args.draws,
+        tune=args.tune,
+        progress=say,
+    )
+    say(f"writing the report to {args.out}")
+    out = write_report(analysis, args.out)
+    table_df = side_by_side(analysis)
+    problems = analysis.convergence_problems()
+    if args.json:
+        _emit_json(
+            {
+                "data": label,
+                "simulated": simulated,
+                "report": str(out),
+                "outcomes": _records(analysis.comparison),
+                "meta_regression": _records(analysis.regression_table()),
+                "convergence_problems": problems,
+            }
+        )
+    else:
+        if simulated:
+            print("SIMULATED DATA - not the trials' results")
         print(f"Data: {label}")
-    _print_table(df, args.json)
-    return EXIT_OK
+        with pd.option_context("display.width", 250, "display.max_columns", 20):
+            print(table_df.to_string(index=False))
+        print(f"\nReport: {out / 'index.html'}")
+    return _convergence_exit(problems)
+
+
+def _convergence_exit(problems: list[str]) -> int:
+    if not problems:
+        return EXIT_OK
+    print("bayesmeta: the sampler reported problems:", file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    print(
+        "What to try: --draws 2000 --tune 2000, or a tighter tau prior (--tau-prior); the "
+        "report was written and lists every diagnostic.",
+        file=sys.stderr,
+    )
+    return EXIT_FIT_FAILED
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def _parse_columns(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ModelSpecError(
+                f"--columns entry {part!r} must look like ours=yours, e.g. study=trial,ai=tpos"
+            )
+        ours, theirs = (s.strip() for s in part.split("=", 1))
+        out[ours] = theirs
+    return out
+
+
+def _load_fit_table(args: argparse.Namespace) -> Any:
+    from bayesmeta.table import EffectTable, read_csv
+
+    columns = _parse_columns(args.columns)
+    mods = [m.strip() for m in args.mods.split(",")] if args.mods else []
+    kwargs: dict[str, Any] = {"source": args.data, "line_offset": 2, "moderators": mods}
+    if args.direction:
+        kwargs["direction"] = args.direction
+    frame = read_csv(args.data)
+    arm_cols = {"m1i", "ai"} & (set(frame.columns) | set(columns))
+    if args.measure and args.measure != "generic" and arm_cols:
+        return EffectTable.from_arms(
+            frame, args.measure, columns=columns, convention=args.convention, **kwargs
+        )
+    return EffectTable.from_frame(frame, columns=columns, measure=args.measure, **kwargs)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    table = _load_table(args.data, args)
+    from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
+
+    say = _Progress(args.quiet or args.json)
+    table = _load_fit_table(args)
     if args.outcome:
         table = table.for_outcome(args.outcome)
-    df = frequentist_table(table, fits=[(args.method, args.test)])
-    _print_table(df, args.json)
+    priors = {"tau": args.tau_prior} if args.tau_prior else None
+    say(f"data: {args.data}: {table.k} rows, outcomes {table.outcomes}")
+    if args.model == "regression":
+        if not table.moderators:
+            raise ModelSpecError("--model regression needs --mods column[,column...]")
+        model: Any = MetaRegression(table, mods=table.moderators, priors=priors)
+    elif args.model == "binomial":
+        model = Binomial(table, priors=priors)
+    elif len(table.outcomes) > 1:
+        model = MultiOutcome(table, priors=priors)
+    else:
+        model = RandomEffects(table, priors=priors)
+    say(f"fitting {type(model).__name__} (NUTS, {args.draws} draws x 4 chains)")
+    with warnings.catch_warnings():
+        from bayesmeta.errors import ConvergenceWarning
+
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = model.fit(args.draws, tune=args.tune, random_seed=args.seed, target_accept=0.95)
+    comp = result.compare()
+    freq = _frequentist_rows(table, table.moderators if args.model == "regression" else None)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        result.to_netcdf(os.path.join(args.out, "posterior.nc"))
+        comp.to_csv(os.path.join(args.out, "comparison.csv"), index=False)
+        freq.to_csv(os.path.join(args.out, "frequentist.csv"), index=False)
+    problems = result.diagnostics().problems
+    if args.json:
+        _emit_json(
+            {
+                "model": model.spec(),
+                "frequentist": _records(freq),
+                "bayesian": _records(comp),
+                "convergence_problems": problems,
+            }
+        )
+    else:
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print("Frequentist (metafor conventions):")
+            print(freq.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            print("\nBayesian (posterior median, 95% equal-tailed interval):")
+            cols = ["outcome", "k", "mu_median", "mu_ci_lb", "mu_ci_ub", "tau_median"]
+            cols += ["tau_ci_lb", "tau_ci_ub", "p_benefit", "pi_lb", "pi_ub"]
+            print(comp[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            if args.model == "regression":
+                print("\n" + result.summary().to_string(float_format=lambda v: f"{v:.4f}"))
+    return _convergence_exit(problems)
+
+
+def _frequentist_rows(table: Any, mods: list[str] | None) -> pd.DataFrame:
+    from bayesmeta.frequentist import rma
+
+    rows = []
+    for outcome, sub in table.by_outcome():
+        for method, test in (("DL", "z"), ("REML", "z"), ("REML", "knha")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = rma(sub, mods=mods or None, method=method, test=test)
+            for j, name in enumerate(r.coef_names):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "method": method + ("+KH" if test == "knha" else ""),
+                        "coef": name,
+                        "estimate": float(r.beta[j]),
+                        "se": float(r.se[j]),
+                        "ci_lb": float(r.ci_lb[j]),
+                        "ci_ub": float(r.ci_ub[j]),
+                        "pval": float(r.pval[j]),
+                        "tau2": r.tau2,
+                        "I2": r.I2,
+                        "QE": r.QE,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from bayesmeta.results import Result
+    from bayesmeta.table import read_csv
+
+    result = Result.load(args.result)
+    published = read_csv(args.published)
+    missing = [c for c in ("outcome", "estimate", "ci_lb", "ci_ub") if c not in published.columns]
+    if missing:
+        raise DataError(
+            f"the published table needs columns outcome, estimate, ci_lb, ci_ub; missing {missing}",
+            source=args.published,
+            column=missing[0],
+        )
+    for c in ("estimate", "ci_lb", "ci_ub"):
+        published[c] = pd.to_numeric(published[c], errors="coerce")
+    comp = result.compare(published=published)
+    if args.json:
+        _emit_json(_records(comp))
+    else:
+        cols = ["outcome", "k", "published_estimate", "published_ci_lb", "published_ci_ub"]
+        cols += ["dl_estimate", "dl_ci_lb", "dl_ci_ub", "mu_median", "mu_ci_lb", "mu_ci_ub"]
+        print(comp[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- parser
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="bayesmeta", description="Bayesian and frequentist meta-analysis."
+        prog="bayesmeta",
+        description="Bayesian and frequentist meta-analysis (PyMC, metafor-exact estimators).",
     )
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("--quiet", action="store_true", help="no progress messages")
-    common.add_argument("--seed", type=int, default=20201103, help="random seed")
-    common.add_argument(
-        "--direction",
-        choices=("higher", "lower"),
-        default=None,
-        help="which values favour the intervention (if the data have no direction column)",
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    common.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    common.add_argument("--seed", type=int, default=20201103, help="random seed (default 20201103)")
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
+    sampling.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+
+    r = sub.add_parser(
+        "reproduce", parents=[common, sampling], help="the peer-support review's analysis plan"
     )
-    r = sub.add_parser("reproduce", parents=[common], help="the review's analysis plan")
     r.add_argument("--data", default=None, help="extraction sheet (CSV); default: bundled data")
-    r.add_argument("--out", default="bayesmeta-report", help="report folder")
+    r.add_argument("--out", default="bayesmeta-report", help="report folder (default %(default)s)")
     r.set_defaults(func=_cmd_reproduce)
-    f = sub.add_parser("fit", parents=[common], help="fit one dataset")
-    f.add_argument("data", help="CSV with study, yi, vi or sei (and outcome, moderators)")
-    f.add_argument("--outcome", default=None)
-    f.add_argument("--method", default="REML")
-    f.add_argument("--test", default="z", choices=("z", "knha"))
+
+    f = sub.add_parser("fit", parents=[common, sampling], help="fit any dataset")
+    f.add_argument("data", help="CSV: ready effects (study, yi, vi or sei) or arm-level columns")
+    f.add_argument("--measure", choices=_MEASURES, default=None, help="effect measure")
+    f.add_argument("--columns", default=None, help="renaming ours=yours,... e.g. study=trial")
+    f.add_argument("--convention", choices=("metafor", "revman"), default="metafor")
+    f.add_argument("--direction", choices=("higher", "lower"), default=None)
+    f.add_argument("--outcome", default=None, help="fit this outcome only")
+    f.add_argument("--model", choices=("re", "binomial", "regression"), default="re")
+    f.add_argument("--mods", default=None, help="moderator columns, comma-separated")
+    f.add_argument("--tau-prior", default=None, help="e.g. 'half_normal(0.5)'")
+    f.add_argument("--out", default=None, help="folder for posterior.nc and tables")
     f.set_defaults(func=_cmd_fit)
+
+    c = sub.add_parser("compare", parents=[common], help="a saved result against a published table")
+    c.add_argument("result", help="posterior NetCDF written by fit or reproduce")
+    c.add_argument("--published", required=True, help="CSV with outcome, estimate, ci_lb, ci_ub")
+    c.set_defaults(func=_cmd_compare)
     return p
 
 
@@ -173,9 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FitError as err:
         print(f"bayesmeta: fit failed: {err}", file=sys.stderr)
         return EXIT_FIT_FAILED
-    except BayesMetaError as err:  # pragma: no cover - every subclass is handled above
+    except BayesMetaError as err:
         print(f"bayesmeta: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("bayesmeta: interrupted; no report was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,6 +37,7 @@ from bayesmeta.table import EffectTable
 if TYPE_CHECKING:
     import xarray as xr
 
+    from bayesmeta.checks import LooResult
     from bayesmeta.models.base import BaseModel
 
 __all__ = ["CI_KINDS", "Diagnostics", "Result"]
@@ -619,6 +620,21 @@ class Result:
         a :class:`~bayesmeta.errors.ConvergenceWarning`.
         """
         return compute_diagnostics(self.idata, self.spec.get("options", {}).get("parameterization"))
+
+    # ------------------------------------------------------------------ model checks
+    def ppc(self, *, predictive: str = "mixed", random_seed: int | None = None) -> pd.DataFrame:
+        """Trial-by-trial posterior predictive p-values; see
+        :func:`bayesmeta.checks.posterior_predictive_pvalues` (and
+        :func:`bayesmeta.checks.ppc_summary` for the verdict in words)."""
+        from bayesmeta.checks import posterior_predictive_pvalues
+
+        return posterior_predictive_pvalues(self, predictive=predictive, random_seed=random_seed)
+
+    def loo(self, *, integrated: bool = True) -> LooResult:
+        """PSIS-LOO (elpd, SE, p_loo, Pareto k per trial); see :func:`bayesmeta.checks.loo`."""
+        from bayesmeta.checks import loo
+
+        return loo(self, integrated=integrated)
 
     def _warn_diagnostics(self) -> Diagnostics:
         diag = self.diagnostics()

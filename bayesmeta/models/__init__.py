@@ -2,6 +2,7 @@
 
 ============================== ===================================================================
 :class:`RandomEffects`          normal-normal random effects, one outcome
+:class:`CommonEffect`           common (fixed) effect, tau = 0; the reference in LOO comparisons
 :class:`MetaRegression`         random effects with study-level moderators
 :class:`MultiOutcome`           every outcome of a review in one model (outcome-specific mu, tau)
 :class:`Binomial`               2x2 counts with an exact binomial likelihood (log odds ratio)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from bayesmeta.models.base import BaseModel, default_priors, default_sampler
 from bayesmeta.models.binomial import Binomial
+from bayesmeta.models.common_effect import CommonEffect
 from bayesmeta.models.multi_outcome import MultiOutcome
 from bayesmeta.models.random_effects import RandomEffects
 from bayesmeta.models.regression import MetaRegression
@@ -23,6 +25,7 @@ __all__ = [
     "MODELS",
     "BaseModel",
     "Binomial",
+    "CommonEffect",
     "MetaRegression",
     "MultiOutcome",
     "RandomEffects",
@@ -32,5 +35,5 @@ __all__ = [
 
 #: Model classes by the name in their spec.
 MODELS: dict[str, type[BaseModel]] = {
-    cls.name: cls for cls in (RandomEffects, MetaRegression, MultiOutcome, Binomial)
+    cls.name: cls for cls in (RandomEffects, MetaRegression, MultiOutcome, Binomial, CommonEffect)
 }

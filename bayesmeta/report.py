@@ -1,0 +1,482 @@
+"""Write a :class:`~bayesmeta.review.ReviewAnalysis` as a report a reviewer can read.
+
+The report folder holds ``index.html`` (self-contained: images embedded), ``report.md``, the
+figures (PNG and SVG), the tables (CSV) and the posteriors (NetCDF, readable with
+:meth:`bayesmeta.results.Result.load`). It is written to a temporary folder beside the target
+and moved into place at the end, so a failed or interrupted run leaves the previous report intact
+and no half-written one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmeta import __version__
+from bayesmeta.review import ReviewAnalysis, fmt_ci
+
+__all__ = ["OUTCOME_LABELS", "side_by_side", "write_report"]
+
+#: Display names of the review's outcomes (other outcomes show their key).
+OUTCOME_LABELS: dict[str, str] = {
+    "quality_of_life": "Quality of life",
+    "social_network_support": "Social network support",
+    "empowerment": "Empowerment",
+    "recovery": "Recovery",
+    "satisfaction_with_services": "Satisfaction with services",
+    "working_alliance_client": "Working alliance (client-rated)",
+    "working_alliance_staff": "Working alliance (staff-rated)",
+    "general_psychiatric_symptoms": "General psychiatric symptoms",
+    "depression_anxiety": "Depression and anxiety",
+    "days_in_hospital": "Days in hospital",
+    "hospitalised": "Hospitalised",
+}
+_RATIO = ("OR", "RR")
+
+
+def _label(outcome: str) -> str:
+    return OUTCOME_LABELS.get(outcome, outcome)
+
+
+def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
+    """The headline table: one row per outcome, each method's estimate and 95% interval.
+
+    Columns: outcome, measure, k, published DL, DL on data, REML+KH, posterior median (95%
+    CrI), tau (95% CrI), P(favours intervention), 95% prediction interval (Bayesian). Ratio
+    measures are shown on the ratio scale.
+    """
+    rows = []
+    for _, r in analysis.comparison.iterrows():
+        tf = math.exp if r["measure"] in _RATIO else (lambda v: v)
+
+        def ci(prefix: str, r: Any = r, tf: Any = tf) -> str:
+            est = r.get(f"{prefix}_estimate", math.nan)
+            if est is None or not math.isfinite(est):
+                return ""
+            return fmt_ci(tf(est), tf(r[f"{prefix}_ci_lb"]), tf(r[f"{prefix}_ci_ub"]))
+
+        rows.append(
+            {
+                "Outcome": _label(r["outcome"]),
+                "Measure": r["measure"],
+                "k": int(r["k"]),
+                "Published DL": ci("published") or "n/a",
+                "DL (data)": ci("dl"),
+                "REML+KH": ci("reml_kh"),
+                "Posterior median (95% CrI)": fmt_ci(
+                    tf(r["mu_median"]), tf(r["mu_ci_lb"]), tf(r["mu_ci_ub"])
+                ),
+                "tau (95% CrI)": fmt_ci(r["tau_median"], r["tau_ci_lb"], r["tau_ci_ub"]),
+                "P(favours PS)": f"{r['p_benefit']:.2f}",
+                "95% PI (Bayes)": f"({tf(r['pi_lb']):.2f}, {tf(r['pi_ub']):.2f})",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
+    from bayesmeta.frequentist import rma
+    from bayesmeta.plots import forest_plot
+
+    sub = analysis.table.for_outcome(outcome)
+    measure = str(sub.data["measure"].iloc[0])
+    dl = rma(sub, method="DL") if sub.k > 1 else rma(sub, method="EE")
+    z = 1.959963984540054
+    trials = pd.DataFrame(
+        {
+            "study": sub.data["study"].to_numpy(),
+            "yi": sub.yi,
+            "ci_lb": sub.yi - z * sub.sei,
+            "ci_ub": sub.yi + z * sub.sei,
+            "weight": dl.weights,
+        }
+    )
+    comp = analysis.comparison.set_index("outcome").loc[outcome]
+    summaries = pd.DataFrame(
+        [
+            {
+                "label": "DL random effects (95% CI)",
+                "estimate": float(dl.beta[0]),
+                "ci_lb": float(dl.ci_lb[0]),
+                "ci_ub": float(dl.ci_ub[0]),
+                "kind": "diamond",
+            },
+            {
+                "label": "Bayesian random effects (median, 95% CrI)",
+                "estimate": comp["mu_median"],
+                "ci_lb": comp["mu_ci_lb"],
+                "ci_ub": comp["mu_ci_ub"],
+                "kind": "bayes",
+            },
+            {
+                "label": "Bayesian 95% prediction interval",
+                "estimate": math.nan,
+                "ci_lb": comp["pi_lb"],
+                "ci_ub": comp["pi_ub"],
+                "kind": "prediction",
+            },
+        ]
+    )
+    shr = analysis.result.shrinkage()
+    shr = shr[shr["outcome"] == outcome]
+    het = (
+        f"Heterogeneity (DL): tau² = {dl.tau2:.3f}; I² = {dl.I2:.0f}%; Q = {dl.QE:.2f}, "
+        f"df = {dl.k - 1} ({_p(dl.QEp)})"
+        if sub.k > 1
+        else None
+    )
+    title = f"{_label(outcome)} ({measure})"
+    if analysis.simulated:
+        title += " - SIMULATED DATA"
+    return forest_plot(
+        trials,
+        summaries,
+        measure=measure,
+        direction=sub.direction(),
+        labels=("Favours control", "Favours peer support"),
+        title=title,
+        exponentiate=measure in _RATIO,
+        shrunken=shr,
+        heterogeneity=het,
+    )
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _ppc_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
+    from bayesmeta.plots import ppc_plot
+
+    pp = analysis.result.idata["posterior_predictive"]["y"]
+    dim = next(d for d in pp.dims if d not in ("chain", "draw"))
+    arr = np.asarray(pp.transpose("chain", "draw", dim).values, dtype=float)
+    arr = arr.reshape(-1, arr.shape[-1])
+    mask = (analysis.table.data["outcome"] == outcome).to_numpy()
+    sub = analysis.table.data[mask]
+    return ppc_plot(
+        sub["yi"].to_numpy(float),
+        arr[:, mask],
+        study_labels=sub["study"].astype(str).tolist(),
+        title=f"Posterior predictive check: {_label(outcome)}",
+        statistic="sd" if mask.sum() > 2 else None,
+    )
+
+
+def _regression_figure(analysis: ReviewAnalysis, fit: Any) -> Any:
+    from bayesmeta.plots import bubble_plot
+    from bayesmeta.results import interval
+
+    sub = analysis.table.for_outcome(fit.outcome)
+    mod = fit.moderators[0]
+    x = sub.data[mod].to_numpy(float)
+    mu = fit.bayes.draws("mu")
+    beta = fit.bayes.posterior["beta"]
+    dim = next(d for d in beta.dims if d not in ("chain", "draw"))
+    b = np.asarray(beta.transpose("chain", "draw", dim).values).reshape(-1, beta.sizes[dim])[:, 0]
+    grid = (
+        np.array([0.0, 1.0])
+        if set(np.unique(x)) <= {0.0, 1.0}
+        else np.linspace(x.min(), x.max(), 50)
+    )
+    line = np.array([np.median(mu + b * g) for g in grid])
+    bands = np.array([interval(mu + b * g, 0.95) for g in grid])
+    return bubble_plot(
+        x,
+        sub.yi,
+        sub.vi,
+        fit_line=(grid, line),
+        band=(grid, bands[:, 0], bands[:, 1]),
+        xlabel="Organisational support for peer workers",
+        ylabel=str(sub.data["measure"].iloc[0]),
+        labels=sub.data["study"].astype(str).tolist(),
+        title=f"{_label(fit.outcome)}: effect by organisational support",
+    )
+
+
+def _tau_figure(analysis: ReviewAnalysis) -> Any:
+    from bayesmeta.plots import tau_density_plot
+
+    draws = {_label(o): analysis.result.draws("tau", o) for o in analysis.result.outcomes}
+    return tau_density_plot(draws, title="Between-trial SD (tau): posterior densities")
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
+    """Write the report folder ``out`` (replaced atomically) and return its path.
+
+    Parameters
+    ----------
+    analysis
+        The analysis to report.
+    out
+        Target folder. An existing report there is replaced only once the new one is complete.
+
+    Returns
+    -------
+    pathlib.Path
+        The report folder.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from bayesmeta.plots import save_figure
+
+    target = Path(out).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        figs: dict[str, list[tuple[str, Path]]] = {}
+        (tmp / "figures").mkdir()
+        (tmp / "tables").mkdir()
+        (tmp / "posteriors").mkdir()
+        for outcome in analysis.table.outcomes:
+            items = []
+            fig = _forest(analysis, outcome)
+            items.append(
+                ("Forest plot", save_figure(fig, tmp / "figures" / f"forest_{outcome}")[0])
+            )
+            fig = _ppc_figure(analysis, outcome)
+            items.append(
+                (
+                    "Posterior predictive check",
+                    save_figure(fig, tmp / "figures" / f"ppc_{outcome}")[0],
+                )
+            )
+            for fit in analysis.regressions:
+                if fit.outcome == outcome and len(fit.moderators) == 1:
+                    fig = _regression_figure(analysis, fit)
+                    path = save_figure(fig, tmp / "figures" / f"regression_{outcome}")[0]
+                    items.append(("Meta-regression on organisational support", path))
+            figs[outcome] = items
+        tau_png = save_figure(_tau_figure(analysis), tmp / "figures" / "tau_densities")[0]
+
+        table = side_by_side(analysis)
+        verdicts = analysis.ppc_verdicts[["outcome", "k", "verdict", "sd_verdict", "text"]]
+        regression = analysis.regression_table()
+        diag = _diagnostics_table(analysis)
+        table.to_csv(tmp / "tables" / "side_by_side.csv", index=False)
+        analysis.comparison.to_csv(tmp / "tables" / "comparison.csv", index=False)
+        analysis.frequentist.to_csv(tmp / "tables" / "frequentist.csv", index=False)
+        analysis.subgroups.to_csv(tmp / "tables" / "subgroups.csv", index=False)
+        regression.to_csv(tmp / "tables" / "meta_regression.csv", index=False)
+        analysis.ppc.to_csv(tmp / "tables" / "ppc.csv", index=False)
+        diag.to_csv(tmp / "tables" / "diagnostics.csv", index=False)
+        analysis.result.to_netcdf(tmp / "posteriors" / "random_effects.nc")
+        for fit in analysis.regressions:
+            name = f"regression_{fit.outcome}_{'_'.join(fit.moderators)}.nc"
+            fit.bayes.to_netcdf(tmp / "posteriors" / name)
+
+        meta = _provenance(analysis)
+        (tmp / "provenance.json").write_text(json.dumps(meta, indent=1, default=str))
+        md = _markdown(analysis, table, verdicts, regression, diag, figs, tau_png, tmp, meta)
+        (tmp / "report.md").write_text(md, encoding="utf-8")
+        (tmp / "index.html").write_text(
+            _html(analysis, table, verdicts, regression, diag, figs, tau_png, meta),
+            encoding="utf-8",
+        )
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}-old-{os.getpid()}")
+            target.rename(old)
+        tmp.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
+    rows = []
+    fits = [("Random effects (all outcomes)", analysis.result)] + [
+        (f"{_label(f.outcome)} ~ {' + '.join(f.moderators)}", f.bayes) for f in analysis.regressions
+    ]
+    for name, res in fits:
+        d = res.diagnostics()
+        rows.append(
+            {
+                "fit": name,
+                "divergences": d.divergences,
+                "max_rhat": round(d.max_rhat, 4),
+                "min_ess_bulk": round(d.min_ess_bulk),
+                "min_ess_tail": round(d.min_ess_tail),
+                "verdict": "ok" if d.ok else "; ".join(d.problems),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
+    import platform
+
+    import arviz
+    import pymc
+
+    return {
+        "data": analysis.data_label,
+        "simulated": analysis.simulated,
+        "bayesmeta": __version__,
+        "pymc": pymc.__version__,
+        "arviz": arviz.__version__,
+        "python": platform.python_version(),
+        "settings": analysis.settings,
+        "timings_seconds": {k: round(v, 2) for k, v in analysis.timings.items()},
+        "k_rows": analysis.table.k,
+        "outcomes": analysis.table.outcomes,
+    }
+
+
+_SIM_BANNER = (
+    "SIMULATED DATA: these numbers come from a simulated dataset with the structure of the review, "
+    "generated from its published summaries. They are not the trials' results."
+)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_none_\n"
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        cells = []
+        for v in r.to_numpy():
+            if isinstance(v, float):
+                cells.append("" if math.isnan(v) else f"{v:.3g}")
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(
+    analysis: ReviewAnalysis,
+    table: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    regression: pd.DataFrame,
+    diag: pd.DataFrame,
+    figs: dict[str, list[tuple[str, Path]]],
+    tau_png: Path,
+    root: Path,
+    meta: dict[str, Any],
+) -> str:
+    out = ["# Bayesian re-analysis: one-to-one peer support in mental health services\n"]
+    if analysis.simulated:
+        out.append(f"> **{_SIM_BANNER}**\n")
+    out.append(f"Data: {analysis.data_label}. Generated by bayesmeta {__version__}.\n")
+    out.append("## Pooled effects, side by side\n")
+    out.append(
+        "Published DL: the review's DerSimonian-Laird estimate (RevMan 5). DL and REML+KH: "
+        "re-computed on these data. Bayesian: random-effects model of all outcomes fitted "
+        "together (posterior median, 95% equal-tailed credible interval); P(favours PS) is "
+        "the posterior probability that the average effect favours peer support; the prediction "
+        "interval is for the effect in a new trial. Ratio measures on the ratio scale.\n"
+    )
+    out.append(_md_table(table))
+    out.append("\n## Subgroups by organisational support (RevMan's test)\n")
+    out.append(_md_table(analysis.subgroups.round(3)))
+    out.append("\n## Meta-regression on organisational support\n")
+    out.append(_md_table(regression.round(3)))
+    out.append("\n## Posterior predictive checks\n")
+    out.append(_md_table(verdicts))
+    out.append("\n## Sampler diagnostics\n")
+    out.append(_md_table(diag))
+    out.append("\n## Figures\n")
+    for outcome, items in figs.items():
+        out.append(f"\n### {_label(outcome)}\n")
+        for caption, path in items:
+            out.append(f"![{caption}]({path.relative_to(root)})\n")
+    out.append(f"\n![tau densities]({tau_png.relative_to(root)})\n")
+    out.append("\n## Provenance\n")
+    out.append("```json\n" + json.dumps(meta, indent=1, default=str) + "\n```\n")
+    return "\n".join(out)
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "<p><em>none</em></p>"
+    return df.to_html(
+        index=False, border=0, classes="tbl", float_format=lambda v: f"{v:.3g}", na_rep=""
+    )
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/></figure>'
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+.banner{background:#fff3cd;border:2px solid #d39e00;padding:.8em 1em;font-weight:600}
+table.tbl{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+table.tbl th,table.tbl td{border-bottom:1px solid #e5e5e5;padding:.3em .6em;text-align:left}
+table.tbl th{background:#f5f5f5}figure{margin:1em 0}img{max-width:100%}
+pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}
+"""
+
+
+def _html(
+    analysis: ReviewAnalysis,
+    table: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    regression: pd.DataFrame,
+    diag: pd.DataFrame,
+    figs: dict[str, list[tuple[str, Path]]],
+    tau_png: Path,
+    meta: dict[str, Any],
+) -> str:
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>bayesmeta report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Bayesian re-analysis: one-to-one peer support in mental health services</h1>",
+    ]
+    if analysis.simulated:
+        parts.append(f"<p class='banner'>{html.escape(_SIM_BANNER)}</p>")
+    parts.append(
+        f"<p>Data: {html.escape(analysis.data_label)}. Generated by bayesmeta {__version__}.</p>"
+    )
+    parts.append("<h2>Pooled effects, side by side</h2>")
+    parts.append(
+        "<p>Published DL: the review's DerSimonian-Laird estimate. DL and REML+KH: re-computed "
+        "on these data. Bayesian: all outcomes in one random-effects model (posterior median, "
+        "95% credible interval); P(favours PS): posterior probability that the average effect "
+        "favours peer support; PI: 95% prediction interval for a new trial.</p>"
+    )
+    parts.append(_html_table(table))
+    parts.append("<h2>Subgroups by organisational support (RevMan's test)</h2>")
+    parts.append(_html_table(analysis.subgroups.round(3)))
+    parts.append("<h2>Meta-regression on organisational support</h2>")
+    parts.append(_html_table(regression.round(3)))
+    parts.append("<h2>Posterior predictive checks</h2>")
+    parts.append(_html_table(verdicts))
+    parts.append("<h2>Sampler diagnostics</h2>")
+    parts.append(_html_table(diag))
+    parts.append("<h2>Figures</h2>")
+    for outcome, items in figs.items():
+        parts.append(f"<h3>{html.escape(_label(outcome))}</h3>")
+        parts += [_img(path, caption) for caption, path in items]
+    parts.append("<h3>Between-trial heterogeneity</h3>")
+    parts.append(_img(tau_png, "tau densities"))
+    parts.append("<h2>Provenance</h2>")
+    parts.append(f"<pre>{html.escape(json.dumps(meta, indent=1, default=str))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
