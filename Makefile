@@ -14,17 +14,17 @@ FIND_PYTHON = for c in "$$PYTHON" python3.14 python3.13 python3.12 python3 \
 	  "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; exit 0; }; \
 	done; exit 1
 
-.PHONY: help venv reproduce test lint typecheck bench clean
+.PHONY: help venv reproduce test lint typecheck docs bench clean
 
 help:
-	@echo "make reproduce | make test | make lint | make bench | make clean"
+	@echo "make reproduce | make test | make docs | make lint | make bench | make clean"
 
 $(STAMP): pyproject.toml
 	@py=$$($(FIND_PYTHON)) || { echo "error: bayesmeta needs Python >= 3.12 (PyMC 6 / ArviZ 1); none found on PATH or in pyenv. Install one or set PYTHON=/path/to/python3.12." >&2; exit 1; }; \
 	echo "using $$py ($$($$py --version))"; \
 	[ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || { rm -rf $(VENV); "$$py" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs,fast]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -33,17 +33,20 @@ reproduce: $(STAMP)
 	$(VENV)/bin/bayesmeta reproduce
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bayesmeta tests examples
-	$(VENV)/bin/ruff format --check bayesmeta tests examples
+	$(VENV)/bin/ruff check bayesmeta tests examples docs
+	$(VENV)/bin/ruff format --check bayesmeta tests examples docs
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy bayesmeta
 
-test: lint typecheck
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: lint typecheck docs
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

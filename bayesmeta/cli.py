@@ -98,6 +98,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         seed=args.seed,
         draws=args.draws,
         tune=args.tune,
+        engine=args.engine,
         progress=say,
     )
     say(f"writing the report to {args.out}")
@@ -192,12 +193,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         model = MultiOutcome(table, priors=priors)
     else:
         model = RandomEffects(table, priors=priors)
-    say(f"fitting {type(model).__name__} (NUTS, {args.draws} draws x 4 chains)")
-    with warnings.catch_warnings():
-        from bayesmeta.errors import ConvergenceWarning
+    say(f"fitting {type(model).__name__} ({args.engine}, {args.draws} draws x 4 chains)")
+    from bayesmeta.errors import ConvergenceWarning
+    from bayesmeta.models.exact_sampler import fit_with
 
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        result = model.fit(args.draws, tune=args.tune, random_seed=args.seed, target_accept=0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, with what to do
+        result = fit_with(
+            model,
+            args.engine,
+            args.draws,
+            random_seed=args.seed,
+            tune=args.tune,
+            target_accept=0.95,
+        )
     comp = result.compare()
     freq = _frequentist_rows(table, table.moderators if args.model == "regression" else None)
     if args.out:
@@ -300,6 +309,12 @@ def _parser() -> argparse.ArgumentParser:
     sampling = argparse.ArgumentParser(add_help=False)
     sampling.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     sampling.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    sampling.add_argument(
+        "--engine",
+        choices=("auto", "exact", "nuts"),
+        default="auto",
+        help="auto (default): exact independent draws where the model allows, NUTS otherwise",
+    )
 
     r = sub.add_parser(
         "reproduce", parents=[common, sampling], help="the peer-support review's analysis plan"

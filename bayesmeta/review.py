@@ -253,6 +253,7 @@ def analyse_review(
     chains: int = 4,
     target_accept: float = 0.95,
     regressions: bool = True,
+    engine: str = "auto",
     progress: Progress | None = None,
 ) -> ReviewAnalysis:
     """Run the review's analysis plan on ``table``.
@@ -273,6 +274,9 @@ def analyse_review(
         NUTS settings for every Bayesian fit.
     regressions
         Fit the organisational-support meta-regressions.
+    engine
+        ``"auto"`` (default: exact independent draws for these normal-normal models, see
+        :mod:`bayesmeta.models.exact_sampler`), ``"exact"`` or ``"nuts"`` (PyMC/nutpie NUTS).
     progress
         Called with a short status line before each stage.
 
@@ -282,6 +286,7 @@ def analyse_review(
     """
     from bayesmeta import checks
     from bayesmeta.models import MetaRegression, MultiOutcome
+    from bayesmeta.models.exact_sampler import fit_with
 
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -293,10 +298,10 @@ def analyse_review(
 
     sampling = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     t0 = time.perf_counter()
-    say(f"bayesian: random effects, all {len(table.outcomes)} outcomes in one model")
+    say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
-        result = MultiOutcome(table).fit(draws, random_seed=seed, **_kw(sampling))
+        result = fit_with(MultiOutcome(table), engine, draws, random_seed=seed, **_kw(sampling))
     timings["bayesian_random_effects"] = time.perf_counter() - t0
 
     fits: list[RegressionFit] = []
@@ -307,7 +312,9 @@ def analyse_review(
                 say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    bayes = MetaRegression(sub, mods=mods).fit(
+                    bayes = fit_with(
+                        MetaRegression(sub, mods=mods),
+                        engine,
                         draws,
                         random_seed=seed + 1 + i,
                         **{**_kw(sampling), "target_accept": REGRESSION_TARGET_ACCEPT},
@@ -333,7 +340,7 @@ def analyse_review(
         ppc_verdicts=verdicts,
         published=published,
         timings=timings,
-        settings={"seed": seed, **sampling, "nuts_sampler": result.nuts_sampler},
+        settings={"seed": seed, "engine": engine, **sampling, "sampler": result.nuts_sampler},
     )
 
 

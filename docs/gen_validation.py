@@ -1,0 +1,481 @@
+"""Write docs/validation/agreement.md: our numbers against the pinned metafor / R bayesmeta values.
+
+Reads the reference files the tests read (``models/*/reference.json``,
+``models/escalc/revman_reference.json``, ``models/normal-normal/eight_schools_reference.json``),
+recomputes every case with the package, and writes one table per reference file: for each case
+the largest difference over the quantities the tests compare, the quantity where it occurs, and
+the R call that produced the reference. Nothing on the page is typed by hand.
+
+Run as an MkDocs hook (``hooks:`` in ``mkdocs.yml``; the page is regenerated before every
+build and only rewritten when its content changes, so ``mkdocs serve`` does not loop) or by
+hand: ``python docs/gen_validation.py``. Needs no R and no network; takes about a second.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+OUT = ROOT / "docs" / "validation" / "agreement.md"
+
+if str(ROOT) not in sys.path:  # as a hook, mkdocs imports this file by path
+    sys.path.insert(0, str(ROOT))
+
+#: Tolerances the tests apply (tests/test_*.py); tests/test_docs.py checks they still agree.
+#: "rel": relative, with an absolute floor (``atol``) for quantities that are exactly zero.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "rma": {"rtol": 1e-6, "atol": 1e-10},
+    "subgroups": {"rtol": 1e-6, "atol": 1e-10},
+    "mantel-haenszel": {"rtol": 1e-6, "atol": 1e-10},
+    "escalc": {"rtol": 1e-10, "atol": 0.0},
+    "eight_schools_tau": {"rtol": 1e-5, "atol": 1e-6},
+    # R bayesmeta's DIRECT grid: 1 % of the largest standard error (17.6), absolute
+    "eight_schools_mixture": {"rtol": 0.0, "atol": 0.176},
+}
+
+#: Below this, a reference value counts as zero and the absolute difference is reported.
+ZERO = 1e-8
+
+
+@dataclass
+class Row:
+    """One case: the largest difference and where it is."""
+
+    case: str
+    n: int  # quantities compared
+    worst: float  # largest difference (relative, or absolute where noted)
+    where: str
+    call: str
+    note: str = ""
+
+
+class _Diff:
+    """Collects the differences of one case."""
+
+    def __init__(self, absolute: bool = False) -> None:
+        self.absolute = absolute
+        self.items: list[tuple[float, str]] = []
+
+    def add(self, name: str, got: Any, want: Any) -> None:
+        g = np.atleast_1d(np.asarray(got, dtype=float))
+        w = np.atleast_1d(np.asarray([math.nan if v is None else v for v in _flat(want)], float))
+        if g.shape != w.shape:
+            self.items.append((math.inf, f"{name} (shape {g.shape} vs {w.shape})"))
+            return
+        for i, (a, b) in enumerate(zip(g, w, strict=True)):
+            label = name if g.size == 1 else f"{name}[{i + 1}]"
+            if math.isnan(a) and math.isnan(b):
+                continue
+            if math.isnan(a) or math.isnan(b):
+                self.items.append((math.inf, f"{label} (NA in one only)"))
+                continue
+            d = abs(a - b)
+            if not self.absolute and abs(b) > ZERO:
+                d /= abs(b)
+            self.items.append((d, label))
+
+    def row(self, case: str, call: str, note: str = "") -> Row:
+        worst, where = max(self.items, default=(0.0, "-"))
+        return Row(case, len(self.items), worst, where, call, note)
+
+
+def _flat(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, list | tuple) else [x]
+
+
+def _load(*parts: str) -> dict[str, Any]:
+    with open(MODELS.joinpath(*parts), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _quiet(fn: Callable[[], Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+# ---------------------------------------------------------------------------------- rma
+_RMA_SCALARS = (
+    "tau2 se_tau2 I2 H2 QE QEp QM QMp R2 tau2_ci_lb tau2_ci_ub I2_ci_lb I2_ci_ub H2_ci_lb "
+    "H2_ci_ub ll dev AIC BIC AICc"
+).split()
+_RMA_VECTORS = ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "weights")
+
+
+def rma_rows() -> Iterator[Row]:
+    """``models/rma/reference.json``: metafor ``rma()``, ``confint()``, ``predict()``."""
+    from bayesmeta import rma
+
+    for case in _load("rma", "reference.json")["cases"]:
+        data, args, exp = case["data"], case["args"], case["expected"]
+        mods = {m: data["mods"][m] for m in args["mods"]} if args.get("mods") else None
+        res = _quiet(
+            lambda data=data, args=args, mods=mods: rma(
+                data["yi"], data["vi"], mods=mods, method=args["method"], test=args["test"]
+            )
+        )
+        d = _Diff()
+        for name in _RMA_VECTORS:
+            d.add(name, getattr(res, name), exp[name])
+        capped = exp["tau2_ci_ub"] is not None and exp["tau2_ci_ub"] == max(100.0, 10 * exp["tau2"])
+        note = ""
+        for name in _RMA_SCALARS:
+            if name not in exp or (name == "se_tau2" and args["method"] == "EE"):
+                continue
+            if capped and name in ("tau2_ci_ub", "I2_ci_ub", "H2_ci_ub"):
+                note = (
+                    "metafor's Q-profile upper bound stops at tau2.max (prints '> 100'); "
+                    "ours lies beyond it"
+                )
+                continue
+            got = getattr(res, name)
+            d.add(name, math.nan if got is None else got, exp[name])
+        if "pred" in exp:
+            newmods = case.get("predict_newmods")
+            pr = res.predict(list(newmods.values()) if newmods else None)
+            for name, got in (("pred", pr.pred), ("pred_se", pr.se), ("pi_lb", pr.pi_lb)):
+                d.add(name, got[0], exp[name])
+            d.add("pi_ub", pr.pi_ub[0], exp["pi_ub"])
+        calls = [
+            case.get("data_call"),
+            case["call"],
+            case.get("confint_call"),
+            case.get("predict_call"),
+        ]
+        yield d.row(case["id"], "; ".join(c for c in calls if c), note)
+
+
+# ----------------------------------------------------------------------------- subgroups
+def subgroup_rows() -> Iterator[Row]:
+    """``models/subgroups/reference.json``: RevMan 5's test for subgroup differences."""
+    from bayesmeta import subgroup_analysis
+
+    for case in _load("subgroups", "reference.json")["cases"]:
+        data, exp = case["data"], case["expected"]
+        sg = _quiet(
+            lambda data=data, case=case: subgroup_analysis(
+                data["yi"], data["vi"], data["group"], method=case["args"]["method"]
+            )
+        )
+        d = _Diff()
+        for g in exp["subgroups"]:
+            r = sg.groups[g["group"]]
+            for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+                d.add(f"{g['group']}.{name}", getattr(r, name)[0], g[name])
+            for name in ("tau2", "I2", "H2", "QE", "QEp"):
+                d.add(f"{g['group']}.{name}", getattr(r, name), g[name])
+        btw = exp["between"]
+        d.add("Q_between", sg.Q_between, btw["Q"])
+        d.add("p_between", sg.pval, btw["p"])
+        d.add("I2_between", sg.I2_between, btw["I2"])
+        yield d.row(case["id"], f"{case['data_call']}; {case['call']}")
+
+
+# ----------------------------------------------------------------------- Mantel-Haenszel
+_MH_FIELDS = ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "QE", "QEp", "I2", "H2")
+
+
+def mh_rows() -> Iterator[Row]:
+    """``models/mantel-haenszel/reference.json``: ``rma.mh()`` and RevMan's "M-H, Random"."""
+    from bayesmeta import rma_mh
+
+    for case in _load("mantel-haenszel", "reference.json")["cases"]:
+        data, args, exp = case["data"], case["args"], case["expected"]
+        cells = (data["ai"], data["bi"], data["ci"], data["di"])
+        res = _quiet(
+            lambda cells=cells, args=args: rma_mh(
+                *cells, measure=args["measure"], drop00=args["drop00"]
+            )
+        )
+        d = _Diff()
+        for name in _MH_FIELDS:
+            d.add(f"mh.{name}", getattr(res, name), exp["mh"][name])
+        if exp["mh"].get("tarone") is not None:
+            d.add("mh.tarone", res.tarone, exp["mh"]["tarone"])
+            d.add("mh.tarone_p", res.tarone_p, exp["mh"]["tarone_p"])
+        re = exp["random_dl"]
+        d.add("random.tau2", res.random.tau2, re["tau2"])
+        for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+            d.add(f"random.{name}", getattr(res.random, name)[0], re[name])
+        call = f"{case['data_call']}; {case['call']}"
+        yield d.row(case["id"], call)
+        if not args["drop00"]:
+            continue
+        rv = _quiet(
+            lambda cells=cells, args=args: rma_mh(
+                *cells, measure=args["measure"], convention="revman"
+            )
+        )
+        d = _Diff()
+        if "revman_cc" in exp:
+            mh, re = exp["revman_cc"]["mh"], exp["revman_cc"]["random_dl"]
+            for name in _MH_FIELDS:
+                d.add(f"mh.{name}", getattr(rv, name), mh[name])
+            d.add("random.tau2", rv.random.tau2, re["tau2"])
+            for name in ("beta", "se", "ci_lb", "ci_ub"):
+                d.add(f"random.{name}", getattr(rv.random, name)[0], re[name])
+            rcall = call.replace(
+                "rma.mh(",
+                'rma.mh(add = c(1/2, 1/2), to = c("only0", "only0"), drop00 = c(TRUE, TRUE), ',
+            )
+            yield d.row(f'{case["id"]} (convention="revman")', rcall)
+        else:
+            d.add("mh.beta", rv.beta, exp["mh"]["beta"])
+            d.add("mh.se", rv.se, exp["rd_se_greenland_robins_1985"]["se"])
+            yield d.row(
+                f'{case["id"]} (convention="revman")',
+                "Greenland-Robins (1985) variance computed by hand in make_reference.R",
+            )
+
+
+# -------------------------------------------------------------------------------- escalc
+def escalc_rows() -> Iterator[Row]:
+    """``models/escalc/reference.json`` and ``revman_reference.json``."""
+    from bayesmeta import escalc
+
+    for fname in ("reference.json", "revman_reference.json"):
+        for case in _load("escalc", fname)["cases"]:
+            args = dict(case["args"])
+            measure = args.pop("measure")
+            data = {k: np.asarray(v, dtype=float) for k, v in case["data"].items()}
+            es = _quiet(
+                lambda measure=measure, data=data, args=args: escalc(measure, **data, **args)
+            )
+            d = _Diff()
+            d.add("yi", es.yi, case["expected"]["yi"])
+            d.add("vi", es.vi, case["expected"]["vi"])
+            call = case.get("call") or f"RevMan 5 formula coded in R: {case['formula']}"
+            yield d.row(case["id"], call)
+
+
+# -------------------------------------------------------------------------- eight schools
+_STATS = ("mode", "median", "mean", "sd", "lower", "upper")
+
+
+def eight_schools_rows(part: str) -> Iterator[Row]:
+    """``models/normal-normal/eight_schools_reference.json``: R bayesmeta 3.4, exact engine.
+
+    ``part`` is ``"tau"`` (relative differences) or ``"mixture"`` (mu, theta_new, theta_i and
+    P(mu > 0): absolute differences on the effect scale).
+    """
+    from bayesmeta import exact_posterior
+    from bayesmeta.priors import Prior
+
+    ref = _load("normal-normal", "eight_schools_reference.json")
+    calls = ref["provenance"]["R_calls"]
+    for key, ex in sorted(ref["examples"].items()):
+        post = exact_posterior(
+            ref["data"]["y"],
+            ref["data"]["sigma"],
+            tau_prior=Prior.from_dict(ex["tau_prior"]),
+            mu_prior=Prior.from_dict(ex["mu_prior"]),
+            labels=ref["data"]["labels"],
+        )
+        summ = post.summary(ci_prob=0.95, ci_kind="hdi")
+        extra = ex.get("extra", {})
+        call = calls["_".join(key.split("_")[:2])]
+        tau = _Diff()
+        for stat in _STATS:
+            tau.add(f"tau.{stat}", summ.loc["tau", stat], ex["summary"]["tau"][stat])
+        if "tau_quantile_95" in extra:
+            tau.add("tau.q95", float(post.tau.quantile(0.95)), extra["tau_quantile_95"])
+        if "tau_central_95" in extra:
+            tau.add("tau.central95", post.interval("tau", 0.95, "eti"), extra["tau_central_95"])
+        if part == "tau":
+            yield tau.row(key, call)
+            continue
+        mix = _Diff(absolute=True)
+        for param in ("mu", "theta_new"):
+            for stat in _STATS:
+                mix.add(f"{param}.{stat}", summ.loc[param, stat], ex["summary"][param][stat])
+        for lab, r in ex.get("shrinkage", {}).items():
+            for stat in _STATS:
+                mix.add(f"theta[{lab}].{stat}", summ.loc[f"theta[{lab}]", stat], r[stat])
+        if "prob_mu_gt_0" in extra:
+            mix.add("P(mu>0)", post.prob("mu", 0.0), extra["prob_mu_gt_0"])
+        yield mix.row(key, call)
+
+
+# ------------------------------------------------------------------------------ the page
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    source: str
+    software: str
+    tolerance: str
+    tol: float  # the largest difference the tests accept (docs/test_docs.py checks it)
+    test: str
+    rows: Callable[[], Iterable[Row]]
+    text: str = ""
+
+
+SECTIONS = (
+    Section(
+        "rma",
+        "Random-effects and meta-regression (`rma`)",
+        "models/rma/reference.json",
+        "metafor 3.8-1: rma(), confint(), predict(), fitstats()",
+        "relative 1e-6 (absolute 1e-10 where metafor's value is 0)",
+        1e-6,
+        "tests/test_frequentist.py::test_rma_matches_metafor",
+        rma_rows,
+        "Every estimator (EE, DL, REML, ML, PM, HE, SJ) under both tests (z, Knapp-Hartung), "
+        "meta-regressions, k = 2 and 3, tau2 = 0. Compared: beta, se, zval, pval, CI, weights, "
+        "tau2 and its SE, I2, H2, Q, QM, R2, the Q-profile CIs, log-likelihood, deviance, "
+        "AIC/BIC/AICc and the prediction interval.",
+    ),
+    Section(
+        "subgroups",
+        "Test for subgroup differences (RevMan 5)",
+        "models/subgroups/reference.json",
+        "metafor 3.8-1: per-subgroup rma() and rma(est, sei = se, method = 'EE')",
+        "relative 1e-6 (absolute 1e-10)",
+        1e-6,
+        "tests/test_frequentist.py::test_subgroup_differences_match_revman_via_metafor",
+        subgroup_rows,
+    ),
+    Section(
+        "mantel-haenszel",
+        'Mantel-Haenszel and RevMan\'s "M-H, Random"',
+        "models/mantel-haenszel/reference.json",
+        "metafor 3.8-1: escalc(), rma.mh(), rma(tau2 = ...)",
+        "relative 1e-6 (absolute 1e-10)",
+        1e-6,
+        "tests/test_frequentist.py::test_mantel_haenszel_*",
+        mh_rows,
+        'Rows marked `convention="revman"` compare `rma_mh(..., convention="revman")` with '
+        "metafor run with RevMan's zero-cell correction inside the MH sums; for RD, with the "
+        "Greenland-Robins (1985) variance computed by hand "
+        "(see `models/mantel-haenszel/README.md`).",
+    ),
+    Section(
+        "escalc",
+        "Effect sizes (`escalc`)",
+        "models/escalc/reference.json, models/escalc/revman_reference.json",
+        "metafor 3.8-1: escalc(); RevMan 5's SMD formula coded in R",
+        "relative 1e-10, with the same NA pattern",
+        1e-10,
+        "tests/test_effect_sizes.py::test_matches_metafor, ::test_revman_smd_reference",
+        escalc_rows,
+        "`yi` and `vi` of every study, including the zero-cell and double-zero rules.",
+    ),
+    Section(
+        "exact-tau",
+        "Exact posterior of tau (eight schools)",
+        "models/normal-normal/eight_schools_reference.json",
+        "R bayesmeta 3.4 (Röver 2020, J Stat Softw 93(6)), printed digits",
+        "relative 1e-5 (the printed precision)",
+        1e-5,
+        "tests/test_exact.py::test_eight_schools_tau",
+        lambda: eight_schools_rows("tau"),
+        "tau's mode, median, mean, SD and 95 % shortest interval (R bayesmeta's default; our "
+        '`ci_kind="hdi"`), its 95 % quantile and central interval.',
+    ),
+    Section(
+        "exact-mixtures",
+        "Exact posterior of mu, theta_new and theta[i] (eight schools)",
+        "models/normal-normal/eight_schools_reference.json",
+        "R bayesmeta 3.4 (Röver 2020, J Stat Softw 93(6)), printed digits",
+        "**absolute** 0.176 on the effect scale: 1 % of the largest standard error, the accuracy "
+        "of R bayesmeta's default DIRECT grid for normal mixtures",
+        0.176,
+        "tests/test_exact.py::test_eight_schools_mixtures",
+        lambda: eight_schools_rows("mixture"),
+        "Absolute differences. R bayesmeta discretises the mixture over tau on a grid chosen "
+        "for ~1 % of a standard error; our quadrature is accurate to ~1e-10 against an "
+        "independent oracle (`tests/test_exact.py`), so these differences are R's grid error.",
+    ),
+)
+
+
+def _fmt(x: float) -> str:
+    if x == 0:
+        return "0"
+    if math.isinf(x):
+        return "**mismatch**"
+    return f"{x:.1e}"
+
+
+def _code(s: str) -> str:
+    return "<code>" + html.escape(s).replace("|", "&#124;") + "</code>"
+
+
+def compute() -> list[tuple[Section, list[Row]]]:
+    """Recompute every case of every section."""
+    return [(s, list(s.rows())) for s in SECTIONS]
+
+
+def render(results: list[tuple[Section, list[Row]]]) -> str:
+    """The Markdown page."""
+    out = [
+        "# Agreement with metafor and R bayesmeta",
+        "",
+        "<!-- Generated by docs/gen_validation.py from the reference files. Do not edit. -->",
+        "",
+        "This page is generated at every documentation build by `docs/gen_validation.py`: it "
+        "reads the reference files the tests read (`models/*/reference.json`, pinned from R "
+        "by the scripts beside them), recomputes every case with this version of bayesmeta and "
+        "reports the largest difference per case. Nothing here is typed by hand.",
+        "",
+        "**Difference** is `|ours - reference| / |reference|`, or the absolute difference where "
+        "the reference is 0 (|reference| < 1e-8), and where noted. NA must be NA in both. "
+        "jsonlite writes 15 significant digits, so differences near 1e-15 are the storage "
+        "precision of the reference, not disagreement.",
+        "",
+        "| reference | cases | largest difference | tolerance in the tests |",
+        "|---|---|---|---|",
+    ]
+    for sec, rows in results:
+        worst = max((r.worst for r in rows), default=0.0)
+        anchor = sec.anchor
+        out.append(f"| [{sec.title}](#{anchor}) | {len(rows)} | {_fmt(worst)} | {sec.tolerance} |")
+    for sec, rows in results:
+        anchor = sec.anchor
+        out += [
+            "",
+            f"## {sec.title} {{#{anchor}}}",
+            "",
+            f"Reference: `{sec.source}` ({sec.software}). Test: `{sec.test}`. "
+            f"Tolerance: {sec.tolerance}.",
+            "",
+        ]
+        if sec.text:
+            out += [sec.text, ""]
+        out += ["| case | compared | largest difference | at | R call |", "|---|---|---|---|---|"]
+        for r in rows:
+            note = f"<br><small>{html.escape(r.note)}</small>" if r.note else ""
+            out.append(
+                f"| `{r.case}` | {r.n} | {_fmt(r.worst)} | `{r.where}` | {_code(r.call)}{note} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def write(path: Path = OUT) -> bool:
+    """Regenerate the page; rewrite the file only when its content changed. True if written."""
+    text = render(compute())
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def on_pre_build(config: Any, **kwargs: Any) -> None:
+    """MkDocs hook: regenerate the page before the files are collected."""
+    write()
+
+
+if __name__ == "__main__":
+    print(f"{'wrote' if write() else 'unchanged'}: {OUT.relative_to(ROOT)}")

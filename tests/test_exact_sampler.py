@@ -1,0 +1,147 @@
+"""Exact independent draws (bayesmeta.models.exact_sampler) against the exact engine and NUTS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayesmeta import (
+    Binomial,
+    EffectTable,
+    MetaRegression,
+    ModelSpecError,
+    MultiOutcome,
+    RandomEffects,
+    datasets,
+    exact_posterior,
+)
+from bayesmeta.models.exact_sampler import fit_with, sample_exact, supports_exact
+from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal
+
+#: Draws for the exact comparisons: 4 x 10,000 independent draws give a Monte Carlo SE of a
+#: central quantile of about 1.25 / sqrt(40,000) posterior SDs; we allow 4 MC standard errors
+#: computed from the draws themselves (az-free: the draws are independent).
+DRAWS = 10_000
+N_MCSE = 4.0
+
+
+def _eight_schools():
+    es = datasets.load_eight_schools()
+    return EffectTable(
+        es.rename(columns={"school": "study", "y": "yi", "sigma": "sei"}), measure="generic"
+    )
+
+
+def _quantile_mcse(draws, q):
+    """Monte Carlo SE of an empirical quantile of independent draws (asymptotic formula)."""
+    from scipy.stats import gaussian_kde
+
+    x = np.quantile(draws, q)
+    dens = float(gaussian_kde(draws[:: max(1, draws.size // 20000)])(x)[0])
+    return np.sqrt(q * (1 - q) / draws.size) / dens
+
+
+@pytest.mark.parametrize(
+    ("tau_prior", "mu_prior"),
+    [(HalfCauchy(25.0), Normal(0.0, 50.0)), (HalfNormal(10.0), Flat())],
+    ids=["halfcauchy25-normal50", "halfnormal10-flat"],
+)
+def test_quantiles_match_exact_engine(tau_prior, mu_prior):
+    tab = _eight_schools()
+    res = sample_exact(
+        RandomEffects(tab, priors={"tau": tau_prior, "mu": mu_prior}), DRAWS, random_seed=11
+    )
+    ex = exact_posterior(tab.yi, tab.sei, tau_prior=tau_prior, mu_prior=mu_prior)
+    for var, post in (("mu", ex.mu), ("tau", ex.tau), ("theta_new", ex.theta_new)):
+        d = res.draws(var)
+        for q in (0.025, 0.25, 0.5, 0.75, 0.975):
+            got, want = np.quantile(d, q), float(post.quantile(q))
+            assert abs(got - want) < N_MCSE * _quantile_mcse(d, q), (var, q, got, want)
+    theta_a = res.posterior["theta"].sel(study="A").values.ravel()
+    assert abs(theta_a.mean() - ex.theta(0).mean) < N_MCSE * theta_a.std() / np.sqrt(theta_a.size)
+
+
+def test_same_seed_same_draws_and_no_divergences():
+    tab = _eight_schools()
+    a = sample_exact(RandomEffects(tab), 200, random_seed=5)
+    b = sample_exact(RandomEffects(tab), 200, random_seed=5)
+    np.testing.assert_array_equal(a.draws("tau"), b.draws("tau"))
+    diag = a.diagnostics()
+    assert diag.divergences == 0 and diag.ok
+
+
+def test_multi_outcome_matches_single_outcome_fits():
+    from bayesmeta.sheet import read_sheet
+
+    tab = read_sheet(datasets.load_peer_support_simulated())
+    multi = sample_exact(MultiOutcome(tab), 4000, random_seed=1)
+    sub = tab.for_outcome("recovery")
+    single = sample_exact(RandomEffects(sub), 4000, random_seed=2)
+    for var in ("mu", "tau"):
+        m, s = multi.draws(var, "recovery"), single.draws(var)
+        se = np.hypot(m.std(), s.std()) / np.sqrt(m.size)
+        assert abs(np.median(m) - np.median(s)) < 5 * 1.25 * se
+    # row order of theta follows the table
+    shr = multi.shrinkage()
+    assert list(shr["study"]) == list(tab.data["study"])
+
+
+def test_meta_regression_on_bcg_near_reml():
+    tab = EffectTable.from_arms(
+        datasets.load_bcg(),
+        "RR",
+        columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
+        moderators=["ablat"],
+    )
+    model = MetaRegression(tab, mods=["ablat"], priors={"mu": Flat(), "beta": Flat()})
+    res = sample_exact(model, 4000, random_seed=3)
+    beta = res.posterior["beta"].values.ravel()
+    # metafor: rma(yi, vi, mods = ~ ablat, data = dat, method = "REML") gives -0.0291
+    # (models/rma/reference.json, bcg_logRR_ablat_REML_z); the posterior mean under flat
+    # priors sits close to it.
+    assert abs(beta.mean() - (-0.0291)) < 0.005
+
+
+@pytest.mark.slow
+def test_meta_regression_agrees_with_nuts():
+    tab = EffectTable.from_arms(
+        datasets.load_bcg(),
+        "RR",
+        columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
+        moderators=["ablat"],
+    )
+    model = MetaRegression(tab, mods=["ablat"])
+    ex = sample_exact(model, 10_000, random_seed=4)
+    nuts = model.fit(1000, random_seed=4, nuts_sampler="nutpie", target_accept=0.95)
+    import arviz as az
+
+    for var in ("mu", "tau"):
+        mcse = float(az.mcse(nuts.idata, var_names=[var], method="median")[var])
+        diff = abs(np.median(ex.draws(var)) - np.median(nuts.draws(var)))
+        assert diff < 4 * mcse + 0.01, (var, diff, mcse)
+
+
+def test_engine_choice_and_refusals():
+    tab = _eight_schools()
+    assert supports_exact(RandomEffects(tab))
+    with pytest.raises(ModelSpecError, match="unknown engine"):
+        fit_with(RandomEffects(tab), "gibbs")
+    bcg = datasets.load_bcg()
+    counts = EffectTable.from_arms(
+        bcg,
+        "OR",
+        columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
+    )
+    assert not supports_exact(Binomial(counts))
+    with pytest.raises(ModelSpecError, match="exact sampler"):
+        sample_exact(Binomial(counts))
+
+
+def test_saved_and_loaded(tmp_path):
+    from bayesmeta.results import Result
+
+    res = sample_exact(RandomEffects(_eight_schools()), 100, random_seed=9)
+    res.to_netcdf(tmp_path / "r.nc")
+    back = Result.load(tmp_path / "r.nc")
+    np.testing.assert_array_equal(back.draws("mu"), res.draws("mu"))
+    assert back.sampling["nuts_sampler"] == "exact"
