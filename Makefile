@@ -33,8 +33,8 @@ reproduce: $(STAMP)
 	$(VENV)/bin/bayesmeta reproduce
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bayesmeta tests examples docs/*.py
-	$(VENV)/bin/ruff format --check bayesmeta tests examples docs/*.py
+	$(VENV)/bin/ruff check bayesmeta tests examples benchmarks docs/*.py
+	$(VENV)/bin/ruff format --check bayesmeta tests examples benchmarks docs/*.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy bayesmeta

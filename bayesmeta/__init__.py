@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from bayesmeta import checks, datasets, sensitivity
+from bayesmeta.batch import fit_many
 from bayesmeta.effect_sizes import EffectSizes, escalc
 from bayesmeta.errors import (
     BayesMetaError,
@@ -56,6 +57,7 @@ __all__ = [
     "datasets",
     "escalc",
     "exact_posterior",
+    "fit_many",
     "prior_sensitivity",
     "rma",
     "rma_mh",

@@ -399,12 +399,18 @@ class Result:
                 for v in (D.MU, D.TAU, D.BETA, D.THETA_NEW, D.THETA)
                 if v in self.posterior.data_vars
             ]
-        kw: dict[str, Any] = {"var_names": var_names, "round_to": "none"}
-        full = pd.DataFrame(az.summary(self.idata, ci_prob=ci_prob, ci_kind=ci_kind, **kw))
-        med = pd.DataFrame(az.summary(self.idata, kind="stats_median", ci_prob=ci_prob, **kw))
         tag = f"{ci_kind}{round(ci_prob * 100):g}"
-        full = full.rename(columns={f"{tag}_lb": "ci_lb", f"{tag}_ub": "ci_ub"})
-        full.insert(2, "median", med["median"].astype(float))
+        parts = []
+        # one variable at a time: ArviZ cannot align variables whose dims carry different
+        # non-index coordinates (a multi-outcome fit's per-estimate theta beside per-outcome mu)
+        for var in var_names:
+            kw: dict[str, Any] = {"var_names": [var], "round_to": "none"}
+            full = pd.DataFrame(az.summary(self.idata, ci_prob=ci_prob, ci_kind=ci_kind, **kw))
+            med = pd.DataFrame(az.summary(self.idata, kind="stats_median", ci_prob=ci_prob, **kw))
+            full = full.rename(columns={f"{tag}_lb": "ci_lb", f"{tag}_ub": "ci_ub"})
+            full.insert(2, "median", med["median"].astype(float))
+            parts.append(full)
+        full = pd.concat(parts)
         cols = ["mean", "sd", "median", "ci_lb", "ci_ub", "ess_bulk", "ess_tail", "r_hat"]
         cols += [c for c in full.columns if c not in cols]
         out = full[cols].astype(float)

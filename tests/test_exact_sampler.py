@@ -145,3 +145,14 @@ def test_saved_and_loaded(tmp_path):
     back = Result.load(tmp_path / "r.nc")
     np.testing.assert_array_equal(back.draws("mu"), res.draws("mu"))
     assert back.sampling["nuts_sampler"] == "exact"
+
+
+def test_multi_outcome_summary_has_every_parameter():
+    from bayesmeta.sheet import read_sheet
+
+    tab = read_sheet(datasets.load_peer_support_simulated())
+    res = sample_exact(MultiOutcome(tab), 200, random_seed=1)
+    s = res.summary()
+    n_out = len(tab.outcomes)
+    assert len(s) == 3 * n_out + tab.k  # mu, tau, theta_new per outcome; theta per row
+    assert s.attrs["ci_prob"] == 0.95

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -312,18 +313,29 @@ class BaseModel:
         s_fit, s_ppc, s_prior = (int(s) for s in seeds)
         model = self.build()
         try:
+            # a second copy whose observed data are shared variables, for compiled-model reuse
+            reuse = sampler == "nutpie" and COMPILE_CACHE_SIZE > 0
+            cmodel = _with_shared_observations(self.build()) if reuse else None
             with model:
-                idata = pm.sample(
-                    draws,
-                    tune=tune,
-                    chains=chains,
-                    cores=cores,
-                    random_seed=s_fit,
-                    nuts_sampler=sampler,
-                    progressbar=progressbar,
-                    compute_convergence_checks=False,
-                    nuts={"target_accept": float(target_accept)},
-                )
+                if cmodel is not None:
+                    # same draws as pm.sample(nuts_sampler="nutpie"), but the compiled model is
+                    # reused for later fits of the same structure and shape (see _nutpie_sample)
+                    idata = _nutpie_sample(
+                        cmodel, model, draws, tune, chains, cores, s_fit, float(target_accept),
+                        progressbar,
+                    )  # fmt: skip
+                else:
+                    idata = pm.sample(
+                        draws,
+                        tune=tune,
+                        chains=chains,
+                        cores=cores,
+                        random_seed=s_fit,
+                        nuts_sampler=sampler,
+                        progressbar=progressbar,
+                        compute_convergence_checks=False,
+                        nuts={"target_accept": float(target_accept)},
+                    )
                 pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
                 pm.sample_posterior_predictive(
                     idata,
@@ -355,6 +367,137 @@ class BaseModel:
         result = Result(idata, spec=self.spec(), table=self.table, sampling=sampling)
         result._warn_diagnostics()
         return result
+
+
+# ------------------------------------------------------------------ compiled-model reuse (nutpie)
+#: Compiled nutpie models by structure (most recently used last); see :func:`_nutpie_sample`.
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
+#: How many compiled models to keep (each holds a few MB of machine code). 0 turns reuse off:
+#: :meth:`BaseModel.fit` then calls ``pm.sample`` and compiles on every fit.
+COMPILE_CACHE_SIZE = 32
+_OBSERVED_PREFIX = "__bayesmeta_observed_"
+
+
+def clear_compile_cache() -> None:
+    """Forget every compiled model kept for reuse by :meth:`BaseModel.fit`."""
+    _COMPILED.clear()
+
+
+def _with_shared_observations(model: pm.Model) -> pm.Model:
+    """``model`` with each observed variable's data moved into a shared variable (in place).
+
+    PyMC bakes observed values into the graph as constants, so a compiled model could only
+    ever sample the dataset it was built with. As shared variables they become inputs of
+    nutpie's compiled functions and can be swapped with ``with_data``.
+    """
+    import pytensor
+
+    for rv in model.observed_RVs:
+        value = model.rvs_to_values[rv]
+        data = value.data if hasattr(value, "data") else value.get_value()
+        shared = pytensor.shared(np.asarray(data), name=_OBSERVED_PREFIX + rv.name)
+        model.rvs_to_values[rv] = shared
+    return model
+
+
+def _structure(model: pm.Model) -> tuple[str, dict[str, np.ndarray]]:
+    """A key that is equal for two models exactly when their logp and deterministic graphs are
+    equal up to the values of shared variables (data), and those values by name.
+
+    The key holds the printed graph (ops, types, names), every constant's bytes and every
+    shared variable's name, dtype and shape.
+    """
+    import hashlib
+
+    import pytensor
+    from pytensor.graph.basic import Constant, ancestors
+    from pytensor.tensor.sharedvar import SharedVariable
+
+    outs = [model.logp(), *model.deterministics]
+    text = pytensor.printing.debugprint(outs, file="str", print_type=True)
+    h = hashlib.sha256(str(text).encode())
+    shared: dict[str, np.ndarray] = {}
+    for var in ancestors(outs):
+        if isinstance(var, Constant):
+            arr = np.asarray(var.data)
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+        elif isinstance(var, SharedVariable):
+            val = np.asarray(var.get_value())
+            shared[str(var.name)] = val
+    for name in sorted(shared):
+        h.update(f"{name}:{shared[name].dtype}{shared[name].shape}".encode())
+    return h.hexdigest(), shared
+
+
+def _nutpie_sample(
+    cmodel: pm.Model,
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool,
+) -> xr.DataTree:
+    """``pm.sample(nuts_sampler="nutpie")`` on ``model`` that compiles a structure once per process.
+
+    ``cmodel`` is a second build of ``model`` passed through :func:`_with_shared_observations`.
+
+    Compiling the logp and gradient with numba takes seconds and sampling a meta-analysis a
+    fraction of one, so a review fitted outcome by outcome (or a simulation refitting datasets
+    of one shape) is dominated by compilation. Here the observed data become shared variables,
+    the compiled model is cached under :func:`_structure`, and a later fit with the same
+    structure swaps its data in (nutpie's ``with_data``) instead of compiling. Seeds, initial
+    points and sampler settings are PyMC's, and a seed gives the same draws whether or not the
+    cache was hit. (They are not bit-identical to ``pm.sample`` on the model with constant
+    observations: PyMC folds constants differently, and NUTS trajectories amplify rounding.)
+    """
+    import dataclasses
+    import time
+
+    import nutpie
+    import pandas as pd
+    from pymc.backends.arviz import patch_nutpie_idata
+    from pymc.util import get_random_generator
+
+    key, values = _structure(cmodel)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(cmodel, backend="numba")
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > COMPILE_CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+        # the cached model's own shared variables feed its initial-point function: give them
+        # this dataset's values too, so initial points equal those of a fresh compilation
+        for var in compiled.shared_var_keys:
+            if var.name in values:
+                var.set_value(values[var.name])
+        compiled = compiled.with_data(
+            **{v.name: values[v.name] for v in compiled.shared_var_keys if v.name in values}
+        )
+        coords = dict(compiled.coords)
+        coords.update({name: pd.Index(vals) for name, vals in model.coords.items() if vals})
+        compiled = dataclasses.replace(compiled, _coords=coords)
+    chain_seed = int(get_random_generator(seed).spawn(chains)[0].integers(2**30))
+    t0 = time.time()
+    idata: xr.DataTree = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=max(tune, 1),  # as pm.sample: nuts-rs needs at least one tuning step
+        chains=chains,
+        cores=cores,
+        seed=chain_seed,
+        save_warmup=False,
+        store_unconstrained=False,
+        progress_bar=progressbar,
+        target_accept=target_accept,
+    )
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - t0)
+    return idata
 
 
 def _text_stats(idata: xr.DataTree) -> None:
