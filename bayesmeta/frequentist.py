@@ -46,8 +46,17 @@ METHODS: tuple[str, ...] = ("EE", "DL", "REML", "ML", "PM", "HE", "SJ")
 #: Tests and intervals for the fixed effects: normal ("z") or Knapp-Hartung ("knha").
 TESTS: tuple[str, ...] = ("z", "knha")
 
-#: Convergence tolerance on tau2 for REML/ML/PM, relative to max(1, tau2).
+#: Convergence tolerance on tau2 for REML/ML, relative to max(tau2, median vi).
 _TAU2_TOL = 1e-15
+#: Fisher scoring steps stuck at rounding level (no halving in 50 steps) below this, relative to
+#: max(tau2, median vi), count as converged.
+_TAU2_STALL = 1e-12
+#: Largest |yi| and range of vi the double-precision core handles (squares and products of
+#: weights must neither overflow nor underflow); beyond it the data must be rescaled.
+_MAX_ABS_YI = 1e100
+_VI_RANGE = (1e-100, 1e100)
+#: Largest k the dense core fits (its k x k projection matrices: ~0.8 GB at k = 5000).
+_MAX_K_DENSE = 5000
 #: Largest ratio of sampling variances before results are flagged as numerically fragile
 #: (metafor's ``evtol`` check, 1e7).
 _VI_RATIO_WARN = 1e7
@@ -439,7 +448,14 @@ def _root_decreasing(f: Any, target: float, lo: float = 0.0) -> float:
         lo, hi = hi, hi * 10.0
     else:  # pragma: no cover - would need tau2 > 1e200
         raise FitError("could not bracket the root for tau2; the data may be degenerate")
-    return float(optimize.brentq(g, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+    try:
+        root = optimize.brentq(g, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    except RuntimeError as exc:  # no convergence: Q is numerically flat or noisy
+        raise FitError(
+            f"root finding for tau2 failed ({exc}); the sampling variances may span too many "
+            "orders of magnitude for a stable fit"
+        ) from None
+    return float(root)
 
 
 def _tau2_fisher(
@@ -449,9 +465,21 @@ def _tau2_fisher(
     method: str,
     start: float,
 ) -> float:
-    """REML/ML tau2 by metafor's Fisher scoring (step-halving at 0), run to full convergence."""
+    """REML/ML tau2 by metafor's Fisher scoring (step-halving at 0), run to full convergence.
+
+    A step that reverses and does not halve the previous one signals overshooting; from then
+    on steps are damped (halved again at each further overshoot), which keeps the iteration a
+    contraction. Steps are judged against the problem's own scale (``tau2`` or the median
+    sampling variance, whichever is larger), so the result is equivariant under rescaling of
+    ``yi``. Near the
+    solution rounding makes the steps cycle at ~1e-14 relative; a run of steps that no longer
+    shrink, all below ``_TAU2_STALL`` relative, is accepted as converged.
+    """
     tau2 = max(0.0, start)
-    for _ in range(100_000):
+    vscale = float(np.median(v))
+    best, stalled = math.inf, 0
+    damp, prev = 1.0, 0.0
+    for _ in range(10_000):
         w = 1.0 / (v + tau2)
         P = _proj(X, w)
         Py = P @ y
@@ -461,11 +489,25 @@ def _tau2_fisher(
             adj = float((Py @ Py - np.trace(P)) / np.sum(P * P.T))
         if not np.isfinite(adj):
             adj = 0.0
+        if adj * prev < 0 and abs(adj) > 0.5 * abs(prev):
+            # oscillating rather than converging: undamped scoring can overshoot ever more
+            # (e.g. REML near tau2 = 0 with k = 8); halve the step until it contracts
+            damp = max(damp / 2.0, 2.0**-20)
+        prev = adj
+        adj *= damp
         while tau2 + adj < 0:
             adj /= 2.0
         new = tau2 + adj
-        if abs(new - tau2) <= _TAU2_TOL * max(1.0, tau2):
+        step = abs(new - tau2)
+        scale = max(vscale, tau2)
+        if step <= _TAU2_TOL * scale:
             return new
+        if step < 0.5 * best:
+            best, stalled = step, 0
+        else:
+            stalled += 1
+            if stalled >= 50 and best <= _TAU2_STALL * scale:
+                return new
         tau2 = new
     raise FitError(
         f"{method} Fisher scoring did not converge for tau2; try method='PM' or 'DL'"
@@ -650,7 +692,11 @@ def rma(
     Raises
     ------
     DataError
-        Non-finite values, non-positive variances, length mismatches.
+        Non-finite values, non-positive variances, length mismatches; ``|yi| > 1e100`` or
+        ``vi`` outside ``[1e-100, 1e100]`` (rescale the data).
+    FitError
+        More than 5000 estimates (the core's k x k matrices), or an iterative estimator that
+        fails to converge.
     ModelSpecError
         Unknown ``method``/``test``, constant or collinear moderators, more coefficients than
         studies.
@@ -705,11 +751,29 @@ def rma(
             rows=np.flatnonzero(bad).tolist(),
             column=vname,
         )
+    for name, bad in (
+        ("yi", np.abs(y) > _MAX_ABS_YI),
+        (vname, (v < _VI_RANGE[0]) | (v > _VI_RANGE[1])),
+    ):
+        if bad.any():
+            raise DataError(
+                f"{name} is out of the range that can be pooled in double precision "
+                f"(|yi| <= {_MAX_ABS_YI:g}, {_VI_RANGE[0]:g} <= vi <= {_VI_RANGE[1]:g}) at "
+                f"{_rows_text(bad, lab)}; rescale the data (e.g. change the outcome's units)",
+                rows=np.flatnonzero(bad).tolist(),
+                column=name,
+            )
     if v.max() / v.min() >= _VI_RATIO_WARN:
         warnings.warn(
             "ratio of largest to smallest sampling variance is extremely large; results may be "
             "numerically unstable",
             stacklevel=2,
+        )
+    if k > _MAX_K_DENSE:
+        raise FitError(
+            f"rma works with k x k matrices; k = {k} estimates would need about "
+            f"{4 * 8 * k * k / 1e9:.0f} GB. Fit at most {_MAX_K_DENSE} at a time (e.g. one "
+            "outcome or subgroup per fit)"
         )
     X, coef_names = _design(mods, k, lab)
     p = X.shape[1]
@@ -743,7 +807,10 @@ def rma(
             )
         dfs = k - p
         rss_knha = float(np.sum(w * (y - X @ beta) ** 2))
-        s2w = 0.0 if rss_knha <= np.finfo(float).eps else rss_knha / (k - p) if k > p else math.nan
+        if k <= p:  # no residual df: no Knapp-Hartung standard error (not a zero one)
+            s2w = math.nan
+        else:  # metafor: a scale factor of ~0 (all yi equal) is set to 0
+            s2w = 0.0 if rss_knha <= np.finfo(float).eps else rss_knha / (k - p)
         vb = s2w * vb
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,5 +1,4 @@
-"""Result of a Bayesian fit: the posterior DataTree, the model spec, the table, and the frequentist
-fits beside them.
+"""Result of a Bayesian fit: posterior DataTree, model spec, table and frequentist fits.
 
 :class:`Result` is what :meth:`bayesmeta.models.BaseModel.fit` returns. It holds
 
@@ -30,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import _dims as D
-from bayesmeta.errors import ConvergenceWarning, ModelSpecError, ResultFileError
+from bayesmeta.errors import (
+    ConvergenceWarning,
+    FitError,
+    ModelSpecError,
+    NotEstimableWarning,
+    ResultFileError,
+)
 from bayesmeta.frequentist import FrequentistResult, rma
 from bayesmeta.table import EffectTable
 
@@ -87,7 +92,7 @@ def interval(draws: np.ndarray, ci_prob: float = 0.95, ci_kind: str = "eti") -> 
 
 
 def typical_variance(vi: np.ndarray, X: np.ndarray | None = None) -> float:
-    r"""metafor's typical within-study variance :math:`\tilde v = (k - p) / \mathrm{tr}(P)`.
+    r"""Compute metafor's typical within-study variance :math:`\tilde v = (k - p) / \mathrm{tr}(P)`.
 
     :math:`P = W - W X (X^\top W X)^{-1} X^\top W` with :math:`W = \mathrm{diag}(1/v_i)`; for an
     intercept-only model :math:`\tilde v = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`.
@@ -131,6 +136,20 @@ class Diagnostics:
         Smallest estimated Bayesian fraction of missing information over chains (E-BFMI).
     problems
         One message per failed check, saying what to do.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> diag = res.diagnostics()
+    >>> diag.divergences, diag.draws, diag.chains, diag.ok
+    (0, 800, 4, True)
+    >>> diag.max_rhat < 1.05
+    True
     """
 
     divergences: int
@@ -148,7 +167,23 @@ class Diagnostics:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the numbers and messages."""
+        """Plain dict of the numbers and messages.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> d = res.diagnostics().to_dict()
+        >>> sorted(d)  # doctest: +NORMALIZE_WHITESPACE
+        ['chains', 'divergences', 'draws', 'max_rhat', 'min_bfmi', 'min_ess_bulk',
+         'min_ess_tail', 'problems']
+        >>> d["problems"]
+        []
+        """
         return {
             "divergences": self.divergences,
             "draws": self.draws,
@@ -292,6 +327,22 @@ class Result:
     sampling
         How the posterior was sampled (``nuts_sampler``, ``draws``, ``tune``, ``chains``,
         ``random_seed``, ``target_accept``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res  # doctest: +NORMALIZE_WHITESPACE
+    Result(model='random_effects', k=4, outcomes=['overall'], chains=4, draws=200,
+           nuts_sampler='exact')
+    >>> res.outcomes, res.nuts_sampler
+    (['overall'], 'exact')
+    >>> round(float(res.summary().loc["mu", "median"]), 2)
+    0.24
     """
 
     def __init__(
@@ -332,7 +383,19 @@ class Result:
         return self.table.outcomes
 
     def model(self) -> BaseModel:
-        """The model object, rebuilt from the spec (not fitted)."""
+        """Return the model object, rebuilt from the spec (not fitted).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res.model()
+        RandomEffects(k=4, mu=Normal(mu=0, sigma=1), tau=HalfNormal(scale=0.5))
+        """
         from bayesmeta.models.base import BaseModel
 
         return BaseModel.from_spec(self.spec, self.table)
@@ -355,6 +418,20 @@ class Result:
         """Posterior draws of a scalar parameter (``mu``, ``tau``, ``theta_new``), flattened.
 
         For multi-outcome fits, ``outcome`` selects one outcome.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> mu = res.draws("mu")
+        >>> mu.shape
+        (800,)
+        >>> round(float(mu.mean()), 2)
+        0.25
         """
         if var not in self.posterior:
             raise ModelSpecError(f"no variable {var!r} in the posterior")
@@ -389,6 +466,22 @@ class Result:
             ``"eti"`` (equal-tailed) or ``"hdi"`` (highest density).
         var_names
             Variables to include; default ``mu``, ``tau``, ``beta``, ``theta_new``, ``theta``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> s = res.summary()
+        >>> s.index.tolist()
+        ['mu', 'tau', 'theta_new', 'theta[a]', 'theta[b]', 'theta[c]', 'theta[d]']
+        >>> s.columns[:5].tolist()
+        ['mean', 'sd', 'median', 'ci_lb', 'ci_ub']
+        >>> s.loc["mu", ["median", "ci_lb", "ci_ub"]].round(2).tolist()
+        [0.24, -0.0, 0.53]
         """
         import arviz as az
 
@@ -450,6 +543,20 @@ class Result:
         pandas.DataFrame
             Index (``outcome``, ``quantity``); columns ``mean``, ``sd``, ``median``, ``ci_lb``,
             ``ci_ub``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> het = res.heterogeneity()
+        >>> het.index.get_level_values("quantity").tolist()
+        ['tau', 'tau2', 'I2', 'H2', 'theta_new']
+        >>> round(float(het.loc[("overall", "tau"), "median"]), 2)
+        0.14
         """
         _check_ci(ci_prob, ci_kind)
         rows = []
@@ -479,6 +586,20 @@ class Result:
         pandas.DataFrame
             One row per table row: ``study``, ``outcome``, ``yi``, ``sei``, then ``mean``,
             ``sd``, ``median``, ``ci_lb``, ``ci_ub`` of ``theta``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> shr = res.shrinkage()
+        >>> shr[["study", "yi"]].values.tolist()
+        [['a', 0.1], ['b', 0.3], ['c', 0.2], ['d', 0.5]]
+        >>> bool((shr["mean"].std() < shr["yi"].std()))
+        True
         """
         _check_ci(ci_prob, ci_kind)
         theta = self.posterior[D.THETA]
@@ -508,6 +629,21 @@ class Result:
         (``table.direction(outcome) == "higher"``), ``P(mu < threshold)`` when lower values do.
         For ratio measures ``mu`` is on the log scale, so the threshold is too (0 = no effect).
         For a meta-regression ``mu`` is the intercept (the effect at moderators = 0).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> tab.direction()
+        'higher'
+        >>> round(res.prob_benefit(), 2)
+        0.97
+        >>> round(res.prob_benefit(threshold=0.2), 2)
+        0.66
         """
         o = self._resolve(outcome)
         mu = self.draws(D.MU, o if self._multi() else None)
@@ -519,9 +655,11 @@ class Result:
     # ------------------------------------------------------------------ frequentist
     @cached_property
     def frequentist(self) -> dict[str, dict[str, FrequentistResult]]:
-        """Per outcome: ``"DL"`` (DerSimonian-Laird, z), ``"REML"`` (z) and ``"REML_KH"``
-        (REML with Knapp-Hartung) fits from :func:`bayesmeta.frequentist.rma`, with the same
-        moderators (centred as in the model) for meta-regressions.
+        """Frequentist fits per outcome: DerSimonian-Laird, REML and REML with Knapp-Hartung.
+
+        Keys ``"DL"`` (DerSimonian-Laird, z), ``"REML"`` (z) and ``"REML_KH"`` (REML with
+        Knapp-Hartung), fits from :func:`bayesmeta.frequentist.rma` with the same moderators
+        (centred as in the model) for meta-regressions.
 
         An outcome whose fit fails (e.g. fewer studies than coefficients) is left out.
         """
@@ -540,8 +678,11 @@ class Result:
                 ("REML_KH", "REML", "knha"),
             ):
                 try:
-                    fits[label] = rma(sub.yi, sub.vi, mods=mods, method=method, test=test)
-                except (ValueError, ArithmeticError) as err:
+                    with warnings.catch_warnings():
+                        # k = 1: tau2 is reported as not estimable in the result itself
+                        warnings.simplefilter("ignore", NotEstimableWarning)
+                        fits[label] = rma(sub.yi, sub.vi, mods=mods, method=method, test=test)
+                except (ValueError, ArithmeticError, FitError) as err:
                     warnings.warn(
                         f"frequentist {label} fit of outcome {o!r} failed: {err}",
                         stacklevel=2,
@@ -571,6 +712,20 @@ class Result:
             used when a ``subgroup`` column exists), or an object with a ``.published`` table.
         ci_prob
             Probability of the Bayesian intervals.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> row = res.compare().iloc[0]
+        >>> row["outcome"], int(row["k"]), row["measure"]
+        ('overall', 4, 'SMD')
+        >>> round(row["dl_estimate"], 3), round(row["mu_median"], 2)
+        (np.float64(0.237), np.float64(0.24))
         """
         _check_ci(ci_prob, "eti")
         pub = _published_rows(published)
@@ -624,20 +779,61 @@ class Result:
 
         The same checks run at the end of :meth:`BaseModel.fit`, which raises each problem as
         a :class:`~bayesmeta.errors.ConvergenceWarning`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res.diagnostics().ok
+        True
         """
         return compute_diagnostics(self.idata, self.spec.get("options", {}).get("parameterization"))
 
     # ------------------------------------------------------------------ model checks
     def ppc(self, *, predictive: str = "mixed", random_seed: int | None = None) -> pd.DataFrame:
-        """Trial-by-trial posterior predictive p-values; see
-        :func:`bayesmeta.checks.posterior_predictive_pvalues` (and
-        :func:`bayesmeta.checks.ppc_summary` for the verdict in words)."""
+        """Trial-by-trial posterior predictive p-values.
+
+        See :func:`bayesmeta.checks.posterior_predictive_pvalues` (and
+        :func:`bayesmeta.checks.ppc_summary` for the verdict in words).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> ppc = res.ppc(random_seed=1)
+        >>> ppc.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
+        ['study', 'outcome', 'y_obs', 'pred_median', 'pred_lb', 'pred_ub', 'p_greater',
+         'p_value', 'outside_95']
+        >>> int(ppc["outside_95"].sum())
+        0
+        """
         from bayesmeta.checks import posterior_predictive_pvalues
 
         return posterior_predictive_pvalues(self, predictive=predictive, random_seed=random_seed)
 
     def loo(self, *, integrated: bool = True) -> LooResult:
-        """PSIS-LOO (elpd, SE, p_loo, Pareto k per trial); see :func:`bayesmeta.checks.loo`."""
+        """PSIS-LOO (elpd, SE, p_loo, Pareto k per trial); see :func:`bayesmeta.checks.loo`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> out = res.loo()
+        >>> out.ok, out.pareto_k.index.tolist()
+        (True, ['a', 'b', 'c', 'd'])
+        """
         from bayesmeta.checks import loo
 
         return loo(self, integrated=integrated)
@@ -650,8 +846,24 @@ class Result:
 
     # ------------------------------------------------------------------ files
     def to_netcdf(self, path: str | os.PathLike[str]) -> None:
-        """Save to a netCDF-4 file (h5netcdf engine): the DataTree with the spec, the table and
-        the sampling settings as JSON attributes of the root group. :meth:`load` reads it back.
+        """Save to a netCDF-4 file (h5netcdf engine); :meth:`load` reads it back.
+
+        The file holds the DataTree with the spec, the table and the sampling settings as JSON
+        attributes of the root group.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     res.to_netcdf(os.path.join(d, "fit.nc"))
+        ...     os.path.getsize(os.path.join(d, "fit.nc")) > 0
+        True
         """
         tree = self.idata.copy(deep=False)
         tree.attrs = {
@@ -673,6 +885,22 @@ class Result:
         ResultFileError
             The file is missing, truncated, not netCDF, not a bayesmeta result, or from a newer
             format version.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "fit.nc")
+        ...     res.to_netcdf(path)
+        ...     back = Result.load(path)
+        >>> back.spec == res.spec, bool((back.draws("mu") == res.draws("mu")).all())
+        (True, True)
         """
         import xarray as xr
 
@@ -708,6 +936,14 @@ class Result:
             sampling = json.loads(attrs.get("sampling", "{}"))
         except (KeyError, ValueError, TypeError) as exc:
             raise ResultFileError(f"{p}: damaged bayesmeta attributes ({exc})") from None
+        from bayesmeta.models.base import SPEC_VERSION
+
+        spec_version = spec.get("version") if isinstance(spec, dict) else None
+        if not isinstance(spec_version, int) or spec_version > SPEC_VERSION:
+            raise ResultFileError(
+                f"{p}: the model spec has version {spec_version!r}; this bayesmeta reads versions "
+                f"up to {SPEC_VERSION}: upgrade bayesmeta to read it"
+            )
         tree.attrs = {k: v for k, v in attrs.items() if k not in _ATTR_KEYS}
         if "posterior" not in tree.children:
             raise ResultFileError(f"{p}: the file has no posterior group")

@@ -35,8 +35,6 @@ Examples
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import os
 import re
 import warnings
@@ -49,7 +47,7 @@ import pandas as pd
 
 from bayesmeta.effect_sizes import CONVENTIONS, escalc
 from bayesmeta.errors import DataError, ModelSpecError, NotEstimableWarning
-from bayesmeta.table import DIRECTIONS, EffectTable
+from bayesmeta.table import DIRECTIONS, EffectTable, read_csv
 
 __all__ = [
     "MEASURES_BY_TYPE",
@@ -396,71 +394,26 @@ def _cell_text(v: Any) -> str:
 
 
 def _read_csv_lines(path: str | os.PathLike[str], source: str) -> tuple[pd.DataFrame, list[int]]:
-    """Read a CSV as text cells, keeping the line on which each record starts."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError("file does not exist", source=source)
-    if p.is_dir():
-        raise DataError("is a folder, not a CSV file", source=source)
-    raw = p.read_bytes()
-    if b"\x00" in raw:
-        raise DataError("is a binary file, not a CSV; save the sheet as CSV UTF-8", source=source)
+    """Read a CSV as stripped text cells ('' when blank), keeping the line of each record.
+
+    File-level problems (missing, folder, binary, not UTF-8, bad quotes, wrong delimiter,
+    duplicated columns, extra fields) are :func:`bayesmeta.table.read_csv`'s.
+    """
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+        frame = read_csv(path)
+    except DataError as err:
+        raise DataError(str(err).removeprefix(f"{path}: "), rows=err.rows, column=err.column,
+                        source=source) from None  # fmt: skip
+    unnamed = [j + 1 for j, c in enumerate(frame.columns) if str(c).startswith("Unnamed: ")]
+    if unnamed:
         raise DataError(
-            f"is not UTF-8 text ({exc}); save the sheet as 'CSV UTF-8 (comma delimited)'",
-            source=source,
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    records: list[tuple[int, list[str]]] = []
-    last = 0
-    try:
-        for rec in reader:
-            records.append((last + 1, rec))
-            last = reader.line_num
-    except csv.Error as exc:
-        raise DataError(
-            f"line {last + 1}: cannot be read as CSV ({exc}); check the quotes", source=source
-        ) from None
-    if not records or not any(c.strip() for c in records[0][1]):
-        raise DataError(
-            "the file is empty or line 1 is blank; line 1 must be the header "
-            "(use bayesmeta.sheet.write_template)",
+            f"line 1 (header): column(s) {unnamed} have no name; line 1 must be the header row "
+            "(does the file start with data? bayesmeta.sheet.write_template writes the header)",
             source=source,
         )
-    header = [c.strip().lower() for c in records[0][1]]
-    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t")):
-        raise DataError(
-            f"line 1 has a single column {header[0]!r}: the delimiter looks like ';' or tab; "
-            "save the sheet comma-separated",
-            source=source,
-        )
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise DataError(
-            f"line 1 (header): column(s) {dup} appear more than once; keep one of each",
-            column=dup[0],
-            source=source,
-        )
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    for line, rec in records[1:]:
-        cells = [c.strip() for c in rec]
-        if not any(cells):
-            continue
-        if len(cells) > len(header):
-            raise DataError(
-                f"line {line}: {len(cells)} fields but the header has {len(header)}; look for "
-                "an unquoted comma (e.g. a decimal comma or a comma in a study label)",
-                rows=[len(rows)],
-                source=source,
-            )
-        rows.append(cells + [""] * (len(header) - len(cells)))
-        lines.append(line)
-    if not rows:
-        raise DataError("has a header but no data rows", source=source)
-    return pd.DataFrame(rows, columns=header, dtype=object), lines
+    lines = [int(i) for i in frame.index]
+    text = frame.apply(lambda col: col.map(lambda v: "" if v is None else str(v).strip()))
+    return text.reset_index(drop=True).astype(object), lines
 
 
 # ------------------------------------------------------------------------------------ checking

@@ -8,7 +8,10 @@ offending rows (by their line in the source file when the table came from a CSV)
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +30,10 @@ DIRECTIONS: tuple[str, ...] = ("higher", "lower")
 _CORE = ("study", "outcome", "yi", "vi", "sei", "direction", "measure")
 _ARM_COLUMNS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "bi", "ci", "di")
 _DEFAULT_OUTCOME = "overall"
+#: Largest |yi| and range of vi that the numerical cores handle in double precision (as
+#: bayesmeta.frequentist; squares and products of weights must neither overflow nor vanish).
+_MAX_ABS_YI = 1e100
+_VI_RANGE = (1e-100, 1e100)
 
 
 class EffectTable:
@@ -53,6 +60,10 @@ class EffectTable:
     line_offset
         Added to the 0-based row position to give the line named in errors (2 for a CSV with a
         header: the first data row is line 2).
+    lines
+        The line of the source file on which each row starts (overrides ``line_offset``). By
+        default taken from the index of a frame read by :func:`read_csv` (named ``"line"``), so
+        errors stay right after blank lines or quoted line breaks.
 
     Raises
     ------
@@ -79,25 +90,35 @@ class EffectTable:
         measure: str | None = None,
         source: str | None = None,
         line_offset: int = 1,
+        lines: Sequence[int] | None = None,
     ) -> None:
         self.source = source
         self._offset = line_offset
+        if lines is None and data.index.name == "line":
+            lines = _frame_lines(data, line_offset)  # a frame from read_csv: the index is lines
+        self._lines = [int(n) for n in lines] if lines is not None else None
+        if self._lines is not None and len(self._lines) != len(data):
+            raise ModelSpecError(f"lines has {len(self._lines)} entries for {len(data)} rows")
         df = data.copy()
         df.columns = [str(c).strip() for c in df.columns]
         self._check_columns(df)
+        if df.empty:
+            raise DataError("the table has no rows; give at least one estimate", source=source)
         df = df.reset_index(drop=True)
         if "outcome" not in df.columns:
             df["outcome"] = _DEFAULT_OUTCOME
         df["study"] = self._text_column(df, "study")
         df["outcome"] = self._text_column(df, "outcome")
         yi = self._numeric(df, "yi")
-        if "vi" in df.columns and df["vi"].notna().any():
+        # vi if given (and, when sei is also a column, filled in somewhere), else sei
+        if "vi" in df.columns and ("sei" not in df.columns or df["vi"].notna().any()):
             vi = self._numeric(df, "vi")
-            self._positive(vi, "vi")
+            self._positive(vi, "vi", df)
         else:
             sei = self._numeric(df, "sei")
-            self._positive(sei, "sei")
+            self._positive(sei, "sei", df)
             vi = sei**2
+        self._in_range(yi, vi, df)
         df["yi"], df["vi"], df["sei"] = yi, vi, np.sqrt(vi)
         if measure is not None:
             df["measure"] = measure
@@ -218,7 +239,17 @@ class EffectTable:
         try:
             es = escalc(measure, convention=convention, vtype=vtype, labels=labels, **arms)
         except DataError as err:
-            raise DataError(str(err), rows=err.rows, column=err.column, source=source) from None
+            msg = str(err)
+            lines = _frame_lines(df, kwargs.get("line_offset", 1))
+            if lines is not None and err.rows:
+                # escalc counts rows from 1; name the file's lines instead
+                shown = ", ".join(
+                    f"{lines[i]}" + (f" ({labels[i]!r})" if labels else "") for i in err.rows[:10]
+                )
+                more = f" and {len(err.rows) - 10} more" if len(err.rows) > 10 else ""
+                where = f"at line{'s' if len(err.rows) > 1 else ''} {shown}{more}"
+                msg = re.sub(r"in rows? .*? \(1-based\)", lambda _: where, msg, count=1)
+            raise DataError(msg, rows=err.rows, column=err.column, source=source) from None
         df = df.copy()
         df["yi"], df["vi"] = es.yi, es.vi
         bad = ~np.isfinite(es.yi)
@@ -231,6 +262,13 @@ class EffectTable:
                 NotEstimableWarning,
                 stacklevel=2,
             )
+            if bad.all():
+                raise DataError(
+                    f"no row has an estimable {measure} (e.g. no events, or only events, in "
+                    "both arms of every study); nothing can be pooled",
+                    rows=np.flatnonzero(bad).tolist(),
+                    source=source,
+                )
             df = df.loc[~bad]
         return cls(df, measure=measure, **kwargs)
 
@@ -303,6 +341,7 @@ class EffectTable:
         new = object.__new__(EffectTable)
         new.source = self.source
         new._offset = self._offset
+        new._lines = None
         new.moderators = list(self.moderators)
         new.data = sub
         return new
@@ -316,13 +355,14 @@ class EffectTable:
     # ---------------------------------------------------------------- validation helpers
     def _where(self, mask: np.ndarray, df: pd.DataFrame | None = None) -> str:
         idx = np.flatnonzero(mask)
-        word = "line" if self._offset != 1 else "row"
+        lines = getattr(self, "_lines", None)  # tables rebuilt from a saved result have none
+        word = "line" if self._offset != 1 or lines is not None else "row"
         parts = []
         for i in idx[:10]:
             label = ""
             if df is not None and "study" in df.columns:
                 label = f" (study {df['study'].iloc[i]!r})"
-            parts.append(f"{i + self._offset}{label}")
+            parts.append(f"{lines[i] if lines is not None else i + self._offset}{label}")
         more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
         return f"{word}{'s' if len(idx) > 1 else ''} {', '.join(parts)}{more}"
 
@@ -350,7 +390,8 @@ class EffectTable:
         bad = s.isna() | (s.astype(str).str.strip() == "")
         if bad.any():
             raise DataError(
-                f"column {col!r} is empty at {self._where(bad.to_numpy())}; every row needs one",
+                f"column {col!r} is empty at {self._where(bad.to_numpy())} (blank or NA); "
+                "every row needs one",
                 rows=np.flatnonzero(bad).tolist(),
                 column=col,
                 source=self.source,
@@ -382,16 +423,32 @@ class EffectTable:
             )
         return arr
 
-    def _positive(self, arr: np.ndarray, col: str) -> None:
+    def _positive(self, arr: np.ndarray, col: str, df: pd.DataFrame | None = None) -> None:
         bad = arr <= 0
         if bad.any():
             raise DataError(
-                f"column {col!r} must be > 0 at {self._where(bad)}; a sampling variance or "
+                f"column {col!r} must be > 0 at {self._where(bad, df)}; a sampling variance or "
                 "standard error of zero or less is impossible",
                 rows=np.flatnonzero(bad).tolist(),
                 column=col,
                 source=self.source,
             )
+
+    def _in_range(self, yi: np.ndarray, vi: np.ndarray, df: pd.DataFrame) -> None:
+        """Values whose squares overflow (or vanish) in double precision cannot be pooled."""
+        for col, bad in (
+            ("yi", np.abs(yi) > _MAX_ABS_YI),
+            ("vi" if "vi" in df.columns else "sei", (vi < _VI_RANGE[0]) | (vi > _VI_RANGE[1])),
+        ):
+            if bad.any():
+                raise DataError(
+                    f"column {col!r} is out of the range that can be pooled at "
+                    f"{self._where(bad, df)} (|yi| <= {_MAX_ABS_YI:g}, {_VI_RANGE[0]:g} <= vi <= "
+                    f"{_VI_RANGE[1]:g}); rescale the data (e.g. change the outcome's units)",
+                    rows=np.flatnonzero(bad).tolist(),
+                    column=col,
+                    source=self.source,
+                )
 
     def _directions(self, df: pd.DataFrame, direction: str | Mapping[str, str] | None) -> pd.Series:
         if direction is None:
@@ -404,7 +461,9 @@ class EffectTable:
             unknown = set(df["outcome"]) - set(direction)
             if unknown:
                 raise DataError(
-                    f"direction not given for outcome(s) {sorted(unknown)}", column="direction"
+                    f"direction not given for outcome(s) {sorted(unknown)}",
+                    column="direction",
+                    source=self.source,
                 )
             d = df["outcome"].map(direction).astype(str).str.lower()
         bad = ~d.isin(DIRECTIONS)
@@ -419,8 +478,12 @@ class EffectTable:
         per_outcome = d.groupby(df["outcome"]).nunique()
         mixed = per_outcome[per_outcome > 1].index.tolist()
         if mixed:
+            first = d.groupby(df["outcome"]).transform("first")
+            odd = (df["outcome"].isin(mixed) & (d != first)).to_numpy()
             raise DataError(
-                f"outcome(s) {mixed} have both directions; one outcome has one direction",
+                f"outcome(s) {mixed} have both directions: {self._where(odd, df)} differ from "
+                "the outcome's first row; one outcome has one direction",
+                rows=np.flatnonzero(odd).tolist(),
                 column="direction",
                 source=self.source,
             )
@@ -451,6 +514,15 @@ class EffectTable:
         return pd.Series(self._numeric(df, col), index=df.index)
 
 
+def _frame_lines(frame: pd.DataFrame, line_offset: int) -> list[int] | None:
+    """The file lines of a frame's rows: its index if read by read_csv, else position + offset."""
+    if frame.index.name == "line" and pd.api.types.is_integer_dtype(frame.index):
+        return [int(n) for n in frame.index]
+    if line_offset != 1:
+        return [i + line_offset for i in range(len(frame))]
+    return None
+
+
 def _rename(
     frame: pd.DataFrame, columns: Mapping[str, str] | None, source: str | None
 ) -> pd.DataFrame:
@@ -467,34 +539,106 @@ def _rename(
     return frame.rename(columns={theirs: ours for ours, theirs in columns.items()})
 
 
+#: Cells read as missing, as pandas' ``read_csv`` does by default.
+_NA_CELLS = frozenset(
+    "#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL|NaN|None|"
+    "n/a|nan|null".split("|")
+)
+
+
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV for an EffectTable, turning file problems into :class:`DataError`.
 
-    Handles a UTF-8 byte-order mark and Windows line endings; rejects folders, missing files,
-    empty or binary files with a message naming the file.
+    Handles a UTF-8 byte-order mark, Windows line endings, quoted fields (with commas or line
+    breaks), blank lines and trailing empty columns; rejects folders, missing, empty and binary
+    files, a ';' or tab delimiter, duplicated column names and rows with more fields than the
+    header, naming the file and line. Cells are text; blank cells and pandas' default NA
+    markers (``NA``, ``NaN``, ``NULL``, ...) are missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data record, indexed by the line of the file on which the record starts
+        (the header is line 1).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write('study,yi,vi\\n\\n"Smith, 2001",0.1,0.01\\n')
+    >>> frame = read_csv(p)
+    >>> frame.index.tolist(), frame.study.tolist()
+    ([3], ['Smith, 2001'])
     """
+    src = str(path)
     p = Path(path)
     if not p.exists():
-        raise DataError("file does not exist", source=str(path))
+        raise DataError("file does not exist", source=src)
     if p.is_dir():
-        raise DataError("is a folder, not a CSV file", source=str(path))
+        raise DataError("is a folder, not a CSV file", source=src)
     try:
-        frame = pd.read_csv(p, encoding="utf-8-sig", dtype=str, keep_default_na=True)
-    except pd.errors.EmptyDataError:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot be read ({exc.strerror or exc})", source=src) from None
+    if b"\x00" in raw:
+        raise DataError("is a binary file, not a CSV; save it as 'CSV UTF-8'", source=src)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
-            "the file is empty; expected a header row and data", source=str(path)
+            f"line {line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as "
+            "'CSV UTF-8 (comma delimited)'",
+            source=src,
         ) from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
+    last = 0
+    try:
+        for rec in reader:
+            if any(c.strip() for c in rec):
+                records.append((last + 1, rec))
+            last = reader.line_num
+    except csv.Error as exc:
         raise DataError(
-            f"cannot be read as a UTF-8 comma-separated file ({type(exc).__name__}: {exc})",
-            source=str(path),
+            f"line {last + 1}: cannot be read as CSV ({exc}); check the quotes: a quoted field "
+            'must end with a quote, and a quote inside it is written ""',
+            source=src,
         ) from None
-    if frame.shape[1] == 1 and any(sep in frame.columns[0] for sep in (";", "\t")):
+    if not records:
+        raise DataError("the file is empty; expected a header row and data", source=src)
+    head_line, head = records[0]
+    header = [c.strip() or f"Unnamed: {j}" for j, c in enumerate(head)]
+    while len(header) > 1 and header[-1].startswith("Unnamed: ") and not head[-1].strip():
+        header.pop()  # trailing empty columns (a spreadsheet's stray commas)
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t")):
         raise DataError(
-            f"has a single column {frame.columns[0]!r}: the delimiter looks like ';' or tab; "
-            "save it comma-separated",
-            source=str(path),
+            f"line {head_line} has a single column {header[0]!r}: the delimiter looks like ';' "
+            "or tab; save it comma-separated",
+            source=src,
         )
-    if frame.empty:
-        raise DataError("has a header but no data rows", source=str(path))
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise DataError(
+            f"line {head_line} (header): column(s) {dup} appear more than once; keep one of each",
+            column=dup[0],
+            source=src,
+        )
+    width = len(header)
+    rows: list[list[Any]] = []
+    lines: list[int] = []
+    for line, rec in records[1:]:
+        if len(rec) > max(width, len(head)) or any(c.strip() for c in rec[width:]):
+            raise DataError(
+                f"line {line}: {len(rec)} fields but the header has {width}; look for an "
+                "unquoted comma (e.g. a decimal comma or a comma in a study label)",
+                rows=[len(rows)],
+                source=src,
+            )
+        cells = rec[:width] + [""] * (width - len(rec))
+        rows.append([None if c.strip() in _NA_CELLS or not c.strip() else c for c in cells])
+        lines.append(line)
+    if not rows:
+        raise DataError("has a header but no data rows", source=src)
+    frame = pd.DataFrame(rows, columns=header, index=pd.Index(lines, name="line"), dtype=object)
     return frame

@@ -58,7 +58,15 @@ _MEASURE_DEFAULTS: dict[str, tuple[Prior, Prior]] = {
 
 
 def default_sampler() -> str:
-    """``"nutpie"`` if it is importable, else ``"pymc"``."""
+    """Return ``"nutpie"`` if it is importable, else ``"pymc"``.
+
+    The NUTS implementation :meth:`BaseModel.fit` uses when ``nuts_sampler`` is not given.
+
+    Examples
+    --------
+    >>> default_sampler() in ("nutpie", "pymc")
+    True
+    """
     return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
 
 
@@ -95,7 +103,7 @@ def _round2(x: float) -> float:
 
 
 def _as_prior(name: str, value: Any) -> Prior:
-    """A Prior from a Prior, a string or a dict; errors name the prior."""
+    """Return a Prior from a Prior, a string or a dict; errors name the prior."""
     try:
         return prior_from_spec(value)
     except ModelSpecError as err:
@@ -129,6 +137,19 @@ class BaseModel:
     priors
         Priors overriding the class defaults: a mapping name -> :class:`~bayesmeta.priors.Prior`,
         a spec string such as ``"half_normal(0.5)"``, or a :meth:`Prior.to_dict` dict.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> model = RandomEffects(tab, priors={"tau": "half_cauchy(0.5)"})
+    >>> isinstance(model, BaseModel), model.name
+    (True, 'random_effects')
+    >>> model
+    RandomEffects(k=4, mu=Normal(mu=0, sigma=1), tau=HalfCauchy(scale=0.5))
     """
 
     #: Name of the model in its spec.
@@ -185,10 +206,21 @@ class BaseModel:
         return {}
 
     def spec(self) -> dict[str, Any]:
-        """The model configuration as a plain JSON-able dict.
+        """Return the model configuration as a plain JSON-able dict.
 
         Keys: ``model``, ``version`` (spec format), ``bayesmeta_version``, ``priors`` (each via
         ``to_dict()``; per-outcome or per-moderator priors as nested dicts), ``options``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> spec = RandomEffects(tab).spec()
+        >>> spec["model"], spec["priors"]["tau"]
+        ('random_effects', {'family': 'half_normal', 'scale': 0.5})
         """
         from bayesmeta import __version__
 
@@ -205,6 +237,17 @@ class BaseModel:
         """Rebuild a model from :meth:`spec` output and the table.
 
         Dispatches on ``spec["model"]`` when called on :class:`BaseModel`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> spec = RandomEffects(tab, priors={"tau": "half_normal(0.3)"}).spec()
+        >>> BaseModel.from_spec(spec, tab)
+        RandomEffects(k=4, mu=Normal(mu=0, sigma=1), tau=HalfNormal(scale=0.3))
         """
         from bayesmeta.models import MODELS
 
@@ -233,10 +276,23 @@ class BaseModel:
         """Add labels to the sampled groups (e.g. non-index coords); in place."""
 
     def build(self) -> pm.Model:
-        """The PyMC model, with named coords and no sampling.
+        """Return the PyMC model, with named coords and no sampling.
 
         Variables follow :mod:`bayesmeta._dims`: ``mu``, ``tau``, ``theta``, ``theta_new``,
         ``y`` (observed), plus the data ``sei`` (and ``X`` for meta-regressions).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> model = RandomEffects(tab).build()
+        >>> sorted(v.name for v in model.free_RVs)
+        ['mu', 'tau', 'z', 'z_new']
+        >>> model.coords["study"]
+        ('a', 'b', 'c', 'd')
         """
         import pymc as pm
 
@@ -247,7 +303,31 @@ class BaseModel:
     def sample_prior_predictive(
         self, draws: int = 500, *, random_seed: int | None = None
     ) -> xr.DataTree:
-        """Draws from the prior and prior predictive (groups ``prior``, ``prior_predictive``)."""
+        """Draw from the prior and prior predictive (groups ``prior``, ``prior_predictive``).
+
+        Parameters
+        ----------
+        draws
+            Number of draws.
+        random_seed
+            Seed; the same seed gives the same draws.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups ``prior``, ``prior_predictive``, ``observed_data`` and ``constant_data``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> prior = RandomEffects(tab).sample_prior_predictive(20, random_seed=1)
+        >>> prior["prior"]["tau"].shape, prior["prior_predictive"]["y"].shape
+        ((1, 20), (1, 20, 4))
+        """
         import pymc as pm
 
         model = self.build()
@@ -292,6 +372,24 @@ class BaseModel:
             Also sample this many prior (predictive) draws.
         progressbar
             Show PyMC's progress bar.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
+        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> model = RandomEffects(tab)
+        >>> res = model.fit(draws=1000, chains=4, random_seed=1)  # doctest: +SKIP
+
+        Exact independent draws (no MCMC) give a :class:`~bayesmeta.results.Result` of the same
+        shape for this model; :func:`~bayesmeta.models.exact_sampler.fit_with` picks the engine:
+
+        >>> from bayesmeta.models.exact_sampler import fit_with
+        >>> res = fit_with(model, "auto", 200, random_seed=1)
+        >>> res.nuts_sampler, sorted(res.idata.children)[:3]
+        ('exact', ['constant_data', 'log_likelihood', 'observed_data'])
         """
         import pymc as pm
 
@@ -351,8 +449,11 @@ class BaseModel:
         except (ModelSpecError, FitError):
             raise
         except Exception as exc:  # the sampler could not start or crashed
+            first = (str(exc).strip().splitlines() or [""])[0]
             raise FitError(
-                f"{type(self).__name__}.fit failed in {sampler} NUTS: {type(exc).__name__}: {exc}"
+                f"{type(self).__name__}.fit failed in {sampler} NUTS: {type(exc).__name__}: "
+                f"{first}. Check that the priors give the data a positive probability (e.g. a "
+                "bounded prior that excludes the estimates), or try nuts_sampler='pymc'"
             ) from exc
         sampling = {
             "nuts_sampler": sampler,
@@ -401,8 +502,10 @@ def _with_shared_observations(model: pm.Model) -> pm.Model:
 
 
 def _structure(model: pm.Model) -> tuple[str, dict[str, np.ndarray]]:
-    """A key that is equal for two models exactly when their logp and deterministic graphs are
-    equal up to the values of shared variables (data), and those values by name.
+    """Return a key that is equal for two models exactly when their graphs are equal.
+
+    Equal means: the logp and deterministic graphs agree up to the values of shared variables
+    (data); the second item holds those values by name.
 
     The key holds the printed graph (ops, types, names), every constant's bytes and every
     shared variable's name, dtype and shape.
