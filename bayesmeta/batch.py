@@ -281,7 +281,7 @@ def _is_dask_frame(frame: Any) -> bool:
 
 
 def _select_columns(frame: Any, key: str, yi: str, vi: str | None, sei: str | None) -> Any:
-    """The three columns (renamed ``yi``, ``vi``), checking that they exist."""
+    """Return the three columns (renamed ``yi``, ``vi``), checking that they exist."""
     cols = list(frame.columns)
     if vi is not None and sei is not None:
         raise ModelSpecError("give at most one of vi= and sei=")

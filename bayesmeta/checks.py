@@ -217,6 +217,20 @@ def posterior_predictive_pvalues(
         :math:`P(y^{rep} > y) + P(y^{rep} = y)/2`), ``p_value`` (two-sided,
         ``2 * min(p_greater, 1 - p_greater)``) and ``outside_95``. ``df.attrs`` records
         ``predictive`` and ``draws``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> ppc = posterior_predictive_pvalues(res, random_seed=1)
+    >>> ppc[["study", "y_obs", "outside_95"]].values.tolist()
+    [['a', 0.1, False], ['b', 0.3, False], ['c', 0.2, False], ['d', 0.5, False]]
+    >>> bool(ppc["p_value"].between(0, 1).all())
+    True
     """
     rng = np.random.default_rng(random_seed)
     rep = _replicates(result, predictive, rng)
@@ -250,7 +264,7 @@ def posterior_predictive_pvalues(
 
 
 def _sd_stat(result: Result, obs: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The spread statistic: SD across trials of the estimates (binomial: of the log ORs)."""
+    """Return the spread statistic: SD across trials of the estimates (binomial: log ORs)."""
     if _model_name(result) != "binomial":
         return np.std(obs, ddof=1, axis=-1), np.std(rep, ddof=1, axis=-1)
     _, n = _binomial_counts(result)
@@ -269,13 +283,13 @@ def _sd_stat(result: Result, obs: np.ndarray, rep: np.ndarray) -> tuple[np.ndarr
 def ppc_summary(
     result: Result, *, predictive: str = "mixed", random_seed: int | None = None
 ) -> pd.DataFrame:
-    """Posterior predictive checks per outcome, in words a reviewer can read.
+    r"""Posterior predictive checks per outcome, in words a reviewer can read.
 
     Two checks: how many trials lie outside their 95% predictive interval (about 5% are
     expected by chance), and whether the model reproduces the spread between trials: the SD of
     the estimates across trials (binomial model: of the empirical log odds ratios, 1/2 added
     to tables with a zero cell), observed against replicated, with the predictive p-value
-    :math:`P(SD(y^{rep}) \\ge SD(y))`. A p-value near 0 means the trials disagree more than the
+    :math:`P(SD(y^{rep}) \ge SD(y))`. A p-value near 0 means the trials disagree more than the
     model allows (heterogeneity understated, or an outlier); near 1, less (a prior that forces
     heterogeneity, or overestimated standard errors).
 
@@ -287,6 +301,20 @@ def ppc_summary(
         ``verdict`` ("no misfit detected" or "k trial(s) outside their 95% predictive
         interval"), ``sd_obs``, ``sd_rep_median``, ``p_sd``, ``sd_verdict`` and ``text``
         (both checks in one paragraph).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> out = ppc_summary(res, random_seed=1)
+    >>> out[["outcome", "k", "n_outside", "verdict"]].values.tolist()
+    [['overall', 4, 0, 'no misfit detected']]
+    >>> 0 <= float(out["p_sd"].iloc[0]) <= 1
+    True
     """
     rng = np.random.default_rng(random_seed)
     rep = _replicates(result, predictive, rng)
@@ -388,6 +416,20 @@ class LooResult:
         Whether the trial effects were integrated out of the log-likelihood.
     elpd_data
         ArviZ's ``ELPDDataLOO`` (pointwise), for :func:`arviz.compare` and ArviZ's plots.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> out = loo(res)
+    >>> isinstance(out, LooResult), out.ok, out.integrated
+    (True, True, True)
+    >>> out.pointwise.columns.tolist()
+    ['study', 'outcome', 'elpd_i', 'pareto_k']
     """
 
     elpd: float
@@ -420,7 +462,7 @@ def _row_labels(result: Result) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _loglik_tree(result: Result, integrated: bool) -> tuple[xr.DataTree, bool]:
-    """A DataTree with ``posterior`` and a ``log_likelihood`` of ``y`` with one value per trial."""
+    """Return a DataTree with ``posterior`` and a ``log_likelihood`` of ``y``, one per trial."""
     import xarray as xr
 
     name = _model_name(result)
@@ -477,6 +519,18 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
     LooResult
 
     See also: loo::loo; arviz.loo.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> out = loo(res)
+    >>> round(out.elpd, 1), out.n_bad_k
+    (0.3, 0)
     """
     import arviz as az
 
@@ -537,7 +591,7 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
 
 
 def _data_key(result: Result) -> tuple[str, tuple[float, ...]]:
-    """What the likelihood models: the estimates (normal models) or the counts (binomial)."""
+    """Describe what the likelihood models: estimates (normal models) or counts (binomial)."""
     if _model_name(result) == "binomial":
         return "counts", tuple(_binomial_counts(result)[0].ravel().tolist())
     t = result.table
@@ -575,6 +629,23 @@ def compare_models(
     beside the per-trial terms (:attr:`LooResult.pointwise`).
 
     See also: loo::loo_compare; arviz.compare.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> narrow = sample_exact(RandomEffects(tab, priors={"tau": "half_normal(0.1)"}), 200,
+    ...                       random_seed=1)
+    >>> wide = sample_exact(RandomEffects(tab, priors={"tau": "half_normal(1)"}), 200,
+    ...                     random_seed=1)
+    >>> cmp = compare_models({"narrow": narrow, "wide": wide})
+    >>> sorted(cmp.index.tolist()), int(cmp["rank"].min())
+    (['narrow', 'wide'], 0)
+    >>> bool(abs(cmp["weight"].sum() - 1) < 1e-6)
+    True
     """
     import arviz as az
 
@@ -620,7 +691,7 @@ def compare_models(
 def prior_predictive_summary(
     model: BaseModel, draws: int = 500, *, random_seed: int | None = None
 ) -> pd.DataFrame:
-    """What the priors imply, before the data: quantiles of ``mu``, ``tau``, ``theta_new``, ``y``.
+    """Summarise what the priors imply: quantiles of ``mu``, ``tau``, ``theta_new``, ``y``.
 
     ``y`` pools the prior predictive draws of every trial of the outcome (its spread combines
     the priors with the trials' standard errors). Ratio measures are on the log scale. For the
@@ -640,6 +711,17 @@ def prior_predictive_summary(
     pandas.DataFrame
         Index (``outcome``, ``quantity``); columns ``q2.5``, ``q25``, ``q50``, ``q75``,
         ``q97.5`` and ``description``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta.models.exact_sampler import sample_exact
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> pp = prior_predictive_summary(RandomEffects(tab), 200, random_seed=1)
+    >>> pp.columns.tolist()[:4]
+    ['q2.5', 'q25', 'q50', 'q75']
     """
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
         raise ModelSpecError(f"draws must be an integer >= 2, got {draws!r}")

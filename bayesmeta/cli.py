@@ -344,7 +344,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     code = main(["fit", "no-such-file.csv"])
+    >>> code, err.getvalue().strip()
+    (2, 'bayesmeta: error: no-such-file.csv: file does not exist')
+    >>> out = io.StringIO()
+    >>> with contextlib.redirect_stdout(out):
+    ...     try:
+    ...         main(["--help"])
+    ...     except SystemExit as stop:
+    ...         print(stop.code)
+    >>> out.getvalue().splitlines()[0], out.getvalue().splitlines()[-1]
+    ('usage: bayesmeta [-h] {reproduce,fit,compare} ...', '0')
+    """
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -19,7 +19,17 @@ __all__ = [
 
 
 class BayesMetaError(Exception):
-    """Base class of every error bayesmeta raises on bad input or a failed fit."""
+    """Base class of every error bayesmeta raises on bad input or a failed fit.
+
+    Examples
+    --------
+    >>> from bayesmeta import rma
+    >>> try:
+    ...     rma([0.1, 0.2], [0.01, 0.02], method="XX")
+    ... except BayesMetaError as err:
+    ...     print(type(err).__name__)
+    ModelSpecError
+    """
 
 
 class DataError(BayesMetaError, ValueError):
@@ -59,20 +69,67 @@ class DataError(BayesMetaError, ValueError):
 
 
 class ModelSpecError(BayesMetaError, ValueError):
-    """A model or estimator was configured wrongly (unknown method, bad prior, bad moderator)."""
+    """A model or estimator was configured wrongly (unknown method, bad prior, bad moderator).
+
+    Examples
+    --------
+    >>> from bayesmeta.priors import prior_from_spec
+    >>> try:
+    ...     prior_from_spec("half_normal(-1)")
+    ... except ModelSpecError as err:
+    ...     print(err)
+    HalfNormal: scale must be finite and > 0, got -1
+    """
 
 
 class FitError(BayesMetaError, RuntimeError):
-    """A fit failed: the estimator did not converge or the sampler could not start."""
+    """A fit failed: the estimator did not converge or the sampler could not start.
+
+    Examples
+    --------
+    >>> issubclass(FitError, BayesMetaError), issubclass(FitError, RuntimeError)
+    (True, True)
+    """
 
 
 class ResultFileError(BayesMetaError, OSError):
-    """A saved result cannot be read: truncated, foreign, or from an incompatible version."""
+    """A saved result cannot be read: truncated, foreign, or from an incompatible version.
+
+    Examples
+    --------
+    >>> from bayesmeta import Result
+    >>> try:
+    ...     Result.load("no-such-file.nc")
+    ... except ResultFileError as err:
+    ...     print(err)
+    no-such-file.nc: no such file
+    """
 
 
 class ConvergenceWarning(UserWarning):
-    """Sampler diagnostics (divergences, R-hat, ESS) or an iterative estimator signal a problem."""
+    """Sampler diagnostics (divergences, R-hat, ESS) or an iterative estimator signal a problem.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn(ConvergenceWarning("2 divergences: raise target_accept"), stacklevel=1)
+    >>> caught[0].category.__name__
+    'ConvergenceWarning'
+    """
 
 
 class NotEstimableWarning(UserWarning):
-    """A quantity cannot be estimated from the data (e.g. tau2 with a single study)."""
+    """A quantity cannot be estimated from the data (e.g. tau2 with a single study).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from bayesmeta import rma
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     fit = rma([0.3], [0.04], method="REML")
+    >>> [w.category.__name__ for w in caught], fit.tau2
+    (['NotEstimableWarning'], nan)
+    """

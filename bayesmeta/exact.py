@@ -121,7 +121,7 @@ class _Spec:
 def _loglik(
     tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray, spec: _Spec
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """log L(tau) with mu integrated out, muhat(tau) and V(tau).
+    """Log L(tau) with mu integrated out, muhat(tau) and V(tau).
 
     ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out.
     """
@@ -212,7 +212,7 @@ class _Grid:
         return np.arcsinh((x - self.xhat.reshape(sh)) / self.sig.reshape(sh))
 
     def logdens_t(self, t: FloatArray) -> FloatArray:
-        """log of the normalised posterior density of t."""
+        """Log of the normalised posterior density of t."""
         sh = (-1,) + (1,) * (t.ndim - 1)
         x = self.x_of_t(t)
         return (
@@ -258,7 +258,7 @@ def _parabola(
 def _range(
     data: _Data, spec: _Spec, xhat: FloatArray, sig: FloatArray, rmax: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Truncation [t_lo, t_hi] where the integrand (times tau**rmax) is non-negligible."""
+    """Return the truncation [t_lo, t_hi] where the integrand (times tau**rmax) matters."""
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
@@ -422,12 +422,12 @@ def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
 
 
 def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
-    """log density of tau**(1+c) as a function of x = log tau (up to a constant)."""
+    """Log density of tau**(1+c) as a function of x = log tau (up to a constant)."""
     return _ell(x, g.data, g.spec) - (1 + c) * x
 
 
 def _tau_boundary_logdens(g: _Grid, c: int) -> tuple[FloatArray, FloatArray]:
-    """log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound."""
+    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound."""
     spec = g.spec
     M = g.xhat.size
     out = []
@@ -698,6 +698,15 @@ class MixturePosterior:
     """Posterior of a normal-mixture quantity (``mu``, ``theta_new`` or one ``theta_i``).
 
     ``p(x | y) = sum_j W_j N(x | m_j, s_j**2)`` over the quadrature nodes ``tau_j``.
+
+    Examples
+    --------
+    >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+    >>> mu = post.mu
+    >>> mu.name, mu.W.shape == mu.m.shape == mu.s.shape
+    ('mu', True)
+    >>> round(mu.mean, 4), round(mu.sd, 4)
+    (0.0551, 0.2174)
     """
 
     name: str
@@ -712,18 +721,74 @@ class MixturePosterior:
         return arr.reshape(1, -1), arr.shape
 
     def pdf(self, x: ArrayLike) -> FloatArray:
-        """Posterior density."""
+        """Posterior density, ``sum_j W_j N(x | m_j, s_j**2)``.
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            The density, same shape as ``x``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.mu.pdf([0.0, 0.1]).round(3)
+        array([2.473, 2.48 ])
+        """
         xx, shp = self._as2d(x)
         with np.errstate(all="ignore"):
             return _mix_pdf(self.W[None], self.m[None], self.s[None], xx)[0].reshape(shp)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        """Posterior cumulative distribution function."""
+        """Posterior cumulative distribution function, ``sum_j W_j Phi((x - m_j)/s_j)``.
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``P(X <= x | y)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(float(post.mu.cdf(0.0)), 4)
+        0.3607
+        """
         xx, shp = self._as2d(x)
         return _mix_cdf(self.W[None], self.m[None], self.s[None], xx).reshape(shp)
 
     def quantile(self, p: ArrayLike) -> FloatArray:
-        """Posterior quantile function."""
+        """Posterior quantile function (inverse of :meth:`cdf`, solved numerically).
+
+        Parameters
+        ----------
+        p
+            Probabilities in ``(0, 1)`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``p``.
+
+        Raises
+        ------
+        ModelSpecError
+            A probability outside ``(0, 1)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.mu.quantile([0.025, 0.5, 0.975]).round(4)
+        array([-0.3908,  0.0527,  0.5141])
+        """
         pp, shp = self._as2d(p)
         if np.any((pp <= 0) | (pp >= 1)):
             raise ModelSpecError("quantile probabilities must lie in (0, 1)")
@@ -745,6 +810,14 @@ class MixturePosterior:
 
     @cached_property
     def median(self) -> float:
+        """Posterior median, ``quantile(0.5)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.mu.median, 4)
+        0.0527
+        """
         return float(self.quantile(0.5))
 
     @cached_property
@@ -756,7 +829,27 @@ class MixturePosterior:
             )
 
     def interval(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> tuple[float, float]:
-        """Equal-tailed (``"eti"``) or shortest (``"hdi"``) credible interval."""
+        """Equal-tailed (``"eti"``) or shortest (``"hdi"``) credible interval.
+
+        Parameters
+        ----------
+        ci_prob
+            Posterior probability inside the interval.
+        ci_kind
+            ``"eti"`` (quantiles ``(1 - ci_prob)/2`` and ``(1 + ci_prob)/2``) or ``"hdi"``.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> lo, hi = post.theta_new.interval(0.95, "hdi")
+        >>> round(lo, 3), round(hi, 3)
+        (-0.808, 0.928)
+        """
         _check_kind(ci_prob, ci_kind)
         with np.errstate(all="ignore"):
             iv = _mix_interval(self.W[None], self.m[None], self.s[None], ci_prob, ci_kind)[0]
@@ -765,7 +858,16 @@ class MixturePosterior:
 
 @dataclass(frozen=True, eq=False)
 class TauPosterior:
-    """Posterior of the heterogeneity ``tau`` (``power=2``: of ``tau**2``)."""
+    """Posterior of the heterogeneity ``tau`` (``power=2``: of ``tau**2``).
+
+    Examples
+    --------
+    >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+    >>> post.tau.power, post.tau2.power
+    (1, 2)
+    >>> round(post.tau.median ** 2, 6) == round(post.tau2.median, 6)
+    True
+    """
 
     grid: _Grid
     power: int = 1
@@ -775,7 +877,29 @@ class TauPosterior:
         return arr.reshape(1, -1), arr.shape
 
     def pdf(self, x: ArrayLike) -> FloatArray:
-        """Posterior density of tau (or of tau**2)."""
+        r"""Posterior density of tau (or of tau**2 when ``power=2``).
+
+        .. math::
+
+            p(\tau \mid y) \propto p(\tau)\, p(y \mid \tau), \quad
+            p_{\tau^2}(v) = p_\tau(\sqrt v) / (2\sqrt v)
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape); zero density below 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            The density, same shape as ``x``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.tau.pdf([0.0, 0.1, 0.5]).round(3)
+        array([1.769, 2.259, 0.699])
+        """
         xx, shp = self._prep(x)
         g = self.grid
         with np.errstate(all="ignore"):
@@ -787,7 +911,26 @@ class TauPosterior:
         return np.where(xx >= 0, out, 0.0).reshape(shp)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        """Posterior CDF of tau (or of tau**2)."""
+        """Posterior cumulative distribution function of tau (or of tau**2).
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``P(tau <= x | y)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(float(post.tau.cdf(0.3)), 4)
+        0.6355
+        >>> round(float(post.tau2.cdf(0.3**2)), 4)
+        0.6355
+        """
         xx, shp = self._prep(x)
         g = self.grid
         with np.errstate(all="ignore"):
@@ -798,7 +941,29 @@ class TauPosterior:
         return np.where(tau >= g.spec.hi, 1.0, out).reshape(shp)
 
     def quantile(self, p: ArrayLike) -> FloatArray:
-        """Posterior quantile function of tau (or of tau**2)."""
+        """Posterior quantile function of tau (or of tau**2).
+
+        Parameters
+        ----------
+        p
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``p``.
+
+        Raises
+        ------
+        ModelSpecError
+            A probability outside ``[0, 1]``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.tau.quantile([0.5, 0.95]).round(4)
+        array([0.23  , 0.6852])
+        """
         pp, shp = self._prep(p)
         if np.any((pp < 0) | (pp > 1)):
             raise ModelSpecError("quantile probabilities must lie in [0, 1]")
@@ -828,15 +993,54 @@ class TauPosterior:
 
     @cached_property
     def median(self) -> float:
+        """Posterior median, ``quantile(0.5)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.tau.median, 4)
+        0.23
+        """
         return float(self.quantile(0.5))
 
     @cached_property
     def mode(self) -> float:
+        """Posterior mode (may be 0, the boundary of the support).
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.tau.mode, 4)
+        0.1528
+        """
         with np.errstate(all="ignore"):
             return float(_tau_mode(self.grid, c=self.power - 1)[0] ** self.power)
 
     def interval(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> tuple[float, float]:
-        """Equal-tailed or shortest interval (a shortest interval may start at 0)."""
+        """Equal-tailed (``"eti"``) or shortest (``"hdi"``) credible interval.
+
+        A shortest interval may start at 0.
+
+        Parameters
+        ----------
+        ci_prob
+            Posterior probability inside the interval.
+        ci_kind
+            ``"eti"`` or ``"hdi"``.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> [round(v, 4) for v in post.tau.interval(0.95, "eti")]
+        [0.0141, 0.8078]
+        >>> post.tau.interval(0.95, "hdi")[0]
+        0.0
+        """
         _check_kind(ci_prob, ci_kind)
         with np.errstate(all="ignore"):
             lo, hi = _tau_interval(self.grid, ci_prob, ci_kind, c=self.power - 1)
@@ -915,6 +1119,14 @@ class ExactPosterior:
     ``median``, ``mode`` and ``interval``.
 
     See also: R bayesmeta::bayesmeta.
+
+    Examples
+    --------
+    >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+    >>> post.k, post.tau_prior
+    (3, HalfNormal(scale=0.5))
+    >>> round(post.mu.mean, 4), round(post.tau.median, 4)
+    (0.0551, 0.23)
     """
 
     yi: FloatArray
@@ -926,6 +1138,14 @@ class ExactPosterior:
 
     @property
     def k(self) -> int:
+        """Number of studies.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.k
+        3
+        """
         return int(self.yi.size)
 
     @property
@@ -936,10 +1156,26 @@ class ExactPosterior:
     # -- marginals ------------------------------------------------------------------------------
     @cached_property
     def tau(self) -> TauPosterior:
+        """Marginal posterior of the heterogeneity ``tau``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.tau.mean, 4)
+        0.2762
+        """
         return TauPosterior(self._grid, 1)
 
     @cached_property
     def tau2(self) -> TauPosterior:
+        """Marginal posterior of ``tau**2``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.tau2.mean, 4)
+        0.1201
+        """
         return TauPosterior(self._grid, 2)
 
     @cached_property
@@ -951,6 +1187,14 @@ class ExactPosterior:
 
     @cached_property
     def mu(self) -> MixturePosterior:
+        """Marginal posterior of the overall mean ``mu``, a normal mixture over ``tau``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.mu.mean, 4)
+        0.0551
+        """
         g = self._grid
         e1, e2 = self._moments
         normal = g.spec.p0 > 0
@@ -960,6 +1204,14 @@ class ExactPosterior:
 
     @cached_property
     def theta_new(self) -> MixturePosterior:
+        """Posterior predictive distribution of a new study's effect, ``theta_new ~ N(mu, tau**2)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.theta_new.sd, 4) > round(post.mu.sd, 4)
+        True
+        """
         g = self._grid
         e1, e2 = self._moments
         return MixturePosterior(
@@ -986,7 +1238,34 @@ class ExactPosterior:
         return int(i)
 
     def theta(self, i: int | str) -> MixturePosterior:
-        """Shrinkage posterior of study ``i`` (0-based position or label)."""
+        """Shrinkage posterior of study ``i``'s true effect ``theta_i``.
+
+        Given ``tau``, ``theta_i`` is normal with mean ``b yi + (1 - b) mu_hat`` and
+        ``b = tau**2 / (sei**2 + tau**2)``; over ``tau`` it is a normal mixture.
+
+        Parameters
+        ----------
+        i
+            0-based position or label of the study.
+
+        Returns
+        -------
+        MixturePosterior
+            The posterior of ``theta_i``.
+
+        Raises
+        ------
+        ModelSpecError
+            Unknown label or index out of range.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)",
+        ...                        labels=["a", "b", "c"])
+        >>> th = post.theta("b")
+        >>> th.name, round(th.mean, 4)
+        ('theta[b]', 0.1817)
+        """
         j = self._index(i)
         m, s = self._theta_ms
         return MixturePosterior(f"theta[{self.labels[j]}]", self._grid.W[0], m[j], s[j], True, True)
@@ -1006,18 +1285,91 @@ class ExactPosterior:
     def interval(
         self, param: str, ci_prob: float = 0.95, ci_kind: str = "eti"
     ) -> tuple[float, float]:
-        """Credible interval: equal-tailed (``"eti"``) or shortest (``"hdi"``, R's default)."""
+        """Credible interval of one parameter: equal-tailed (``"eti"``) or shortest (``"hdi"``).
+
+        R bayesmeta reports the shortest interval by default.
+
+        Parameters
+        ----------
+        param
+            ``"mu"``, ``"tau"``, ``"tau2"``, ``"theta_new"``, ``"theta[label]"`` or a study label.
+        ci_prob
+            Posterior probability inside the interval.
+        ci_kind
+            ``"eti"`` or ``"hdi"``.
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> [round(v, 4) for v in post.interval("mu")]
+        [-0.3908, 0.5141]
+        """
         return self._param(param).interval(ci_prob, ci_kind)
 
     def prob(self, param: str, threshold: float = 0.0, direction: str = "greater") -> float:
-        """Posterior probability that ``param`` is above (``"greater"``) or below ``threshold``."""
+        """Posterior probability that ``param`` is above (``"greater"``) or below ``threshold``.
+
+        Parameters
+        ----------
+        param
+            As in :meth:`interval`.
+        threshold
+            The cut-off.
+        direction
+            ``"greater"`` for ``P(param > threshold | y)``, ``"less"`` for
+            ``P(param < threshold | y)``.
+
+        Returns
+        -------
+        float
+            The probability.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(post.prob("mu", 0.0), 4)
+        0.6393
+        >>> round(post.prob("mu", 0.0) + post.prob("mu", 0.0, "less"), 10)
+        1.0
+        """
         if direction not in ("greater", "less"):
             raise ModelSpecError(f"direction must be 'greater' or 'less', got {direction!r}")
         p = float(self._param(param).cdf(threshold))
         return 1 - p if direction == "greater" else p
 
     def summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
-        """Table of mean, sd, median, mode, lower, upper for mu, tau, tau2, theta_new, theta[i]."""
+        """Table of posterior mean, sd, median, mode and interval of every parameter.
+
+        Rows ``mu``, ``tau``, ``tau2``, ``theta_new`` and ``theta[label]`` per study.
+
+        Parameters
+        ----------
+        ci_prob
+            Posterior probability inside the intervals.
+        ci_kind
+            ``"eti"`` or ``"hdi"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``mean``, ``sd``, ``median``, ``mode``, ``lower``, ``upper``.
+
+        See also: R bayesmeta's ``$summary``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> tab = post.summary().round(3)
+        >>> tab.index.tolist()
+        ['mu', 'tau', 'tau2', 'theta_new', 'theta[1]', 'theta[2]', 'theta[3]']
+        >>> tab.loc["mu", ["mean", "lower", "upper"]].tolist()
+        [0.055, -0.391, 0.514]
+        """
         _check_kind(ci_prob, ci_kind)
         g = self._grid
         with np.errstate(all="ignore"):
@@ -1059,7 +1411,30 @@ class ExactPosterior:
         )
 
     def shrinkage(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
-        """Posterior of each study's true effect ``theta_i`` beside its estimate ``yi``."""
+        """Posterior of each study's true effect ``theta_i`` beside its estimate ``yi``.
+
+        Parameters
+        ----------
+        ci_prob
+            Posterior probability inside the intervals.
+        ci_kind
+            ``"eti"`` or ``"hdi"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per study: ``yi``, ``sei`` and the columns of :meth:`summary`.
+
+        See also: R bayesmeta's ``$theta``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)",
+        ...                        labels=["a", "b", "c"])
+        >>> shr = post.shrinkage().round(3)
+        >>> shr["yi"].tolist(), shr["mean"].tolist()
+        ([0.1, 0.3, -0.2], [0.086, 0.182, -0.103])
+        """
         s = self.summary(ci_prob, ci_kind).iloc[4:]
         out = s.copy()
         out.index = pd.Index(list(self.labels), name="study")
@@ -1107,6 +1482,21 @@ class ExactPosterior:
         other integrated out over its prior (for ``tau`` with a flat ``mu`` prior this is the
         restricted likelihood); ``joint_map`` maximises the joint posterior density and
         ``marginal_map`` gives the two marginal posterior modes.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``joint_ml``, ``marginal_ml``, ``joint_map``, ``marginal_map``; columns ``tau``,
+            ``mu``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.point_estimates().index.tolist()
+        ['joint_ml', 'marginal_ml', 'joint_map', 'marginal_map']
+        >>> est = post.point_estimates()
+        >>> bool(round(est.loc["marginal_map", "tau"], 4) == round(post.tau.mode, 4))
+        True
         """
         flat = _Spec(self.tau_prior, Flat())
         spec = self._grid.spec
@@ -1154,11 +1544,19 @@ class ExactPosterior:
     # -- evidence -------------------------------------------------------------------------------
     @property
     def priors_proper(self) -> bool:
+        """Whether both the ``tau`` and the ``mu`` prior are proper.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> post.priors_proper
+        False
+        """
         return self.tau_prior.is_proper and self.mu_prior.is_proper
 
     @cached_property
     def log_marginal_likelihood(self) -> float:
-        """log p(y) with both priors integrated out; ``nan`` unless both priors are proper."""
+        """Log p(y) with both priors integrated out; ``nan`` unless both priors are proper."""
         return float(self._grid.logZ[0]) if self.priors_proper else math.nan
 
     def bayes_factor(self, param: str) -> float:
@@ -1168,6 +1566,28 @@ class ExactPosterior:
         ``p(y | mu=0) / p(y)``, the marginal likelihood under the null over that of the full
         model (for ``mu`` this equals the Savage-Dickey ratio ``p(mu=0 | y) / p(mu=0)``).
         Values below 1 favour the full model. Needs proper priors on both ``mu`` and ``tau``.
+
+        Parameters
+        ----------
+        param
+            ``"tau"`` or ``"mu"``.
+
+        Returns
+        -------
+        float
+            BF01.
+
+        Raises
+        ------
+        ModelSpecError
+            An improper prior, ``tau = 0`` outside the prior's support or another ``param``.
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)",
+        ...                        mu_prior="normal(0, 1)")
+        >>> round(post.bayes_factor("mu"), 3), round(post.bayes_factor("tau"), 3)
+        (6.344, 1.13)
         """
         if not self.priors_proper:
             raise ModelSpecError(
@@ -1283,6 +1703,18 @@ def exact_posterior_batch(
         ``prob_mu_gt_0``, and for ``mu``, ``tau``, ``tau2``, ``theta_new`` the columns
         ``<param>_mean``, ``_sd``, ``_median``, ``_lower``, ``_upper``; ``n_nodes``.
         Each row equals :func:`exact_posterior` on that analysis (same rule, same numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[0.1, 0.3, -0.2], [0.5, 0.4, np.nan]])
+    >>> S = np.array([[0.1, 0.2, 0.15], [0.2, 0.3, np.nan]])
+    >>> out = exact_posterior_batch(Y, S, tau_prior="half_normal(0.5)")
+    >>> out["k"].tolist()
+    [3, 2]
+    >>> one = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+    >>> bool(np.isclose(out["mu_mean"].iloc[0], one.mu.mean))
+    True
     """
     _check_kind(ci_prob, ci_kind)
     Ya = np.asarray(Y, dtype=float)

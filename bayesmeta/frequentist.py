@@ -74,6 +74,12 @@ class Prediction:
     ----------
     pred, se, ci_lb, ci_ub, pi_lb, pi_ub
         Arrays, one entry per row of the moderator values predicted for.
+
+    Examples
+    --------
+    >>> p = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], method="DL").predict()
+    >>> bool(p.pi_lb[0] <= p.ci_lb[0] < p.pred[0] < p.ci_ub[0] <= p.pi_ub[0])
+    True
     """
 
     pred: NDArray[np.float64]
@@ -942,7 +948,7 @@ def _pseudo_r2(
     test: str,
     tau2: float,
 ) -> float:
-    """metafor's R2: proportional reduction in tau2 (RE), weighted adjusted R2 of lm (EE)."""
+    """Metafor's R2: proportional reduction in tau2 (RE), weighted adjusted R2 of lm (EE)."""
     k, p = X.shape
     if method == "EE":
         if np.var(y) == 0:
@@ -973,7 +979,7 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class SubgroupResult:
-    """Per-subgroup fits and RevMan's test for subgroup differences.
+    r"""Per-subgroup fits and RevMan's test for subgroup differences.
 
     Attributes
     ----------
@@ -986,6 +992,12 @@ class SubgroupResult:
         :math:`\\max(0, (Q - df)/Q)` in percent, as RevMan prints it.
 
     See also: RevMan 5, "Test for subgroup differences".
+
+    Examples
+    --------
+    >>> sg = subgroup_analysis([0.1, 0.2, 0.5, 0.7], [0.02] * 4, ["a", "a", "b", "b"])
+    >>> sorted(sg.groups), sg.df, round(sg.pval, 4)
+    (['a', 'b'], 1, 0.0015)
     """
 
     groups: dict[str, FrequentistResult]
@@ -1098,7 +1110,7 @@ def subgroup_analysis(
 
 @dataclass(frozen=True)
 class MantelHaenszelResult:
-    """Mantel-Haenszel pooled estimate, heterogeneity, and RevMan 5's DL random-effects.
+    r"""Mantel-Haenszel pooled estimate, heterogeneity, and RevMan 5's DL random-effects.
 
     Ratio measures are on the log scale (``beta`` is log OR or log RR).
 
@@ -1116,6 +1128,12 @@ class MantelHaenszelResult:
         inverse-variance weights :math:`1/(v_i + \\tau^2)`).
     tarone, tarone_p
         Tarone's test of homogeneity of ORs (OR only).
+
+    Examples
+    --------
+    >>> res = rma_mh([4, 6, 3], [119, 300, 228], [11, 29, 11], [128, 274, 209], measure="OR")
+    >>> res.measure, res.k, round(res.random.tau2, 4) >= 0
+    ('OR', 3, True)
     """
 
     measure: str

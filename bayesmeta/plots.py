@@ -98,8 +98,9 @@ _FONTS = ("Arial", "Helvetica", "Liberation Sans", "DejaVu Sans")
 
 @functools.cache
 def _font_family() -> tuple[str, ...]:
-    """The concrete font list the figures use: the first preferred font that is installed,
-    with DejaVu Sans behind it for glyphs it lacks.
+    """Return the concrete font list the figures use.
+
+    The first preferred font that is installed, with DejaVu Sans behind it for glyphs it lacks.
 
     A concrete name (not the generic "sans-serif") is stored in every text, so a figure is drawn
     with the font its layout was measured in, whatever the rcParams are at drawing time.
@@ -140,7 +141,7 @@ def _truncate(s: object, n: int = _MAX_LABEL) -> str:
 
 
 def _fmt(x: float, digits: int = 2) -> str:
-    """A number with a typographic minus sign; blank for NaN."""
+    """Return a number with a typographic minus sign; blank for NaN."""
     if not np.isfinite(x):
         return ""
     s = f"{x:.{digits}f}"
@@ -217,7 +218,7 @@ _KINDS = ("diamond", "bayes", "prediction")
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
-    """The coarsest 'nice' ratio ticks with at least three inside [lo, hi]."""
+    """Return the coarsest 'nice' ratio ticks with at least three inside [lo, hi]."""
     candidates = (
         (1.0,),
         (1.0, 2.0, 5.0),
@@ -238,8 +239,10 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
 
 
 def _linear_ticks(lim: tuple[float, float], width_in: float) -> tuple[float, int]:
-    """The smallest 'nice' tick step (1, 2, 2.5, 5 x 10^e) whose labels, written with a fixed
-    number of decimals, leave at least 0.1 in between them on an axis ``width_in`` wide.
+    """Return the smallest 'nice' tick step (1, 2, 2.5, 5 x 10^e) whose labels fit.
+
+    Fit means: written with a fixed number of decimals, the labels leave at least 0.1 in
+    between them on an axis ``width_in`` wide.
 
     Returns the step and the number of decimals.
     """
@@ -264,7 +267,7 @@ def _hline(
     xlim: tuple[float, float],
     **kw: Any,
 ) -> None:
-    """A horizontal interval clipped to ``xlim`` with an arrowhead where it is cut."""
+    """Return a horizontal interval clipped to ``xlim`` with an arrowhead where it is cut."""
     a, b = max(lo, xlim[0]), min(hi, xlim[1])
     if a > b:  # entirely outside the window: an arrow at the edge it lies beyond
         edge, marker = (xlim[1], ">") if lo > xlim[1] else (xlim[0], "<")
@@ -869,7 +872,7 @@ def _shrunken_frame(
 
 # ----------------------------------------------------------------------------- PPC
 def _format_p(p: float) -> str:
-    """A posterior predictive p-value for a legend: 'p = 0.42', 'p < 0.001'."""
+    """Return a posterior predictive p-value for a legend: 'p = 0.42', 'p < 0.001'."""
     if p < 0.001:
         return "p < 0.001"
     if p > 0.999:
@@ -895,14 +898,14 @@ def ppc_plot(
     statistic: str | Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
     xlabel: str = "Effect estimate (y)",
 ) -> Figure:
-    """Posterior predictive check, trial by trial.
+    r"""Posterior predictive check, trial by trial.
 
     For each trial the posterior predictive distribution of its observed estimate ``y`` is shown
     as a 50% (thick) and 95% (thin) equal-tailed interval, with the observed value as a black
     point. Observed values outside the 95% interval are flagged (open vermillion diamond, and
     the study label in the same colour). Optionally a second panel compares a test statistic
     ``T`` of the predicted data with its observed value; the legend gives the posterior
-    predictive p-value :math:`P(T(y^{rep}) \\ge T(y))`.
+    predictive p-value :math:`P(T(y^{rep}) \ge T(y))`.
 
     Parameters
     ----------
@@ -1313,10 +1316,10 @@ def tau_density_plot(
     title: str | None = None,
     xlabel: str = "τ (between-study SD)",
 ) -> Figure:
-    """Posterior density of the between-study SD ``tau``, per outcome or per prior.
+    r"""Posterior density of the between-study SD ``tau``, per outcome or per prior.
 
     Densities are Gaussian kernel estimates (:class:`scipy.stats.gaussian_kde`) with boundary
-    reflection at 0, :math:`\\hat f(t) = \\hat g(t) + \\hat g(-t)` for :math:`t \\ge 0`, so
+    reflection at 0, :math:`\hat f(t) = \hat g(t) + \hat g(-t)` for :math:`t \ge 0`, so
     the density does not dip artificially at the boundary. Up to four series are overlaid in
     one panel; more are drawn as a grid of small multiples sharing the x axis. Prior densities,
     if given, are dashed in the colour of their posterior.

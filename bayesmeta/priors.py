@@ -92,6 +92,14 @@ class Prior:
 
     Subclasses set ``family`` (the JSON name), ``target`` (``"tau"`` or ``"mu"``) and implement
     ``logpdf``; ``cdf``/``ppf`` exist where a closed form does.
+
+    Examples
+    --------
+    >>> p = prior_from_spec("half_normal(0.5)")
+    >>> isinstance(p, Prior), p.target, p.is_proper
+    (True, 'tau', True)
+    >>> Prior.from_dict(p.to_dict()) == p
+    True
     """
 
     family: ClassVar[str] = ""
@@ -103,19 +111,99 @@ class Prior:
 
     # -- numpy interface ------------------------------------------------------------------------
     def logpdf(self, x: ArrayLike) -> FloatArray:
-        """Log density at ``x`` (``-inf`` outside the support)."""
+        """Log density at ``x`` (``-inf`` outside the support); implemented by each family.
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Prior.logpdf is not HalfNormal.logpdf
+        True
+        >>> float(HalfNormal(1.0).logpdf(0.0)) == float(np.log(2 / np.sqrt(2 * np.pi)))
+        True
+        """
         raise NotImplementedError
 
     def pdf(self, x: ArrayLike) -> FloatArray:
-        """Density at ``x``."""
+        """Density at ``x``, ``exp(logpdf(x))``.
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfNormal(scale=0.5).pdf([0.0, 0.5]).round(4)
+        array([1.5958, 0.9679])
+        """
         return np.exp(self.logpdf(x))
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        """Cumulative distribution function."""
+        """Cumulative distribution function ``P(X <= x)``, where a closed form exists.
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities, same shape as ``x``.
+
+        Raises
+        ------
+        ModelSpecError
+            The family has no cumulative distribution function (improper priors).
+
+        Examples
+        --------
+        >>> round(float(HalfNormal(scale=0.5).cdf(1.0)), 4)
+        0.9545
+        >>> Flat().cdf(0.0)
+        Traceback (most recent call last):
+        ...
+        bayesmeta.errors.ModelSpecError: Flat(): no cumulative distribution function
+        """
         raise ModelSpecError(f"{self}: no cumulative distribution function")
 
     def ppf(self, q: ArrayLike) -> FloatArray:
-        """Quantile function (inverse of :meth:`cdf`)."""
+        """Quantile function (inverse of :meth:`cdf`), where a closed form exists.
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Raises
+        ------
+        ModelSpecError
+            The family has no quantile function (improper priors).
+
+        Examples
+        --------
+        >>> round(float(HalfNormal(scale=0.5).ppf(0.5)), 4)
+        0.3372
+        """
         raise ModelSpecError(f"{self}: no quantile function")
 
     @property
@@ -130,16 +218,63 @@ class Prior:
 
     # -- serialisation --------------------------------------------------------------------------
     def params(self) -> dict[str, float]:
-        """The parameters, in declaration order."""
+        """Return the parameters as floats, in declaration order.
+
+        Returns
+        -------
+        dict of str to float
+            Parameter name to value (empty for the improper families).
+
+        Examples
+        --------
+        >>> HalfStudentT(nu=3, scale=0.5).params()
+        {'nu': 3.0, 'scale': 0.5}
+        >>> Flat().params()
+        {}
+        """
         return {k: float(v) for k, v in asdict(self).items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form, e.g. ``{"family": "half_normal", "scale": 0.5}``."""
+        """Return the plain JSON-able form, ``{"family": ..., **params}``.
+
+        Returns
+        -------
+        dict
+            The family name under ``"family"`` and the parameters; :meth:`from_dict` inverts it.
+
+        Examples
+        --------
+        >>> HalfNormal(scale=0.5).to_dict()
+        {'family': 'half_normal', 'scale': 0.5}
+        """
         return {"family": self.family, **self.params()}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Prior:
-        """Inverse of :meth:`to_dict`."""
+        """Build a prior from its :meth:`to_dict` form (inverse of :meth:`to_dict`).
+
+        Parameters
+        ----------
+        d
+            A dict with a ``"family"`` key (a family name or alias) and the parameters.
+
+        Returns
+        -------
+        Prior
+            The prior.
+
+        Raises
+        ------
+        ModelSpecError
+            No ``"family"`` key, an unknown family or bad parameters.
+
+        Examples
+        --------
+        >>> Prior.from_dict({"family": "half_cauchy", "scale": 1})
+        HalfCauchy(scale=1)
+        >>> Prior.from_dict(LogNormal(-1.5, 1.0).to_dict()) == LogNormal(-1.5, 1.0)
+        True
+        """
         if not isinstance(d, dict) or "family" not in d:
             raise ModelSpecError(f"a prior dict needs a 'family' key, got {d!r}")
         params = {k: v for k, v in d.items() if k != "family"}
@@ -155,7 +290,27 @@ class Prior:
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
         """Create the matching PyMC random variable inside the current ``pm.Model`` context.
 
-        PyMC is imported here, not at module import. ``kwargs`` (e.g. ``dims=``) pass through.
+        PyMC is imported here, not at module import; each family implements it.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable.
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model(coords={"outcome": ["a", "b"]}) as model:
+        ...     tau = HalfNormal(0.5).to_pymc("tau", dims="outcome")
+        >>> model.named_vars_to_dims["tau"]
+        ('outcome',)
         """
         raise NotImplementedError
 
@@ -170,6 +325,14 @@ class HalfNormal(Prior):
     """Half-normal prior, ``p(tau) = 2/scale * phi(tau/scale)`` for ``tau >= 0``.
 
     See also: R bayesmeta::dhalfnormal; ``pm.HalfNormal(sigma=scale)``.
+
+    Examples
+    --------
+    >>> p = HalfNormal(scale=0.5)
+    >>> p
+    HalfNormal(scale=0.5)
+    >>> round(float(p.ppf(0.95)), 3)
+    0.98
     """
 
     scale: float
@@ -179,19 +342,104 @@ class HalfNormal(Prior):
         _check_positive("HalfNormal", scale=self.scale)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = \log 2 - \tfrac12\log(2\pi) - \log s - \tfrac12 (x/s)^2, \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfNormal(scale=0.5).logpdf([0.0, 0.5, -1.0]).round(4)
+        array([ 0.4674, -0.0326,    -inf])
+        """
         x = np.asarray(x, dtype=float)
         z = x / self.scale
         out = _LOG2 - 0.5 * _LOG2PI - math.log(self.scale) - 0.5 * z * z
         return np.where(x >= 0, out, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = \operatorname{erf}\big(x / (s\sqrt 2)\big), \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfNormal(scale=0.5).cdf([0.0, 0.5, 1.0]).round(4)
+        array([0.    , 0.6827, 0.9545])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x > 0, special.erf(np.maximum(x, 0) / (self.scale * math.sqrt(2))), 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = s\,\Phi^{-1}\big((1 + q)/2\big)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> HalfNormal(scale=0.5).ppf([0.5, 0.95]).round(4)
+        array([0.3372, 0.98  ])
+        """
         return self.scale * special.ndtri((1 + np.asarray(q, dtype=float)) / 2)
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.HalfNormal(sigma=scale)`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = HalfNormal(scale=0.5).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.HalfNormal(name, sigma=self.scale, **kwargs)
@@ -203,6 +451,14 @@ class HalfCauchy(Prior):
 
     Heavy-tailed (no mean); a common weakly informative default (Gelman 2006; Röver et al. 2021).
     See also: R bayesmeta::dhalfcauchy; ``pm.HalfCauchy(beta=scale)``.
+
+    Examples
+    --------
+    >>> p = HalfCauchy(scale=0.5)
+    >>> round(float(p.ppf(0.5)), 3)
+    0.5
+    >>> p.tail
+    (2.0, 0.0)
     """
 
     scale: float
@@ -213,19 +469,104 @@ class HalfCauchy(Prior):
         _check_positive("HalfCauchy", scale=self.scale)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = \log 2 - \log\pi - \log s - \log\big(1 + (x/s)^2\big), \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfCauchy(scale=0.5).logpdf([0.0, 0.5, -1.0]).round(4)
+        array([ 0.2416, -0.4516,    -inf])
+        """
         x = np.asarray(x, dtype=float)
         z = x / self.scale
         out = _LOG2 - _LOGPI - math.log(self.scale) - np.log1p(z * z)
         return np.where(x >= 0, out, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = \tfrac{2}{\pi}\arctan(x/s), \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfCauchy(scale=0.5).cdf([0.0, 0.5, 1.0]).round(4)
+        array([0.    , 0.5   , 0.7048])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x > 0, 2 / math.pi * np.arctan(np.maximum(x, 0) / self.scale), 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = s\tan(\pi q / 2)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> HalfCauchy(scale=0.5).ppf([0.5, 0.95]).round(4)
+        array([0.5   , 6.3531])
+        """
         return self.scale * np.tan(math.pi / 2 * np.asarray(q, dtype=float))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.HalfCauchy(beta=scale)`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = HalfCauchy(scale=0.5).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.HalfCauchy(name, beta=self.scale, **kwargs)
@@ -236,6 +577,14 @@ class HalfStudentT(Prior):
     """Half-Student-t prior with ``nu`` degrees of freedom and scale ``scale`` on ``tau >= 0``.
 
     See also: R bayesmeta::dhalft; ``pm.HalfStudentT(nu=nu, sigma=scale)``.
+
+    Examples
+    --------
+    >>> p = HalfStudentT(nu=3, scale=0.5)
+    >>> p.to_dict()
+    {'family': 'half_student_t', 'nu': 3.0, 'scale': 0.5}
+    >>> round(float(p.cdf(1.0)), 4)
+    0.8607
     """
 
     nu: float
@@ -247,21 +596,113 @@ class HalfStudentT(Prior):
 
     @property
     def tail(self) -> tuple[float, float]:  # type: ignore[override]
+        """Tail ``(alpha, beta)`` of the density: ``p(x) ~ x**-(nu + 1)``.
+
+        Examples
+        --------
+        >>> HalfStudentT(nu=3, scale=0.5).tail
+        (4.0, 0.0)
+        """
         return (self.nu + 1.0, 0.0)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = \log 2 - \log s + \log t_\nu(x/s), \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfStudentT(nu=3, scale=0.5).logpdf([0.0, 0.5, -1.0]).round(4)
+        array([ 0.3854, -0.19  ,    -inf])
+        """
         x = np.asarray(x, dtype=float)
         out = _LOG2 - math.log(self.scale) + _t_logpdf(x / self.scale, self.nu)
         return np.where(x >= 0, out, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = 2\,T_\nu(x/s) - 1, \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> HalfStudentT(nu=3, scale=0.5).cdf([0.0, 0.5, 1.0]).round(4)
+        array([0.    , 0.609 , 0.8607])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x > 0, 2 * special.stdtr(self.nu, np.maximum(x, 0) / self.scale) - 1, 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = s\,T_\nu^{-1}\big((1 + q)/2\big)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> HalfStudentT(nu=3, scale=0.5).ppf([0.5, 0.95]).round(4)
+        array([0.3824, 1.5912])
+        """
         return self.scale * special.stdtrit(self.nu, (1 + np.asarray(q, dtype=float)) / 2)
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.HalfStudentT(nu=nu, sigma=scale)`` named ``name`` in the current model.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = HalfStudentT(nu=3, scale=0.5).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.HalfStudentT(name, nu=self.nu, sigma=self.scale, **kwargs)
@@ -272,6 +713,12 @@ class Uniform(Prior):
     """Uniform prior on ``[lower, upper]`` with ``0 <= lower < upper < inf``.
 
     See also: ``pm.Uniform(lower=lower, upper=upper)``.
+
+    Examples
+    --------
+    >>> p = Uniform(lower=0, upper=2)
+    >>> p.support, float(p.pdf(1.0))
+    ((0.0, 2.0), 0.5)
     """
 
     lower: float
@@ -289,21 +736,113 @@ class Uniform(Prior):
 
     @property
     def support(self) -> tuple[float, float]:
+        """The interval ``(lower, upper)``.
+
+        Examples
+        --------
+        >>> Uniform(lower=0.0, upper=2.0).support
+        (0.0, 2.0)
+        """
         return (float(self.lower), float(self.upper))
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = -\log(b - a), \quad a \le x \le b
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Uniform(lower=0.0, upper=2.0).logpdf([0.0, 1.0, 3.0]).round(4)
+        array([-0.6931, -0.6931,    -inf])
+        """
         x = np.asarray(x, dtype=float)
         inside = (x >= self.lower) & (x <= self.upper)
         return np.where(inside, -math.log(self.upper - self.lower), -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = \min\big(1, \max(0, (x - a)/(b - a))\big)
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Uniform(lower=0.0, upper=2.0).cdf([0.5, 1.0, 3.0]).round(4)
+        array([0.25, 0.5 , 1.  ])
+        """
         x = np.asarray(x, dtype=float)
         return np.clip((x - self.lower) / (self.upper - self.lower), 0.0, 1.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = a + q\,(b - a)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> Uniform(lower=0.0, upper=2.0).ppf([0.5, 0.95]).round(4)
+        array([1. , 1.9])
+        """
         return self.lower + np.asarray(q, dtype=float) * (self.upper - self.lower)
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.Uniform(lower=lower, upper=upper)`` named ``name`` in the current model.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = Uniform(lower=0.0, upper=2.0).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.Uniform(name, lower=self.lower, upper=self.upper, **kwargs)
@@ -316,6 +855,14 @@ class LogNormal(Prior):
     A log-normal on ``tau**2`` with parameters ``(m, s)`` is a log-normal on ``tau`` with
     ``(m/2, s/2)``, since ``log(tau) = log(tau**2)/2`` (see :func:`turner2015`).
     See also: ``pm.LogNormal(mu=mu, sigma=sigma)``.
+
+    Examples
+    --------
+    >>> p = LogNormal(mu=-1.5, sigma=1.0)
+    >>> round(float(p.ppf(0.5)), 4)
+    0.2231
+    >>> round(math.exp(-1.5), 4)
+    0.2231
     """
 
     mu: float
@@ -327,6 +874,28 @@ class LogNormal(Prior):
         _check_positive("LogNormal", sigma=self.sigma)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = -\tfrac12\log(2\pi) - \log\sigma - \log x
+                - \tfrac12\big((\log x - \mu)/\sigma\big)^2, \quad x > 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> LogNormal(mu=-1.5, sigma=1.0).logpdf([0.0, 0.2, 1.0]).round(4)
+        array([   -inf,  0.6845, -2.0439])
+        """
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             lx = np.log(np.where(x > 0, x, 1.0))
@@ -335,15 +904,79 @@ class LogNormal(Prior):
         return np.where(x > 0, out, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = \Phi\big((\log x - \mu)/\sigma\big), \quad x > 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> LogNormal(mu=-1.5, sigma=1.0).cdf([0.0, 0.2, 1.0]).round(4)
+        array([0.    , 0.4564, 0.9332])
+        """
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore"):
             z = (np.log(np.where(x > 0, x, 1.0)) - self.mu) / self.sigma
         return np.where(x > 0, special.ndtr(z), 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = \exp\big(\mu + \sigma\,\Phi^{-1}(q)\big)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> LogNormal(mu=-1.5, sigma=1.0).ppf([0.5, 0.95]).round(4)
+        array([0.2231, 1.1559])
+        """
         return np.exp(self.mu + self.sigma * special.ndtri(np.asarray(q, dtype=float)))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.LogNormal(mu=mu, sigma=sigma)`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = LogNormal(mu=-1.5, sigma=1.0).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.LogNormal(name, mu=self.mu, sigma=self.sigma, **kwargs)
@@ -359,6 +992,14 @@ class LogStudentT(Prior):
     heavy that no moment of the prior exists.
     See also: R bayesmeta::RhodesEtAlPrior; in PyMC, ``exp`` of a ``pm.StudentT`` (a
     ``pm.CustomDist`` with a log transform).
+
+    Examples
+    --------
+    >>> p = LogStudentT(nu=5, mu=-1.5, sigma=1.0)
+    >>> p.tail
+    (1.0, 6.0)
+    >>> round(float(p.ppf(0.5)), 4)
+    0.2231
     """
 
     nu: float
@@ -372,9 +1013,37 @@ class LogStudentT(Prior):
 
     @property
     def tail(self) -> tuple[float, float]:  # type: ignore[override]
+        """Tail ``(alpha, beta)`` of the density: ``p(x) ~ x**-1 * log(x)**-(nu + 1)``.
+
+        Examples
+        --------
+        >>> LogStudentT(nu=5, mu=-1.5, sigma=1.0).tail
+        (1.0, 6.0)
+        """
         return (1.0, self.nu + 1.0)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = \log t_\nu\big((\log x - \mu)/\sigma\big) - \log\sigma - \log x, \quad x > 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> LogStudentT(nu=5, mu=-1.5, sigma=1.0).logpdf([0.0, 0.2, 1.0]).round(4)
+        array([   -inf,  0.6336, -2.0833])
+        """
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             lx = np.log(np.where(x > 0, x, 1.0))
@@ -382,15 +1051,79 @@ class LogStudentT(Prior):
         return np.where(x > 0, out, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = T_\nu\big((\log x - \mu)/\sigma\big), \quad x > 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> LogStudentT(nu=5, mu=-1.5, sigma=1.0).cdf([0.0, 0.2, 1.0]).round(4)
+        array([0.    , 0.4586, 0.903 ])
+        """
         x = np.asarray(x, dtype=float)
         z = (np.log(np.where(x > 0, x, 1.0)) - self.mu) / self.sigma
         return np.where(x > 0, special.stdtr(self.nu, z), 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = \exp\big(\mu + \sigma\,T_\nu^{-1}(q)\big)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> LogStudentT(nu=5, mu=-1.5, sigma=1.0).ppf([0.5, 0.95]).round(4)
+        array([0.2231, 1.6737])
+        """
         q = np.asarray(q, dtype=float)
         return np.exp(self.mu + self.sigma * special.stdtrit(self.nu, q))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``exp`` of a ``pm.StudentT`` (``pm.CustomDist``) named ``name`` in the model.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to ``pm.CustomDist`` (e.g. ``dims=``); ``transform`` defaults to the log.
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = LogStudentT(nu=5, mu=-1.5, sigma=1.0).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -408,6 +1141,12 @@ class Exponential(Prior):
     ``p(tau) = exp(-tau/scale) / scale`` for ``tau >= 0``.
 
     See also: R's ``dexp(rate = 1/scale)``; ``pm.Exponential(lam=1/scale)``.
+
+    Examples
+    --------
+    >>> p = Exponential(scale=0.5)
+    >>> round(float(p.cdf(0.5)), 4)
+    0.6321
     """
 
     scale: float
@@ -417,17 +1156,102 @@ class Exponential(Prior):
         _check_positive("Exponential", scale=self.scale)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = -\log s - x/s, \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Exponential(scale=0.5).logpdf([0.0, 0.5, -1.0]).round(4)
+        array([ 0.6931, -0.3069,    -inf])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x >= 0, -math.log(self.scale) - x / self.scale, -np.inf)
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = 1 - e^{-x/s}, \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Exponential(scale=0.5).cdf([0.0, 0.5, 1.0]).round(4)
+        array([0.    , 0.6321, 0.8647])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x > 0, -np.expm1(-np.maximum(x, 0) / self.scale), 0.0)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = -s\log(1 - q)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> Exponential(scale=0.5).ppf([0.5, 0.95]).round(4)
+        array([0.3466, 1.4979])
+        """
         return -self.scale * np.log1p(-np.asarray(q, dtype=float))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.Exponential(lam=1/scale)`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = Exponential(scale=0.5).to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.Exponential(name, lam=1.0 / self.scale, **kwargs)
@@ -441,6 +1265,12 @@ class ImproperUniform(Prior):
     ``k >= 2`` with a normal one (the likelihood decays like ``tau**-(k-1)`` resp. ``tau**-k``).
     No marginal likelihood or Bayes factor is defined. See also: R bayesmeta's
     ``tau.prior="uniform"``; ``pm.HalfFlat()``.
+
+    Examples
+    --------
+    >>> p = ImproperUniform()
+    >>> p.is_proper, float(p.pdf(3.0)), float(p.pdf(-1.0))
+    (False, 1.0, 0.0)
     """
 
     family: ClassVar[str] = "improper_uniform"
@@ -448,13 +1278,63 @@ class ImproperUniform(Prior):
 
     @property
     def is_proper(self) -> bool:
+        """Always ``False``: the density does not integrate to one.
+
+        Examples
+        --------
+        >>> ImproperUniform().is_proper
+        False
+        """
         return False
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = 0, \quad x \ge 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> ImproperUniform().logpdf([0.0, 0.5, -1.0]).round(4)
+        array([  0.,   0., -inf])
+        """
         x = np.asarray(x, dtype=float)
         return np.where(x >= 0, 0.0, -np.inf)
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.HalfFlat()`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"tau"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = ImproperUniform().to_pymc("tau")
+        >>> [v.name for v in model.free_RVs]
+        ['tau']
+        """
         import pymc as pm
 
         return pm.HalfFlat(name, **kwargs)
@@ -470,6 +1350,12 @@ class Normal(Prior):
     """Normal prior ``N(mu, sigma**2)`` for the overall effect ``mu`` or a coefficient ``beta``.
 
     See also: R bayesmeta's ``mu.prior.mean``/``mu.prior.sd``; ``pm.Normal(mu=mu, sigma=sigma)``.
+
+    Examples
+    --------
+    >>> p = Normal(mu=0, sigma=1)
+    >>> p.target, round(float(p.ppf(0.975)), 3)
+    ('mu', 1.96)
     """
 
     mu: float
@@ -482,16 +1368,101 @@ class Normal(Prior):
         _check_positive("Normal", sigma=self.sigma)
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = -\tfrac12\log(2\pi) - \log\sigma - \tfrac12\big((x - \mu)/\sigma\big)^2
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Normal(mu=0.0, sigma=1.0).logpdf([0.0, 1.0, -1.0]).round(4)
+        array([-0.9189, -1.4189, -1.4189])
+        """
         z = (np.asarray(x, dtype=float) - self.mu) / self.sigma
         return -0.5 * _LOG2PI - math.log(self.sigma) - 0.5 * z * z
 
     def cdf(self, x: ArrayLike) -> FloatArray:
+        r"""Cumulative distribution function ``P(X <= x)``.
+
+        .. math::
+
+            F(x) = \Phi\big((x - \mu)/\sigma\big)
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities in ``[0, 1]``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Normal(mu=0.0, sigma=1.0).cdf([-1.96, 0.0, 1.96]).round(4)
+        array([0.025, 0.5  , 0.975])
+        """
         return special.ndtr((np.asarray(x, dtype=float) - self.mu) / self.sigma)
 
     def ppf(self, q: ArrayLike) -> FloatArray:
+        r"""Quantile function, the inverse of :meth:`cdf`.
+
+        .. math::
+
+            F^{-1}(q) = \mu + \sigma\,\Phi^{-1}(q)
+
+        Parameters
+        ----------
+        q
+            Probabilities in ``[0, 1]`` (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Quantiles, same shape as ``q``.
+
+        Examples
+        --------
+        >>> Normal(mu=0.0, sigma=1.0).ppf([0.5, 0.975]).round(4)
+        array([0.  , 1.96])
+        """
         return self.mu + self.sigma * special.ndtri(np.asarray(q, dtype=float))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.Normal(mu=mu, sigma=sigma)`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"mu"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = Normal(mu=0.0, sigma=1.0).to_pymc("mu")
+        >>> [v.name for v in model.free_RVs]
+        ['mu']
+        """
         import pymc as pm
 
         return pm.Normal(name, mu=self.mu, sigma=self.sigma, **kwargs)
@@ -499,19 +1470,76 @@ class Normal(Prior):
 
 @dataclass(frozen=True, repr=False)
 class Flat(Prior):
-    """Improper flat prior on the real line (R bayesmeta's default for ``mu``); ``pm.Flat()``."""
+    """Improper flat prior on the real line (R bayesmeta's default for ``mu``); ``pm.Flat()``.
+
+    Examples
+    --------
+    >>> p = Flat()
+    >>> p.target, p.is_proper, p.support
+    ('mu', False, (-inf, inf))
+    """
 
     family: ClassVar[str] = "flat"
     target: ClassVar[str] = "mu"
 
     @property
     def is_proper(self) -> bool:
+        """Always ``False``: the density does not integrate to one.
+
+        Examples
+        --------
+        >>> Flat().is_proper
+        False
+        """
         return False
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
+        r"""Log density at ``x``, ``-inf`` outside the support.
+
+        .. math::
+
+            \log p(x) = 0
+
+        Parameters
+        ----------
+        x
+            Points at which to evaluate (any shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``log p(x)``, same shape as ``x``.
+
+        Examples
+        --------
+        >>> Flat().logpdf([-1.0, 0.0, 1.0]).round(4)
+        array([0., 0., 0.])
+        """
         return np.zeros_like(np.asarray(x, dtype=float))
 
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create ``pm.Flat()`` named ``name`` in the current ``pm.Model``.
+
+        Parameters
+        ----------
+        name
+            Name of the random variable (``"mu"``, ``"mu"``, ...).
+        **kwargs
+            Passed to the PyMC distribution (e.g. ``dims=``).
+
+        Returns
+        -------
+        pytensor.tensor.TensorVariable
+            The random variable.
+
+        Examples
+        --------
+        >>> import pymc as pm
+        >>> with pm.Model() as model:
+        ...     rv = Flat().to_pymc("mu")
+        >>> [v.name for v in model.free_RVs]
+        ['mu']
+        """
         import pymc as pm
 
         return pm.Flat(name, **kwargs)
@@ -592,7 +1620,7 @@ def _build(name: str, args: list[Any], kwargs: dict[str, Any]) -> Prior:
 
 
 def _literal(node: ast.expr) -> Any:
-    """A number literal, also ``inf``/``nan`` (so that they are reported as non-finite)."""
+    """Return a number literal, also ``inf``/``nan`` (so that they are reported as non-finite)."""
     if isinstance(node, ast.Name) and node.id.lower() in ("inf", "infinity", "nan"):
         return float(node.id)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):

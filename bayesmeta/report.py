@@ -49,11 +49,26 @@ def _label(outcome: str) -> str:
 
 
 def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
-    """The headline table: one row per outcome, each method's estimate and 95% interval.
+    """Return the headline table: one row per outcome, each method's estimate and 95% interval.
 
     Columns: outcome, measure, k, published DL, DL on data, REML+KH, posterior median (95%
     CrI), tau (95% CrI), P(favours intervention), 95% prediction interval (Bayesian). Ratio
     measures are shown on the ratio scale.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sns = table.for_outcome("social_network_support")
+    >>> from bayesmeta.review import analyse_review
+    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    ...                           draws=500, chains=2)
+    >>> tab = side_by_side(analysis)
+    >>> tab.columns[:5].tolist()
+    ['Outcome', 'Measure', 'k', 'Published DL', 'DL (data)']
+    >>> tab["Outcome"].tolist()
+    ['Social network support']
     """
     rows = []
     for _, r in analysis.comparison.iterrows():
@@ -231,6 +246,21 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
     -------
     pathlib.Path
         The report folder.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sns = table.for_outcome("social_network_support")
+    >>> from bayesmeta.review import analyse_review
+    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    ...                           draws=500, chains=2)
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     path = write_report(analysis, os.path.join(d, "report"))
+    ...     sorted(os.listdir(path))
+    ['figures', 'index.html', 'posteriors', 'provenance.json', 'report.md', 'tables']
     """
     import matplotlib
 

@@ -118,6 +118,21 @@ class ReviewAnalysis:
         Per-outcome verdicts in words (:func:`bayesmeta.checks.ppc_summary`).
     timings
         Seconds spent in each stage.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sns = table.for_outcome("social_network_support")
+    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    ...                           draws=500, chains=2)
+    >>> isinstance(analysis, ReviewAnalysis), analysis.simulated
+    (True, True)
+    >>> analysis.frequentist["outcome"].unique().tolist()
+    ['social_network_support']
+    >>> analysis.converged
+    True
     """
 
     table: EffectTable
@@ -141,7 +156,19 @@ class ReviewAnalysis:
         return all(f.diagnostics().ok for f in fits)
 
     def convergence_problems(self) -> list[str]:
-        """Diagnostic problems of every NUTS fit, prefixed with the fit's name."""
+        """Diagnostic problems of every NUTS fit, prefixed with the fit's name.
+
+        Examples
+        --------
+        >>> from bayesmeta import datasets
+        >>> from bayesmeta.sheet import read_sheet
+        >>> table = read_sheet(datasets.load_peer_support_simulated())
+        >>> sns = table.for_outcome("social_network_support")
+        >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+        ...                           draws=500, chains=2)
+        >>> analysis.convergence_problems()
+        []
+        """
         out = [f"all outcomes: {p}" for p in self.result.diagnostics().problems]
         for r in self.regressions:
             out += [
@@ -151,7 +178,20 @@ class ReviewAnalysis:
         return out
 
     def regression_table(self, ci_prob: float = 0.95) -> pd.DataFrame:
-        """All meta-regression coefficients, one row each."""
+        """All meta-regression coefficients, one row each.
+
+        Examples
+        --------
+        >>> from bayesmeta import datasets
+        >>> from bayesmeta.sheet import read_sheet
+        >>> table = read_sheet(datasets.load_peer_support_simulated())
+        >>> sns = table.for_outcome("social_network_support")
+        >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+        ...                           draws=500, chains=2)
+        >>> reg = analysis.regression_table()
+        >>> reg["coefficient"].tolist()
+        ['intercept (mu)', 'org_support_higher']
+        """
         if not self.regressions:
             return pd.DataFrame()
         return pd.concat([r.table(ci_prob) for r in self.regressions], ignore_index=True)
@@ -283,6 +323,19 @@ def analyse_review(
     Returns
     -------
     ReviewAnalysis
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sns = table.for_outcome("social_network_support")
+    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    ...                           draws=500, chains=2)
+    >>> analysis.table.k, analysis.result.nuts_sampler
+    (4, 'exact')
+    >>> analysis.comparison["outcome"].tolist()
+    ['social_network_support']
     """
     from bayesmeta import checks
     from bayesmeta.models import MetaRegression, MultiOutcome

@@ -158,7 +158,7 @@ def _measure(table: EffectTable) -> str:
 
 
 def _log_ml_tau0(y: np.ndarray, s: np.ndarray, mu_prior: Prior) -> float:
-    """log p(y | tau = 0) with mu ~ Normal(m0, s0) integrated out (NaN for a flat mu prior)."""
+    """Log p(y | tau = 0) with mu ~ Normal(m0, s0) integrated out (NaN for a flat mu prior)."""
     if not isinstance(mu_prior, Normal):
         return math.nan
     m0, s0 = float(mu_prior.mu), float(mu_prior.sigma)

@@ -1,4 +1,4 @@
-"""The researcher's extraction sheet: one row per trial and outcome, in the shape RevMan holds.
+r"""The researcher's extraction sheet: one row per trial and outcome, in the shape RevMan holds.
 
 A sheet is a CSV file (or a DataFrame) with one row per (trial, outcome). Each row carries either
 arm-level data (means, SDs and sizes of a continuous outcome; events and totals of a dichotomous
@@ -260,7 +260,14 @@ def sheet_columns() -> dict[str, dict[str, Any]]:
 
 
 def template_columns() -> list[str]:
-    """The template's header: every column of :func:`sheet_columns`, in order."""
+    """Return the template's header: every column of :func:`sheet_columns`, in order.
+
+    Examples
+    --------
+    >>> cols = template_columns()
+    >>> cols[:3], "org_support_level" in cols
+    (['study', 'outcome', 'outcome_type'], True)
+    """
     return list(_COLUMNS)
 
 
@@ -357,6 +364,13 @@ def read_sheet(
     are met (White et al., 2020).
 
     See also: :func:`write_template`, :meth:`bayesmeta.table.EffectTable.from_arms`.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> len(table.outcomes), "org_support_higher" in table.moderators
+    (11, True)
     """
     if convention not in CONVENTIONS:
         raise ModelSpecError(
@@ -493,7 +507,7 @@ class _Sheet:
         return (self.text(col) != "").to_numpy()
 
     def numbers(self, col: str) -> np.ndarray:
-        """The column as floats (NaN where blank); text raises a DataError naming the line."""
+        """Return the column as floats (NaN where blank); text raises a DataError with the line."""
         s = self.text(col)
         num = pd.to_numeric(s.where(s != "", None), errors="coerce").to_numpy(dtype=float)
         bad = (s != "").to_numpy() & ~np.isfinite(num)
@@ -632,7 +646,7 @@ class _Sheet:
         return otype, measure, direction
 
     def _data_source(self, otype: pd.Series, nums: dict[str, np.ndarray]) -> np.ndarray:
-        """True where the row's effect comes from arm data, False where from yi/sei."""
+        """Return True where the row's effect comes from arm data, False where from yi/sei."""
         present = set(self.df.columns)
         arm_rows = np.zeros(self.n, dtype=bool)
         has_ready = np.isfinite(nums["yi"]) | np.isfinite(nums["sei"])
@@ -787,7 +801,7 @@ class _Sheet:
         )
 
     def _moderators(self, study: pd.Series) -> dict[str, np.ndarray]:
-        """The 0/1 moderator columns, checked, and the text columns they came from."""
+        """Return the 0/1 moderator columns, checked, and the text columns they came from."""
         out: dict[str, Any] = {}
         present = [c for c in ORG_INDICATORS if c in self.df.columns and self.filled(c).any()]
         if present:

@@ -144,6 +144,12 @@ class OutcomeSpec:
         Control-arm risk of the dichotomous outcome.
     basis
         Which values come from the published summaries and which are defaults.
+
+    Examples
+    --------
+    >>> spec = SimulationSpec().outcome("social_network_support")
+    >>> isinstance(spec, OutcomeSpec), spec.measure, spec.k
+    (True, 'SMD', 4)
     """
 
     name: str
@@ -173,7 +179,16 @@ class OutcomeSpec:
         object.__setattr__(self, "bounds", tuple(self.bounds))
 
     def has_subgroups(self) -> bool:
-        """True if the true effect depends on the level of organisational support."""
+        """Return True if the true effect depends on the level of organisational support.
+
+        Examples
+        --------
+        >>> spec = SimulationSpec()
+        >>> spec.outcome("social_network_support").has_subgroups()
+        True
+        >>> spec.outcome("recovery").has_subgroups()
+        False
+        """
         return self.effect_higher is not None and self.effect_lower is not None
 
 
@@ -283,13 +298,19 @@ def _default_outcomes() -> tuple[OutcomeSpec, ...]:
 
 
 def default_outcomes() -> tuple[OutcomeSpec, ...]:
-    """The eleven outcomes of the default spec: published summaries, then stated defaults.
+    """Return the eleven outcomes of the default spec: published summaries, then stated defaults.
 
     Published values (``load_white2020().published``): k for social network support (4),
     empowerment (4), satisfaction with services (2), hospitalised (5) and days in hospital (5,
     the five-trial outcome ``unnamed_B``); the social network support SMD 0.09, I² 67% and its
     subgroup effects (lower support, one trial, 0.50; higher -0.04); follow-up ranges of
     empowerment (6-12 months) and days in hospital (9-24).
+
+    Examples
+    --------
+    >>> outs = default_outcomes()
+    >>> len(outs), outs[0].name
+    (11, 'quality_of_life')
     """
     return _default_outcomes()
 
@@ -333,6 +354,14 @@ class SimulationSpec:
         Decimals of the simulated means and SDs (2).
     label
         Study label format; must say it is simulated (``"Trial {:02d} (simulated)"``).
+
+    Examples
+    --------
+    >>> spec = SimulationSpec()
+    >>> spec.n_trials, spec.n_contributing, len(spec.outcomes)
+    (19, 14, 11)
+    >>> SimulationSpec.from_dict(spec.to_dict()) == spec
+    True
     """
 
     n_trials: int = 19
@@ -361,14 +390,20 @@ class SimulationSpec:
 
     # ------------------------------------------------------------------ access
     def outcome(self, name: str) -> OutcomeSpec:
-        """The spec of one outcome."""
+        """Return the spec of one outcome.
+
+        Examples
+        --------
+        >>> SimulationSpec().outcome("empowerment").k
+        4
+        """
         for o in self.outcomes:
             if o.name == name:
                 return o
         raise ModelSpecError(f"no outcome {name!r}; the spec has {[o.name for o in self.outcomes]}")
 
     def replace_outcome(self, name: str, **changes: Any) -> SimulationSpec:
-        """A copy with one outcome's fields changed.
+        """Return a copy with one outcome's fields changed.
 
         Examples
         --------
@@ -383,13 +418,27 @@ class SimulationSpec:
         return dataclasses.replace(self, outcomes=outs)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-native dict (lists for tuples)."""
+        """Return a JSON-native dict (lists for tuples).
+
+        Examples
+        --------
+        >>> d = SimulationSpec().to_dict()
+        >>> d["retention"], type(d["outcomes"][0]).__name__
+        ([0.7, 0.95], 'dict')
+        """
         out: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimulationSpec:
-        """Rebuild a spec from :meth:`to_dict` output (or JSON)."""
+        """Rebuild a spec from :meth:`to_dict` output (or JSON).
+
+        Examples
+        --------
+        >>> spec = SimulationSpec(n_trials=20)
+        >>> SimulationSpec.from_dict(spec.to_dict()).n_trials
+        20
+        """
         data = dict(data)
         if "outcomes" in data:
             data["outcomes"] = tuple(OutcomeSpec(**o) for o in data["outcomes"])
@@ -461,12 +510,12 @@ class SimulationSpec:
 def simulate_review(
     spec: SimulationSpec | None = None, *, seed: int = DEFAULT_SEED
 ) -> pd.DataFrame:
-    """Simulate a review in the shape of an extraction sheet.
+    r"""Simulate a review in the shape of an extraction sheet.
 
     Parameters
     ----------
     spec
-        The settings (default :class:`SimulationSpec`\\ ``()``, built from the published
+        The settings (default :class:`SimulationSpec`\ ``()``, built from the published
         summaries of White et al., 2020).
     seed
         Seed of :func:`numpy.random.default_rng`; the same spec and seed give the same frame.
@@ -494,7 +543,7 @@ def simulate_review(
 def simulate_trials(
     spec: SimulationSpec | None = None, *, seed: int = DEFAULT_SEED
 ) -> pd.DataFrame:
-    """The simulated trials themselves, all ``n_trials`` of them, contributing or not.
+    """Return the simulated trials themselves, all ``n_trials`` of them, contributing or not.
 
     Same spec and seed as :func:`simulate_review` give the same trials.
 
@@ -516,7 +565,14 @@ def simulate_trials(
 
 
 def to_csv_text(frame: pd.DataFrame) -> str:
-    """The CSV text of a simulated review, exactly as bundled (UTF-8, ``\\n`` line ends)."""
+    r"""Return the CSV text of a simulated review, exactly as bundled (UTF-8, ``\n`` line ends).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> to_csv_text(pd.DataFrame({"study": ["Trial 01 (simulated)"], "n": [40]}))
+    'study,n\nTrial 01 (simulated),40\n'
+    """
     return frame.to_csv(index=False, lineterminator="\n")
 
 
@@ -612,7 +668,7 @@ def _draw_incidence(
     chosen: dict[str, np.ndarray] = {}
 
     def ranked(pool: np.ndarray, prefer: np.ndarray | None = None) -> list[int]:
-        """The pool shuffled, then trials with no outcome yet (and preferred ones) first."""
+        """Return the pool shuffled, then trials with no outcome yet (and preferred ones) first."""
         order = rng.permutation(pool)
         key = covered[order].astype(int) * 2
         if prefer is not None:
@@ -766,6 +822,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Writes the simulated review as CSV (to standard output by default); ``--dump-spec`` prints
     the default spec as JSON instead, to edit and pass back with ``--spec``.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> buf = io.StringIO()
+    >>> with contextlib.redirect_stdout(buf):
+    ...     code = main(["--seed", "1"])
+    >>> code, buf.getvalue().splitlines()[0].split(",")[:2]
+    (0, ['study', 'outcome'])
     """
     parser = argparse.ArgumentParser(prog="python -m bayesmeta.simulate", description=__doc__)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)

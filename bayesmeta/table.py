@@ -175,7 +175,7 @@ class EffectTable:
         columns: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> EffectTable:
-        """Read a CSV (UTF-8, optional byte-order mark) and build the table.
+        r"""Read a CSV (UTF-8, optional byte-order mark) and build the table.
 
         Errors name the file and its line numbers (the header is line 1).
 
@@ -183,7 +183,7 @@ class EffectTable:
         --------
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
-        >>> _ = open(p, "w").write("study,yi,vi\\na,0.1,0.01\\nb,0.2,0.02\\n")
+        >>> _ = open(p, "w").write("study,yi,vi\na,0.1,0.01\nb,0.2,0.02\n")
         >>> EffectTable.from_csv(p).k
         2
         """
@@ -307,7 +307,15 @@ class EffectTable:
         return self.data["sei"].to_numpy(float)
 
     def direction(self, outcome: str | None = None) -> str:
-        """Which values favour the intervention for ``outcome`` ("higher" or "lower")."""
+        """Return which values favour the intervention for ``outcome``: "higher" or "lower".
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"study": ["a", "b"], "yi": [0.1, 0.2], "vi": [0.01, 0.02]})
+        >>> EffectTable(df, direction="lower").direction()
+        'lower'
+        """
         rows = self.data if outcome is None else self.data[self.data["outcome"] == outcome]
         vals = rows["direction"].unique()
         if len(vals) != 1:
@@ -317,7 +325,7 @@ class EffectTable:
         return str(vals[0])
 
     def for_outcome(self, outcome: str) -> EffectTable:
-        """The rows of one outcome, as a new table.
+        """Return the rows of one outcome, as a new table.
 
         Examples
         --------
@@ -333,7 +341,16 @@ class EffectTable:
         return self._subset(sub)
 
     def by_outcome(self) -> Iterator[tuple[str, EffectTable]]:
-        """Iterate over (outcome, table of that outcome)."""
+        """Iterate over (outcome, table of that outcome).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"study": ["a", "a"], "outcome": ["x", "y"], "yi": [0.1, 0.2],
+        ...                    "vi": [0.01, 0.02]})
+        >>> [(o, t.k) for o, t in EffectTable(df).by_outcome()]
+        [('x', 1), ('y', 1)]
+        """
         for o in self.outcomes:
             yield o, self.for_outcome(o)
 
@@ -515,7 +532,7 @@ class EffectTable:
 
 
 def _frame_lines(frame: pd.DataFrame, line_offset: int) -> list[int] | None:
-    """The file lines of a frame's rows: its index if read by read_csv, else position + offset."""
+    """Return the file lines of a frame's rows: the read_csv index, else position + offset."""
     if frame.index.name == "line" and pd.api.types.is_integer_dtype(frame.index):
         return [int(n) for n in frame.index]
     if line_offset != 1:
@@ -547,7 +564,7 @@ _NA_CELLS = frozenset(
 
 
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV for an EffectTable, turning file problems into :class:`DataError`.
+    r"""Read a CSV for an EffectTable, turning file problems into :class:`DataError`.
 
     Handles a UTF-8 byte-order mark, Windows line endings, quoted fields (with commas or line
     breaks), blank lines and trailing empty columns; rejects folders, missing, empty and binary
@@ -565,7 +582,7 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     --------
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
-    >>> _ = open(p, "w").write('study,yi,vi\\n\\n"Smith, 2001",0.1,0.01\\n')
+    >>> _ = open(p, "w").write('study,yi,vi\n\n"Smith, 2001",0.1,0.01\n')
     >>> frame = read_csv(p)
     >>> frame.index.tolist(), frame.study.tolist()
     ([3], ['Smith, 2001'])

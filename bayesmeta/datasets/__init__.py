@@ -342,7 +342,7 @@ def _read_json(filename: str) -> dict[str, Any]:
 
 
 def _read_dtype(spec: dict[str, Any]) -> str:
-    """The dtype to hand to ``read_csv``; categories are read as strings and converted after."""
+    """Return the dtype for ``read_csv``; categories are read as strings and converted after."""
     kind = spec["type"]
     if kind in ("string", "category"):
         return "str"

@@ -81,7 +81,18 @@ class Binomial(BaseModel):
         self.parameterization = parameterization
 
     def counts(self) -> list[tuple[int, int, int, int]]:
-        """``(ai, n1i, ci, n2i)`` per study."""
+        """Return the 2x2 counts ``(ai, n1i, ci, n2i)`` per study.
+
+        ``ai`` events of ``n1i`` in the treatment arm, ``ci`` of ``n2i`` in the control arm.
+
+        Examples
+        --------
+        >>> from bayesmeta import EffectTable, datasets
+        >>> bcg = EffectTable.from_arms(datasets.load_bcg(), "OR",
+        ...     columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"})
+        >>> Binomial(bcg).counts()[:2]
+        [(4, 123, 11, 139), (6, 306, 29, 303)]
+        """
         a, n1, c, n2 = self._counts
         return [(int(w), int(x), int(y), int(z)) for w, x, y, z in zip(a, n1, c, n2, strict=True)]
 

@@ -161,7 +161,7 @@ def _log_marginal(
     m0: np.ndarray,
     tau: np.ndarray,
 ) -> np.ndarray:
-    """log p(y | tau) up to a constant, vectorised over the tau grid."""
+    """Log p(y | tau) up to a constant, vectorised over the tau grid."""
     V = s[None, :] ** 2 + tau[:, None] ** 2
     Wt = 1.0 / V
     P = np.einsum("ki,gk,kj->gij", X, Wt, X) + np.diag(lam0)[None]

@@ -158,6 +158,21 @@ class MultiOutcome(BaseModel):
 
     @property
     def priors(self) -> dict[str, Any]:
+        """The priors in use, ``mu`` and ``tau`` as dicts outcome -> prior.
+
+        The class defaults updated with the user's; a single prior given for ``mu`` or ``tau``
+        applies to every outcome, a dict to the outcomes it names.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable
+        >>> df = pd.DataFrame({"study": ["a", "b", "a", "b"], "outcome": ["x", "x", "y", "y"],
+        ...                    "yi": [0.1, 0.3, -0.2, 0.1], "vi": [0.01, 0.02, 0.02, 0.03]})
+        >>> tab = EffectTable(df, measure="SMD")
+        >>> MultiOutcome(tab, priors={"tau": {"y": "half_normal(1)"}}).priors["tau"]
+        {'x': HalfNormal(scale=0.5), 'y': HalfNormal(scale=1)}
+        """
         merged = self._default_priors()
         for key, value in self.user_priors.items():
             if key in (D.MU, D.TAU):

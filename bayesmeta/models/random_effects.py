@@ -106,7 +106,7 @@ class RandomEffects(BaseModel):
         return {D.STUDY: self.table.studies}
 
     def _linear_predictor(self, mu: Any) -> Any:
-        """The mean of the study effects (``mu``; meta-regression adds ``X @ beta``)."""
+        """Return the mean of the study effects (``mu``; meta-regression adds ``X @ beta``)."""
         return mu
 
     def _define(self) -> None:

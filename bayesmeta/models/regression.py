@@ -163,6 +163,11 @@ class MetaRegression(RandomEffects):
 
     @property
     def priors(self) -> dict[str, Any]:
+        """The priors in use, ``beta`` as a dict moderator -> prior.
+
+        The class defaults updated with the user's; a single prior given for ``beta`` applies
+        to every moderator, a dict to the moderators it names.
+        """
         merged = self._default_priors()
         for key, value in self.user_priors.items():
             if key == D.BETA:
