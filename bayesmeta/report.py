@@ -416,11 +416,41 @@ def _sections(
     """(heading, introduction, table) of every tabular section, in report order."""
     return [
         ("Pooled effects, side by side", _INTRO, table),
-        ("Subgroups by organisational support (RevMan's test)", "", analysis.subgroups.round(3)),
-        ("Meta-regression on organisational support", "", regression.round(3)),
-        ("Posterior predictive checks", "", verdicts),
+        (
+            "Subgroups by organisational support (RevMan's test)",
+            _SUBGROUP_INTRO,
+            _labelled(analysis.subgroups.round(3)),
+        ),
+        (
+            "Meta-regression on organisational support",
+            _REGRESSION_INTRO,
+            _labelled(regression.round(3)),
+        ),
+        ("Posterior predictive checks", "", _labelled(verdicts)),
         ("Sampler diagnostics", "", diag),
     ]
+
+
+_SUBGROUP_INTRO = (
+    "DerSimonian-Laird within each level of organisational support, and RevMan's chi-square test "
+    "for subgroup differences (Q_between); published_* are the review's own subgroup estimates "
+    "where the text gives them. Estimates on the analysis scale (SMD; log OR for ratio measures)."
+)
+_REGRESSION_INTRO = (
+    "Intercept = the effect at lower organisational support (moderator 0); the slope is the "
+    "difference higher minus lower. REML with Knapp-Hartung beside the Bayesian posterior median "
+    "and 95% credible interval; p_positive = posterior probability that the coefficient is above "
+    "0. Analysis scale (log OR for ratio measures)."
+)
+
+
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace outcome keys by their display names."""
+    if frame.empty or "outcome" not in frame.columns:
+        return frame
+    out = frame.copy()
+    out["outcome"] = out["outcome"].map(_label)
+    return out
 
 
 def _markdown(
@@ -469,7 +499,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 .banner{background:#fff3cd;border:2px solid #d39e00;padding:.8em 1em;font-weight:600}
-table.tbl{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+table.tbl{border-collapse:collapse;font-size:.85em;margin:.5em 0;display:block;overflow-x:auto}
 table.tbl th,table.tbl td{border-bottom:1px solid #e5e5e5;padding:.3em .6em;text-align:left}
 table.tbl th{background:#f5f5f5}figure{margin:1em 0}img{max-width:100%}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.8em}

@@ -243,10 +243,26 @@ def frequentist_table(
     return pd.DataFrame(rows)
 
 
-def subgroup_table(table: EffectTable, column: str = "org_support_level") -> pd.DataFrame:
+def subgroup_table(
+    table: EffectTable,
+    column: str = "org_support_level",
+    published: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """RevMan's subgroup analysis (DL within subgroups, chi-square test between) per outcome.
 
-    Outcomes where only one level occurs are left out.
+    Outcomes where only one level occurs are left out. With ``published`` (a table like
+    ``datasets.load_white2020().published`` with ``subgroup_variable`` and ``subgroup``
+    columns), the published subgroup estimates are set beside the re-computed ones.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sg = subgroup_table(table, published=datasets.load_white2020().published)
+    >>> row = sg[(sg.outcome == "social_network_support") & (sg.subgroup == "lower")].iloc[0]
+    >>> float(row["published_estimate"]), int(row["k"])
+    (0.5, 1)
     """
     rows = []
     if column not in table.data.columns:
@@ -262,7 +278,14 @@ def subgroup_table(table: EffectTable, column: str = "org_support_level") -> pd.
         frame["df_between"] = sg.df
         frame["p_between"] = sg.pval
         rows.append(frame)
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if published is not None and not out.empty and "subgroup_variable" in published.columns:
+        pub = published[published["subgroup_variable"] == column]
+        pub = pub[["outcome", "subgroup", "estimate", "ci_lb", "ci_ub"]].rename(
+            columns={c: f"published_{c}" for c in ("estimate", "ci_lb", "ci_ub")}
+        )
+        out = out.merge(pub, on=["outcome", "subgroup"], how="left")
+    return out
 
 
 def _regression_sets(sub: EffectTable) -> list[list[str]]:
@@ -346,7 +369,7 @@ def analyse_review(
     t0 = time.perf_counter()
     say(f"frequentist: DL and REML+KH for {len(table.outcomes)} outcomes")
     freq = frequentist_table(table)
-    subgroups = subgroup_table(table)
+    subgroups = subgroup_table(table, published=published)
     timings["frequentist"] = time.perf_counter() - t0
 
     sampling = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}

@@ -52,6 +52,17 @@ def test_every_outcome_has_frequentist_bayesian_and_published_columns(analysis):
 
 
 @pytest.mark.slow
+def test_subgroups_sit_beside_the_published_subgroup_estimates(analysis):
+    sg = analysis.subgroups.set_index(["outcome", "subgroup"])
+    # White et al. (2020): social network support, lower support 0.50 (0.14 to 0.87), higher
+    # -0.04 (-0.37 to 0.28) (shared/white2020/README.md; datasets.white2020_published)
+    assert sg.loc[("social_network_support", "lower"), "published_estimate"] == pytest.approx(0.50)
+    assert sg.loc[("social_network_support", "higher"), "published_ci_ub"] == pytest.approx(0.28)
+    assert sg.loc[("social_network_support", "lower"), "k"] == 1
+    assert math.isnan(sg.loc[("recovery", "lower"), "published_estimate"])
+
+
+@pytest.mark.slow
 def test_regressions_only_where_both_levels_occur(analysis):
     for fit in analysis.regressions:
         sub = analysis.table.for_outcome(fit.outcome)
