@@ -176,6 +176,7 @@ def _load_fit_table(args: argparse.Namespace) -> Any:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
+    from bayesmeta.review import frequentist_table
 
     say = _Progress(args.quiet or args.json)
     table = _load_fit_table(args)
@@ -208,7 +209,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             target_accept=0.95,
         )
     comp = result.compare()
-    freq = _frequentist_rows(table, table.moderators if args.model == "regression" else None)
+    freq = frequentist_table(
+        table,
+        fits=(("DL", "z"), ("REML", "z"), ("REML", "knha")),
+        mods=table.moderators if args.model == "regression" else None,
+    )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         result.to_netcdf(os.path.join(args.out, "posterior.nc"))
@@ -235,34 +240,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             if args.model == "regression":
                 print("\n" + result.summary().to_string(float_format=lambda v: f"{v:.4f}"))
     return _convergence_exit(problems)
-
-
-def _frequentist_rows(table: Any, mods: list[str] | None) -> pd.DataFrame:
-    from bayesmeta.frequentist import rma
-
-    rows = []
-    for outcome, sub in table.by_outcome():
-        for method, test in (("DL", "z"), ("REML", "z"), ("REML", "knha")):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                r = rma(sub, mods=mods or None, method=method, test=test)
-            for j, name in enumerate(r.coef_names):
-                rows.append(
-                    {
-                        "outcome": outcome,
-                        "method": method + ("+KH" if test == "knha" else ""),
-                        "coef": name,
-                        "estimate": float(r.beta[j]),
-                        "se": float(r.se[j]),
-                        "ci_lb": float(r.ci_lb[j]),
-                        "ci_ub": float(r.ci_ub[j]),
-                        "pval": float(r.pval[j]),
-                        "tau2": r.tau2,
-                        "I2": r.I2,
-                        "QE": r.QE,
-                    }
-                )
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------- compare

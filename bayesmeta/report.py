@@ -103,12 +103,11 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
 
 
 def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
-    from bayesmeta.frequentist import rma
     from bayesmeta.plots import forest_plot
 
     sub = analysis.table.for_outcome(outcome)
     measure = str(sub.data["measure"].iloc[0])
-    dl = rma(sub, method="DL") if sub.k > 1 else rma(sub, method="EE")
+    dl = analysis.result.frequentist[outcome]["DL"]  # the fit beside the posterior
     z = 1.959963984540054
     trials = pd.DataFrame(
         {
@@ -175,11 +174,9 @@ def _p(p: float) -> str:
 
 def _ppc_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
     from bayesmeta.plots import ppc_plot
+    from bayesmeta.results import stack_draws
 
-    pp = analysis.result.idata["posterior_predictive"]["y"]
-    dim = next(d for d in pp.dims if d not in ("chain", "draw"))
-    arr = np.asarray(pp.transpose("chain", "draw", dim).values, dtype=float)
-    arr = arr.reshape(-1, arr.shape[-1])
+    arr = stack_draws(analysis.result.idata["posterior_predictive"]["y"])
     mask = (analysis.table.data["outcome"] == outcome).to_numpy()
     sub = analysis.table.data[mask]
     return ppc_plot(
@@ -193,15 +190,13 @@ def _ppc_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
 
 def _regression_figure(analysis: ReviewAnalysis, fit: Any) -> Any:
     from bayesmeta.plots import bubble_plot
-    from bayesmeta.results import interval
+    from bayesmeta.results import interval, stack_draws
 
     sub = analysis.table.for_outcome(fit.outcome)
     mod = fit.moderators[0]
     x = sub.data[mod].to_numpy(float)
     mu = fit.bayes.draws("mu")
-    beta = fit.bayes.posterior["beta"]
-    dim = next(d for d in beta.dims if d not in ("chain", "draw"))
-    b = np.asarray(beta.transpose("chain", "draw", dim).values).reshape(-1, beta.sizes[dim])[:, 0]
+    b = stack_draws(fit.bayes.posterior["beta"])[:, 0]
     grid = (
         np.array([0.0, 1.0])
         if set(np.unique(x)) <= {0.0, 1.0}

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from bayesmeta.checks import LooResult
     from bayesmeta.models.base import BaseModel
 
-__all__ = ["CI_KINDS", "Diagnostics", "Result"]
+__all__ = ["CI_KINDS", "Diagnostics", "Result", "stack_draws"]
 
 #: Kinds of Bayesian interval: equal-tailed or highest density.
 CI_KINDS: tuple[str, ...] = ("eti", "hdi")
@@ -89,6 +89,26 @@ def interval(draws: np.ndarray, ci_prob: float = 0.95, ci_kind: str = "eti") -> 
     widths = x[m:] - x[: n - m]
     i = int(np.argmin(widths))
     return float(x[i]), float(x[i + m])
+
+
+def stack_draws(da: Any) -> np.ndarray:
+    """Return a variable's draws as an array ``(chains * draws, ...)``, chains concatenated.
+
+    Parameters
+    ----------
+    da
+        A posterior or predictive :class:`xarray.DataArray` with dims ``chain`` and ``draw``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.zeros((2, 5, 3)), dims=("chain", "draw", "study"))
+    >>> stack_draws(da.transpose("study", "draw", "chain")).shape
+    (10, 3)
+    """
+    rest = [d for d in da.dims if d not in (D.CHAIN, D.DRAW)]
+    arr = np.asarray(da.transpose(D.CHAIN, D.DRAW, *rest).values, dtype=float)
+    return arr.reshape(-1, *arr.shape[2:])
 
 
 def typical_variance(vi: np.ndarray, X: np.ndarray | None = None) -> float:
@@ -602,10 +622,7 @@ class Result:
         True
         """
         _check_ci(ci_prob, ci_kind)
-        theta = self.posterior[D.THETA]
-        dim = next(d for d in theta.dims if d not in (D.CHAIN, D.DRAW))
-        arr = np.asarray(theta.transpose(D.CHAIN, D.DRAW, dim).values, dtype=float)
-        arr = arr.reshape(-1, arr.shape[-1])
+        arr = stack_draws(self.posterior[D.THETA])
         df = self.table.data
         rows = []
         for j in range(arr.shape[1]):

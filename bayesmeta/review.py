@@ -61,15 +61,12 @@ class RegressionFit:
 
     def table(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """One row per coefficient: REML estimate and CI beside the posterior median and CrI."""
-        from bayesmeta.results import interval
+        from bayesmeta.results import interval, stack_draws
 
         rows = []
         names = ["intercept (mu)", *self.moderators]
-        draws = [self.bayes.draws("mu")]
-        beta = self.bayes.posterior["beta"]
-        dim = next(d for d in beta.dims if d not in ("chain", "draw"))
-        arr = np.asarray(beta.transpose("chain", "draw", dim).values).reshape(-1, beta.sizes[dim])
-        draws += [arr[:, j] for j in range(arr.shape[1])]
+        beta = stack_draws(self.bayes.posterior["beta"])
+        draws = [self.bayes.draws("mu"), *(beta[:, j] for j in range(beta.shape[1]))]
         for j, (name, d) in enumerate(zip(names, draws, strict=True)):
             lo, hi = interval(d, ci_prob)
             rows.append(
@@ -198,9 +195,11 @@ class ReviewAnalysis:
 
 
 def frequentist_table(
-    table: EffectTable, fits: Any = (("DL", "z"), ("REML", "knha"))
+    table: EffectTable,
+    fits: Any = (("DL", "z"), ("REML", "knha")),
+    mods: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per outcome and estimator: k, estimate, CI, tau2, I2, Q, prediction interval.
+    """One row per outcome, estimator and coefficient: k, estimate, SE, CI, tau2, I2, Q, PI.
 
     Parameters
     ----------
@@ -208,38 +207,46 @@ def frequentist_table(
         An :class:`~bayesmeta.table.EffectTable`.
     fits
         (method, test) pairs, metafor's codes.
+    mods
+        Moderator columns for a meta-regression (one row per coefficient, the intercept
+        first); ``None`` for the pooled effect. The prediction interval (``pi_lb``,
+        ``pi_ub``) is given for the pooled effect only.
 
     Examples
     --------
     >>> import pandas as pd
     >>> tab = EffectTable(pd.DataFrame({"study": list("abc"), "yi": [0.1, 0.4, 0.2],
     ...                                 "vi": [0.02, 0.03, 0.01]}))
-    >>> frequentist_table(tab)[["method", "k"]].values.tolist()
-    [['DL', 3], ['REML+KH', 3]]
+    >>> frequentist_table(tab)[["method", "coef", "k"]].values.tolist()
+    [['DL', 'intrcpt', 3], ['REML+KH', 'intrcpt', 3]]
     """
     rows = []
     for outcome, sub in table.by_outcome():
         for method, test in fits:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotEstimableWarning)
-                r = rma(sub, method=method, test=test)
-            rows.append(
-                {
-                    "outcome": outcome,
-                    "method": method + ("+KH" if test == "knha" else ""),
-                    "k": r.k,
-                    "estimate": float(r.beta[0]),
-                    "ci_lb": float(r.ci_lb[0]),
-                    "ci_ub": float(r.ci_ub[0]),
-                    "pval": float(r.pval[0]),
-                    "tau2": r.tau2,
-                    "I2": r.I2,
-                    "QE": r.QE,
-                    "QEp": r.QEp,
-                    "pi_lb": r.pi_lb,
-                    "pi_ub": r.pi_ub,
-                }
-            )
+                r = rma(sub, mods=mods or None, method=method, test=test)
+            pi = (r.pi_lb, r.pi_ub) if r.p == 1 else (math.nan, math.nan)
+            for j, coef in enumerate(r.coef_names):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "method": method + ("+KH" if test == "knha" else ""),
+                        "coef": coef,
+                        "k": r.k,
+                        "estimate": float(r.beta[j]),
+                        "se": float(r.se[j]),
+                        "ci_lb": float(r.ci_lb[j]),
+                        "ci_ub": float(r.ci_ub[j]),
+                        "pval": float(r.pval[j]),
+                        "tau2": r.tau2,
+                        "I2": r.I2,
+                        "QE": r.QE,
+                        "QEp": r.QEp,
+                        "pi_lb": pi[0],
+                        "pi_ub": pi[1],
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from bayesmeta import _dims as D
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.models.base import Z_NEW, BaseModel, Z, default_priors
-from bayesmeta.models.random_effects import PARAMETERIZATIONS, _single_outcome
+from bayesmeta.models.random_effects import _single_outcome, check_parameterization
 from bayesmeta.priors import Normal
 from bayesmeta.table import EffectTable
 
@@ -74,11 +74,7 @@ class Binomial(BaseModel):
             _single_outcome(table, type(self).__name__)
             self._counts = _counts(table)
         super().__init__(table, priors=priors)
-        if parameterization not in PARAMETERIZATIONS:
-            raise ModelSpecError(
-                f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
-            )
-        self.parameterization = parameterization
+        self.parameterization = check_parameterization(parameterization)
 
     def counts(self) -> list[tuple[int, int, int, int]]:
         """Return the 2x2 counts ``(ai, n1i, ci, n2i)`` per study.

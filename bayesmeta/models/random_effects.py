@@ -26,7 +26,7 @@ from bayesmeta.errors import ModelSpecError
 from bayesmeta.models.base import Z_NEW, BaseModel, Z, default_priors
 from bayesmeta.table import EffectTable
 
-__all__ = ["PARAMETERIZATIONS", "RandomEffects"]
+__all__ = ["PARAMETERIZATIONS", "RandomEffects", "check_parameterization"]
 
 #: Parameterisations of the study effects.
 PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered")
@@ -39,6 +39,19 @@ def _single_outcome(table: EffectTable, model: str) -> None:
             f"({', '.join(table.outcomes)}); fit table.for_outcome(name), or all at once with "
             "MultiOutcome(table)"
         )
+
+
+def check_parameterization(value: str) -> str:
+    """Return ``value`` if it is a known parameterisation, else raise :class:`ModelSpecError`.
+
+    Examples
+    --------
+    >>> check_parameterization("centered")
+    'centered'
+    """
+    if value not in PARAMETERIZATIONS:
+        raise ModelSpecError(f"parameterization must be one of {PARAMETERIZATIONS}, got {value!r}")
+    return value
 
 
 def _measure(table: EffectTable) -> str:
@@ -90,11 +103,7 @@ class RandomEffects(BaseModel):
             _single_outcome(table, type(self).__name__)
             self.measure = _measure(table)
         super().__init__(table, priors=priors)
-        if parameterization not in PARAMETERIZATIONS:
-            raise ModelSpecError(
-                f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
-            )
-        self.parameterization = parameterization
+        self.parameterization = check_parameterization(parameterization)
 
     def _default_priors(self) -> dict[str, Any]:
         return dict(default_priors(self.measure, self.table.sei))
