@@ -61,8 +61,8 @@ cases <- lapply(names(datasets), function(name) {
        bayesfactor_tau0 = bf_tau0, bayesfactor_mu0 = bf_mu0,
        log_marginal = as.list(log_m),
        posterior_probability = as.list(post),
-       inclusion_bf_effect = (post[["m01"]] + post[["m11"]]) / (post[["m00"]] + post[["m10"]]),
-       inclusion_bf_heterogeneity = (post[["m10"]] + post[["m11"]]) / (post[["m00"]] + post[["m01"]]))
+       inclusion_bf_effect = (post[["m10"]] + post[["m11"]]) / (post[["m00"]] + post[["m01"]]),
+       inclusion_bf_heterogeneity = (post[["m01"]] + post[["m11"]]) / (post[["m00"]] + post[["m10"]]))
 })
 
 out <- list(
