@@ -166,6 +166,18 @@ class ModelAveraging:
     mu: AveragedEffect
     full: ExactPosterior
 
+    @property
+    def mu_given_effect(self) -> AveragedEffect:
+        """Posterior of ``mu`` averaged over the models with ``mu`` free only (``m10``, ``m11``).
+
+        This is what R metaBMA reports as its "averaged" estimate: conditional on an effect,
+        averaged over fixed and random effects. ``nan`` weights if neither model has mass.
+        """
+        p_fe, p_re = self.mu.p_fe, self.mu.p_re
+        return AveragedEffect(
+            0.0, p_fe / (p_fe + p_re), self.mu.m_fe, self.mu.s_fe, p_re / (p_fe + p_re), self.mu.re
+        )
+
     def statements(self) -> dict[str, str]:
         """Evidence for an effect and for heterogeneity, in words.
 

@@ -115,3 +115,16 @@ def test_bad_prior_probs(bad):
 )
 def test_evidence_words_follow_lee_wagenmakers(bf10, text):
     assert evidence_statement(bf10) == text
+
+
+def test_mu_given_effect_averages_only_models_with_an_effect():
+    case = CASES["eight_schools"]
+    bma = model_average(case["data"]["yi"], case["data"]["sei"], **PRIORS)
+    cond = bma.mu_given_effect
+    post = bma.models["post_prob"]
+    w_re = post["m11"] / (post["m10"] + post["m11"])
+    assert cond.p0 == 0
+    assert cond.mean == pytest.approx((1 - w_re) * cond.m_fe + w_re * bma.full.mu.mean, rel=1e-12)
+    assert cond.cdf(0.0) == pytest.approx(
+        (1 - w_re) * stats.norm.cdf(0.0, cond.m_fe, cond.s_fe) + w_re * float(bma.full.mu.cdf(0.0))
+    )
