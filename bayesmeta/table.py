@@ -23,7 +23,7 @@ import pandas as pd
 from bayesmeta.effect_sizes import escalc
 from bayesmeta.errors import DataError, ModelSpecError, NotEstimableWarning
 
-__all__ = ["DIRECTIONS", "EffectTable"]
+__all__ = ["DIRECTIONS", "EffectTable", "unit_information_sd"]
 
 #: Allowed values of ``direction``: which values of the outcome favour the intervention.
 DIRECTIONS: tuple[str, ...] = ("higher", "lower")
@@ -306,6 +306,32 @@ class EffectTable:
         """Standard errors."""
         return self.data["sei"].to_numpy(float)
 
+    def sample_sizes(self) -> np.ndarray:
+        """Participants per row: ``ni``, else ``n1i + n2i``, else ``ai + bi + ci + di``.
+
+        ``nan`` where a row gives none of them (e.g. an estimate with its standard error only).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"study": ["a", "b"], "yi": [1.0, 2.0], "sei": [0.5, 0.4],
+        ...                    "n1i": [20, 30], "n2i": [21, None]})
+        >>> EffectTable(df, measure="MD").sample_sizes()
+        array([41., nan])
+        """
+        d = self.data
+
+        def col(name: str, low: float) -> np.ndarray:
+            if name not in d.columns:
+                return np.full(len(d), np.nan)
+            x = pd.to_numeric(d[name], errors="coerce").to_numpy(float)
+            return np.where(x >= low, x, np.nan)
+
+        n = col("ni", 1)
+        n = np.where(np.isnan(n), col("n1i", 1) + col("n2i", 1), n)
+        cells = sum(col(c, 0) for c in ("ai", "bi", "ci", "di"))  # a zero cell is a count
+        return np.where(np.isnan(n), cells, n)
+
     def direction(self, outcome: str | None = None) -> str:
         """Return which values favour the intervention for ``outcome``: "higher" or "lower".
 
@@ -529,6 +555,33 @@ class EffectTable:
                 )
             return (s.astype(str) == levels[1]).astype(float)
         return pd.Series(self._numeric(df, col), index=df.index)
+
+
+def unit_information_sd(sei: np.ndarray, n: np.ndarray) -> float:
+    r"""Unit-information standard deviation :math:`\sqrt{\sum n_i / \sum s_i^{-2}}`.
+
+    The within-study standard deviation of one participant's outcome implied by the studies'
+    standard errors and sizes (Röver, Bender, Dias et al. 2021, *Research Synthesis Methods*
+    12:448-474, section 2.3): at :math:`\tau = 0` the pooled estimate's standard error is both
+    :math:`(\sum s_i^{-2})^{-1/2}` and :math:`\sigma_u / \sqrt{\sum n_i}`.
+
+    See also: R bayesmeta::uisd.
+
+    Raises
+    ------
+    ModelSpecError
+        Sizes missing, not positive, or of another length than ``sei``.
+
+    Examples
+    --------
+    >>> round(unit_information_sd(np.array([0.2, 0.1]), np.array([100, 400])), 6)
+    2.0
+    """
+    s = np.asarray(sei, dtype=float)
+    nn = np.asarray(n, dtype=float)
+    if nn.shape != s.shape or not np.all(np.isfinite(nn)) or np.any(nn <= 0):
+        raise ModelSpecError("the unit-information SD needs a positive sample size for every study")
+    return float(np.sqrt(nn.sum() / np.sum(s**-2.0)))
 
 
 def _frame_lines(frame: pd.DataFrame, line_offset: int) -> list[int] | None:

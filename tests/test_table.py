@@ -121,3 +121,34 @@ def test_from_arms_matches_escalc_and_rma():
     )
     assert tab.k == 13 and "tpos" not in tab.data.columns and "ai" in tab.data.columns
     assert rma(tab, method="DL").tau2 == pytest.approx(0.308760262862376, rel=1e-9)
+
+
+def test_sample_sizes_from_ni_arms_or_cells():
+    df = pd.DataFrame(
+        {
+            "study": ["a", "b", "c", "d"],
+            "yi": [0.1, 0.2, 0.3, 0.4],
+            "vi": [0.1, 0.1, 0.1, 0.1],
+            "ni": [50, None, None, None],
+            "n1i": [None, 10, None, None],
+            "n2i": [None, 12, None, None],
+            "ai": [None, None, 0, None],
+            "bi": [None, None, 20, None],
+            "ci": [None, None, 3, None],
+            "di": [None, None, 17, None],
+        }
+    )
+    n = EffectTable(df, measure="OR").sample_sizes()
+    np.testing.assert_array_equal(n[:3], [50, 22, 40])
+    assert np.isnan(n[3])
+
+
+def test_unit_information_sd_matches_r_bayesmeta_definition():
+    # uisd(n, sigma) = sqrt(sum(n) / sum(sigma^-2)) (R bayesmeta 3.4, man/uisd.Rd)
+    from bayesmeta.table import unit_information_sd
+
+    sei = np.array([0.3, 0.25, 0.5])
+    n = np.array([40, 60, 15])
+    assert unit_information_sd(sei, n) == pytest.approx(np.sqrt(115 / np.sum(sei**-2.0)), rel=1e-15)
+    with pytest.raises(ModelSpecError, match="sample size"):
+        unit_information_sd(sei, np.array([40, np.nan, 15]))
