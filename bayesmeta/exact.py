@@ -80,8 +80,18 @@ _FD = 1e-4  # finite-difference step in log(tau) for the log-density derivatives
 
 @dataclass(frozen=True)
 class _Spec:
+    """Priors of one model: ``tau_prior``, and per column of the design a Normal or Flat prior.
+
+    ``coef`` is ``None`` for the intercept-only model (one column of ones, prior ``mu_prior``).
+    """
+
     tau_prior: Prior
     mu_prior: Prior
+    coef: tuple[Prior, ...] | None = None
+
+    @cached_property
+    def coef_priors(self) -> tuple[Prior, ...]:
+        return self.coef if self.coef is not None else (self.mu_prior,)
 
     @cached_property
     def m0(self) -> float:
@@ -91,6 +101,23 @@ class _Spec:
     def p0(self) -> float:
         """Prior precision of mu (0 for a flat prior)."""
         return 1 / float(self.mu_prior.sigma) ** 2 if isinstance(self.mu_prior, Normal) else 0.0
+
+    @cached_property
+    def m0v(self) -> FloatArray:
+        """Prior means of the coefficients (0 for flat ones), shape (p,)."""
+        return np.array([float(q.mu) if isinstance(q, Normal) else 0.0 for q in self.coef_priors])
+
+    @cached_property
+    def lam0(self) -> FloatArray:
+        """Prior precisions of the coefficients (0 for flat ones), shape (p,)."""
+        return np.array(
+            [1 / float(q.sigma) ** 2 if isinstance(q, Normal) else 0.0 for q in self.coef_priors]
+        )
+
+    @cached_property
+    def p_flat(self) -> int:
+        """Number of coefficients with a flat prior."""
+        return int(np.sum(self.lam0 == 0))
 
     @cached_property
     def lo(self) -> float:
@@ -108,20 +135,35 @@ class _Spec:
     def xhi(self) -> float:
         return min(_XMAX, math.log(self.hi)) if math.isfinite(self.hi) else _XMAX
 
+    @cached_property
+    def tau_proper(self) -> bool:
+        """Whether the tau prior integrates to one (bounded support, or a tail lighter than 1/tau)."""
+        if math.isfinite(self.hi):
+            return True
+        alpha, beta = self.tau_prior.tail
+        return bool(alpha > 1 or (alpha == 1 and beta > 1))
+
+    @cached_property
+    def proper(self) -> bool:
+        """Whether every prior is proper (then the normalising constant is p(y))."""
+        return self.tau_proper and self.p_flat == 0
+
     def moment_exists(self, r: float, k: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether E[tau**r | y] is finite, from the tails of prior and likelihood.
 
-        The likelihood decays like tau**-(k-1) (flat mu prior) or tau**-k (normal).
+        The likelihood decays like ``tau**-(k - p_flat)``, ``p_flat`` the number of coefficients
+        with a flat prior (intercept-only: ``tau**-(k-1)`` with a flat mu prior, ``tau**-k``
+        with a normal one).
         """
         alpha, beta = self.tau_prior.tail
-        a = alpha + (k - (1 if self.p0 == 0 else 0))
-        return (a - r > 1) | ((a - r == 1) & (beta > 1))
+        a = alpha + (np.asarray(k) - self.p_flat)
+        return np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
 
 
-def _loglik(
+def _loglik1(
     tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray, spec: _Spec
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Log L(tau) with mu integrated out, muhat(tau) and V(tau).
+    """Intercept-only log L(tau) with mu integrated out, muhat(tau) and V(tau) (fast path).
 
     ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out.
     """
@@ -143,22 +185,81 @@ def _loglik(
     return ll, muhat, 1 / sw
 
 
+def _loglik_design(
+    tau2: FloatArray, data: _Data, spec: _Spec
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Log L(tau) with the coefficients integrated out, b_hat(tau) and P(tau)^-1, design X.
+
+    With :math:`W = V^{-1}`, :math:`P = X^\top W X + \Lambda_0`, :math:`h = X^\top W y +
+    \Lambda_0 m_0`, :math:`\hat b = P^{-1} h`:
+
+    .. math::
+
+        \log L = -\tfrac12\big[k \log 2\pi + \log|V| + \log|P| - p_{flat} \log 2\pi
+            - \textstyle\sum_{normal} \log\lambda_{0j}
+            + (y - X\hat b)^\top W (y - X\hat b) + (\hat b - m_0)^\top \Lambda_0
+            (\hat b - m_0)\big]
+
+    ``tau2`` (M, ...) -> ``ll`` (M, ...), ``bhat`` (M, ..., p), ``Pinv`` (M, ..., p, p). Where
+    ``P`` is not numerically positive definite (tau**2 overflowing with flat coefficients)
+    ``ll`` is ``-inf``.
+    """
+    X = data.X
+    assert X is not None
+    M, K, p = X.shape
+    tshape = tau2.shape
+    t2 = tau2.reshape(M, -1)
+    v = data.S2[:, None, :] + t2[..., None]  # (M, T, K)
+    w = data.mask[:, None, :] / v
+    lam0, m0 = spec.lam0, spec.m0v
+    P = np.einsum("mki,mtk,mkj->mtij", X, w, X) + np.diag(lam0)
+    h = np.einsum("mki,mtk->mti", X, w * data.Y[:, None, :]) + lam0 * m0
+    sign, logdet = np.linalg.slogdet(P)
+    bad = ~((sign > 0) & np.isfinite(logdet))
+    P = np.where(bad[..., None, None], np.eye(p), P)
+    Pinv = np.linalg.inv(P)
+    Pinv = 0.5 * (Pinv + np.swapaxes(Pinv, -1, -2))
+    bhat = np.einsum("mtij,mtj->mti", Pinv, h)
+    r = data.Y[:, None, :] - np.einsum("mki,mti->mtk", X, bhat)
+    q = (w * r * r).sum(-1) + (lam0 * (bhat - m0) ** 2).sum(-1)
+    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    ll = -0.5 * ((data.mask[:, None, :] * np.log(v)).sum(-1) + logdet + q + const)
+    ll = np.where(bad, -np.inf, ll)
+    return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
+
+
+def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Log L(tau), b_hat(tau) (..., p) and P(tau)^-1 (..., p, p) for either kind of model."""
+    if data.X is None:
+        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.mask, spec)
+        return ll, muhat[..., None], V[..., None, None]
+    return _loglik_design(tau2, data, spec)
+
+
+def _ll(tau2: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
+    """Log L(tau) only."""
+    if data.X is None:
+        return _loglik1(tau2, data.Y, data.S2, data.mask, spec)[0]
+    return _loglik_design(tau2, data, spec)[0]
+
+
 @dataclass
 class _Data:
     Y: FloatArray  # (M, K), padding 0
     S2: FloatArray  # (M, K), padding 1
     mask: FloatArray  # (M, K) 1.0 / 0.0
     k: NDArray[np.int64]  # (M,)
+    X: FloatArray | None = None  # (M, K, p) design; None: intercept only (fast path)
 
     def take(self, idx: NDArray[np.intp]) -> _Data:
-        return _Data(self.Y[idx], self.S2[idx], self.mask[idx], self.k[idx])
+        X = None if self.X is None else self.X[idx]
+        return _Data(self.Y[idx], self.S2[idx], self.mask[idx], self.k[idx], X)
 
 
 def _ell(x: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
     """Log posterior density of x = log(tau), unnormalised (includes the Jacobian tau)."""
     tau = np.exp(x)
-    ll, _, _ = _loglik(tau * tau, data.Y, data.S2, data.mask, spec)
-    return x + spec.tau_prior.logpdf(tau) + ll
+    return x + spec.tau_prior.logpdf(tau) + _ll(tau * tau, data, spec)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,10 +283,21 @@ class _Grid:
     ell: FloatArray  # log posterior density of x at nodes (unnormalised)
     W: FloatArray  # normalised weights, sum to 1
     logZ: FloatArray  # (M,) log of integral p(tau) L(tau) dtau
-    muhat: FloatArray
-    V: FloatArray
+    bhat: FloatArray  # (M, N, p) conditional posterior means of the coefficients
+    Pinv: FloatArray  # (M, N, p, p) their conditional covariances
     cum: FloatArray  # (M, P + 1) posterior mass left of each panel boundary
     converged: NDArray[np.bool_] = field(default_factory=lambda: np.ones(0, dtype=bool))
+    delta: FloatArray = field(default_factory=lambda: np.zeros(0))  # last change between levels
+
+    @property
+    def muhat(self) -> FloatArray:
+        """Conditional mean of the first coefficient (mu in the intercept-only model)."""
+        return self.bhat[..., 0]
+
+    @property
+    def V(self) -> FloatArray:
+        """Conditional variance of the first coefficient."""
+        return self.Pinv[..., 0, 0]
 
     @property
     def H(self) -> FloatArray:
@@ -199,7 +311,8 @@ class _Grid:
         return _Grid(
             self.data.take(idx), self.spec, self.xhat[idx], self.sig[idx], self.t_lo[idx],
             self.t_hi[idx], self.P, self.t[idx], self.x[idx], self.ell[idx], self.W[idx],
-            self.logZ[idx], self.muhat[idx], self.V[idx], self.cum[idx], self.converged[idx],
+            self.logZ[idx], self.bhat[idx], self.Pinv[idx], self.cum[idx], self.converged[idx],
+            self.delta[idx],
         )  # fmt: skip
 
     # x <-> t maps ------------------------------------------------------------------------------
@@ -291,7 +404,7 @@ def _rule(
     gw = np.broadcast_to((H[:, None, None] / 2) * _GL_W, (M, P, _GL_N)).reshape(M, -1)
     x = xhat[:, None] + sig[:, None] * np.sinh(t)
     tau = np.exp(x)
-    ll, muhat, V = _loglik(tau * tau, data.Y, data.S2, data.mask, spec)
+    ll, bhat, Pinv = _cond(tau * tau, data, spec)
     ell = x + spec.tau_prior.logpdf(tau) + ll
     logw = np.log(gw) + ell + np.log(sig[:, None] * np.cosh(t))
     logw = np.where(np.isfinite(logw), logw, -np.inf)
@@ -302,31 +415,36 @@ def _rule(
     W = w / sw[:, None]
     panel = W.reshape(M, P, _GL_N).sum(-1)
     cum = np.concatenate([np.zeros((M, 1)), np.cumsum(panel, axis=1)], axis=1)
-    return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, muhat, V, cum)
+    return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
 
 
 def _functionals(g: _Grid) -> FloatArray:
-    """Key integrals whose agreement between levels decides convergence (scaled, (M, 6))."""
+    """Key integrals whose agreement between levels decides convergence (scaled, (M, 4 + 2p)).
+
+    log Z, E[log tau], log E[tau], log E[tau**2], and per coefficient log E[var(b_j | tau)] and
+    E[b_j] in units of its conditional sd at the core of the tau posterior.
+    """
     k = g.data.k
     tau = g.tau
     W = g.W
-    e1 = np.where(g.spec.moment_exists(1, k), (W * tau).sum(1), 0.0)
-    e2 = np.where(g.spec.moment_exists(2, k), (W * tau * tau).sum(1), 0.0)
-    ev = np.where(g.spec.moment_exists(2, k) | (g.spec.p0 > 0), (W * g.V).sum(1), 0.0)
-    # a level-independent scale for mu: the conditional sd at the core of the tau posterior
-    _, _, v0 = _loglik(np.exp(2 * g.xhat)[:, None], g.data.Y, g.data.S2, g.data.mask, g.spec)
-    vscale = np.sqrt(v0[:, 0])
-    return np.stack(
-        [
-            g.logZ,
-            (W * g.x).sum(1),
-            np.log(np.where(e1 > 0, e1, 1.0)),
-            np.log(np.where(e2 > 0, e2, 1.0)),
-            np.log(np.where(ev > 0, ev, 1.0)),
-            (W * g.muhat).sum(1) / vscale,
-        ],
-        axis=1,
-    )
+    spec = g.spec
+    e1 = np.where(spec.moment_exists(1, k), (W * tau).sum(1), 0.0)
+    e2 = np.where(spec.moment_exists(2, k), (W * tau * tau).sum(1), 0.0)
+    var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
+    ok = spec.moment_exists(2, k)[:, None] | (spec.lam0 > 0)[None, :]
+    ev = np.where(ok, (W[..., None] * var).sum(1), 0.0)
+    # a level-independent scale for b: the conditional sd at the core of the tau posterior
+    _, _, v0 = _cond(np.exp(2 * g.xhat)[:, None], g.data, spec)
+    vscale = np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
+    cols = [
+        g.logZ[:, None],
+        (W * g.x).sum(1)[:, None],
+        np.log(np.where(e1 > 0, e1, 1.0))[:, None],
+        np.log(np.where(e2 > 0, e2, 1.0))[:, None],
+        np.log(np.where(ev > 0, ev, 1.0)),
+        (W[..., None] * g.bhat).sum(1) / vscale,
+    ]
+    return np.concatenate(cols, axis=1)
 
 
 def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.intp], _Grid]]:
@@ -346,11 +464,13 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
         sub = data.take(active)
         cur = _rule(sub, spec, xhat[active], sig[active], t_lo[active], t_hi[active], 2 * P)
         cur_f = _functionals(cur)
-        done = np.all(np.abs(cur_f - prev_f) <= rtol, axis=1)
+        diff = np.abs(cur_f - prev_f).max(axis=1)
+        cur.delta = diff
+        done = diff <= rtol
         last = 2 * P >= _PMAX
         if last:
             done[:] = True
-            cur.converged = np.all(np.abs(cur_f - prev_f) <= rtol, axis=1)
+            cur.converged = diff <= rtol
             if not cur.converged.all():
                 warnings.warn(
                     f"exact posterior: quadrature did not reach rtol={rtol:g} for "
@@ -435,7 +555,7 @@ def _tau_boundary_logdens(g: _Grid, c: int) -> tuple[FloatArray, FloatArray]:
         if not math.isfinite(b):
             out.append(np.full(M, -np.inf))
             continue
-        ll, _, _ = _loglik(np.full((M, 1), b * b), g.data.Y, g.data.S2, g.data.mask, spec)
+        ll = _ll(np.full((M, 1), b * b), g.data, spec)
         val = ll[:, 0] + float(spec.tau_prior.logpdf(b))
         if b == 0:
             val = np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val
@@ -904,7 +1024,7 @@ class TauPosterior:
         g = self.grid
         with np.errstate(all="ignore"):
             tau = np.sqrt(xx) if self.power == 2 else xx
-            ll, _, _ = _loglik(tau * tau, g.data.Y, g.data.S2, g.data.mask, g.spec)
+            ll = _ll(tau * tau, g.data, g.spec)
             out = np.exp(g.spec.tau_prior.logpdf(tau) + ll - g.logZ[0])
             if self.power == 2:
                 out = out / (2 * tau)
@@ -1471,7 +1591,7 @@ class ExactPosterior:
 
     def _cond(self, tau: FloatArray, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
         g = self._grid
-        ll, muhat, V = _loglik(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.mask, spec)
+        ll, muhat, V = _loglik1(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.mask, spec)
         return ll[0], muhat[0], V[0]
 
     def point_estimates(self) -> pd.DataFrame:
@@ -1598,7 +1718,7 @@ class ExactPosterior:
         if param == "tau":
             if g.spec.lo > 0:
                 raise ModelSpecError(f"tau = 0 lies outside the support of {self.tau_prior}")
-            ll, _, _ = _loglik(np.zeros((1, 1)), g.data.Y, g.data.S2, g.data.mask, g.spec)
+            ll = _ll(np.zeros((1, 1)), g.data, g.spec)
             return float(np.exp(ll[0, 0] - g.logZ[0]))
         if param == "mu":
             return float(self.mu.pdf(0.0) / self.mu_prior.pdf(0.0))
