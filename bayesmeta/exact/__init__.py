@@ -45,16 +45,15 @@ See also: R bayesmeta::bayesmeta; metafor::rma for the frequentist counterpart.
 from __future__ import annotations
 
 from bayesmeta.exact._batch import exact_posterior_batch
+from bayesmeta.exact._inputs import _as_prior as _as_prior  # used by bayesmeta.batch
 from bayesmeta.exact._posterior import (
     ExactPosterior,
     MixturePosterior,
     TauPosterior,
+    draw_posterior,
     exact_posterior,
-)
-from bayesmeta.exact._posterior import (
-    _as_prior as _as_prior,  # used by bayesmeta.batch
 )
 from bayesmeta.exact._rule import _Spec as _Spec  # used by bayesmeta.batch
 
-__all__ = ["ExactPosterior", "MixturePosterior", "TauPosterior", "exact_posterior",
-           "exact_posterior_batch"]  # fmt: skip
+__all__ = ["ExactPosterior", "MixturePosterior", "TauPosterior", "draw_posterior",
+           "exact_posterior", "exact_posterior_batch"]  # fmt: skip
