@@ -111,7 +111,9 @@ def _design(X: Any, k: int, moderators: Sequence[str] | None) -> tuple[FloatArra
     elif cols is not None:
         names = tuple(cols)
     else:
-        names = tuple("intercept" if np.all(Xa[:, j] == 1) else f"x{j + 1}" for j in range(p))
+        ones = np.flatnonzero(np.all(Xa == 1, axis=0))
+        first = int(ones[0]) if ones.size else -1
+        names = tuple("intercept" if j == first else f"x{j + 1}" for j in range(p))
     if len(names) != p:
         raise ModelSpecError(f"moderators has {len(names)} names but X has {p} columns")
     if len(set(names)) != p or set(names) & set(_RESERVED):
