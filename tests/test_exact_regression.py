@@ -439,6 +439,22 @@ def test_draws_agree_with_exact(name):
     assert abs(frac - 0.5) <= MC_Z * math.sqrt(0.25 / N_DRAWS)
 
 
+def test_inverse_cdf_of_draws_equals_the_rules_quantiles():
+    from bayesmeta.exact._draws import _tau_inverse_cdf
+
+    q = np.array([1e-12, 1e-7, 1e-5, 1e-3, 0.1, 0.5, 0.9, 0.999, 1 - 1e-5, 1 - 1e-9])
+    for y, s, tp in ((K2_Y, np.sqrt(K2_V), HalfCauchy(0.5)), (*bcg_arrays(), HalfNormal(0.5))):
+        post = exact_posterior(y, s, tau_prior=tp)
+        fast = _tau_inverse_cdf(post._grid, q)
+        # on the probability scale: the rule's CDF at the drawn tau gives back q
+        assert np.abs(post.tau.cdf(fast) - q).max() <= 1e-10, tp
+
+
+def bcg_arrays() -> tuple[np.ndarray, np.ndarray]:
+    d = bcg()
+    return d["yi"].to_numpy(), d["sei"].to_numpy()
+
+
 def test_draws_reproducible_from_the_generator():
     c = CASES["normand_orpington_halfcauchy_flat"]
     tau_prior, beta = _priors(c)
