@@ -1,28 +1,35 @@
-r"""Exact (quadrature, no MCMC) posterior of the normal-normal random-effects model.
+r"""Exact (quadrature, no MCMC) posterior of the normal-normal model, with or without moderators.
 
-Model: :math:`y_i \sim N(\theta_i, s_i^2)`, :math:`\theta_i \sim N(\mu, \tau^2)`, priors
-:math:`p(\mu)` (normal or flat) and :math:`p(\tau)`. With :math:`\theta` integrated out,
-:math:`y_i \mid \mu, \tau \sim N(\mu, s_i^2 + \tau^2)`, and with a normal prior
-:math:`N(m_0, s_0^2)` on :math:`\mu` (or a flat one, :math:`s_0 = \infty`), everything given
-:math:`\tau` is Gaussian in closed form. Writing :math:`w_i = 1/(s_i^2 + \tau^2)`,
-
-.. math::
-
-    V(\tau) = \Big(\sum_i w_i + s_0^{-2}\Big)^{-1}, \quad
-    \hat\mu(\tau) = V(\tau)\Big(\sum_i w_i y_i + m_0 s_0^{-2}\Big), \quad
-    \mu \mid \tau, y \sim N(\hat\mu, V),
-
-and the likelihood of :math:`\tau` with :math:`\mu` integrated out,
+Model: :math:`y_i \sim N(\theta_i, s_i^2)`, :math:`\theta_i \sim N(x_i^\top b, \tau^2)` with a
+design matrix :math:`X` (k x p; the intercept-only model has :math:`X = 1` and :math:`b = \mu`),
+independent priors :math:`b_j \sim N(m_{0j}, \lambda_{0j}^{-1})` or flat
+(:math:`\lambda_{0j} = 0`), and any prior :math:`p(\tau)`. With :math:`\theta` integrated out,
+:math:`y \mid b, \tau \sim N(Xb, V)`, :math:`V = \mathrm{diag}(s_i^2 + \tau^2)`, and everything
+given :math:`\tau` is Gaussian in closed form:
 
 .. math::
 
-    \log L(\tau) = -\tfrac{k}{2}\log 2\pi - \tfrac12\sum_i \log(s_i^2+\tau^2)
-        + \tfrac12 \log\frac{V}{s_0^2} - \tfrac12\Big[\sum_i w_i (y_i-\hat\mu)^2
-        + \frac{(m_0-\hat\mu)^2}{s_0^2}\Big]
+    P = X^\top V^{-1} X + \Lambda_0, \quad h = X^\top V^{-1} y + \Lambda_0 m_0, \quad
+    b \mid \tau, y \sim N(\hat b, P^{-1}), \quad \hat b = P^{-1} h,
 
-(for a flat prior the :math:`s_0` terms become :math:`+\tfrac12\log 2\pi`). Then
-:math:`p(\tau\mid y) \propto p(\tau) L(\tau)`, and :math:`\mu`, :math:`\theta_{new}` and each
-:math:`\theta_i` are mixtures of normals over :math:`p(\tau \mid y)`.
+and the likelihood of :math:`\tau` with :math:`b` integrated out over its prior,
+
+.. math::
+
+    \log L(\tau) = -\tfrac{k - p_{flat}}{2}\log 2\pi - \tfrac12 \log|V| - \tfrac12\log|P|
+        + \tfrac12 \sum_{j\,normal} \log\lambda_{0j}
+        - \tfrac12\Big[(y - X\hat b)^\top V^{-1} (y - X\hat b)
+        + (\hat b - m_0)^\top \Lambda_0 (\hat b - m_0)\Big].
+
+(Intercept-only: :math:`V(\tau) = 1/P`, :math:`\hat\mu = \hat b`; a fast scalar path computes
+it.) Then :math:`p(\tau\mid y) \propto p(\tau) L(\tau)`; each coefficient, the mean
+:math:`x_0^\top b` and the new-study effect :math:`x_0^\top b + \tau z` at moderator values
+:math:`x_0` (variance :math:`x_0^\top P^{-1} x_0`, plus :math:`\tau^2`), and each
+:math:`\theta_i` (mean :math:`B_i y_i + (1 - B_i) x_i^\top\hat b`, variance
+:math:`s_i^2 B_i + (1 - B_i)^2 x_i^\top P^{-1} x_i`, :math:`B_i = \tau^2/(s_i^2 + \tau^2)`) are
+normal mixtures over :math:`p(\tau \mid y)`. As :math:`\tau \to \infty`, :math:`L(\tau)` decays
+like :math:`\tau^{-(k - p_{flat})}`: with the prior's tail this decides, before any computation,
+whether the posterior is proper and which moments exist.
 
 The one-dimensional integrals over :math:`\tau` use composite Gauss-Legendre quadrature in the
 variable :math:`t` with :math:`\log\tau = \hat x + \hat\sigma \sinh t`, where :math:`\hat x` and
@@ -39,7 +46,11 @@ This replaces R bayesmeta's DIRECT discretisation (Röver & Friede 2017, JCGS 26
 bounds the divergence between neighbouring mixture components (about 1 % accuracy by default),
 with a higher-order rule: results agree with brute-force adaptive quadrature to ~1e-9.
 
-See also: R bayesmeta::bayesmeta; metafor::rma for the frequentist counterpart.
+Independent posterior draws (:func:`draw_posterior`, :meth:`ExactPosterior.draw`) come from the
+same rule: inverse CDF on tau, then closed-form normals.
+
+See also: R bayesmeta::bayesmeta and bayesmeta::bmr; metafor::rma for the frequentist
+counterpart.
 """
 
 from __future__ import annotations

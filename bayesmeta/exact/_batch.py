@@ -106,7 +106,7 @@ def exact_posterior_batch(
     out = np.full((Mtot, len(cols)), np.nan)
     ci = {c: i for i, c in enumerate(cols)}
     out[:, ci["k"]] = kk
-    proper = tp.is_proper and mp.is_proper
+    proper = spec.proper
     a = (1 - ci_prob) / 2
     for b0 in range(0, Mtot, block):
         sl = np.arange(b0, min(Mtot, b0 + block))
