@@ -618,3 +618,43 @@ def test_bad_design_inputs():
         post.coef("year")
     with pytest.raises(ModelSpecError, match="intercept-only"):
         post.point_estimates()
+
+
+def test_heavy_tailed_regression_reports_missing_moments():
+    # k = 3 with two flat coefficients: likelihood ~ tau^-1, half-Cauchy tail tau^-2, so the
+    # posterior of tau has a mean but no variance; flat coefficients inherit that
+    post = exact_posterior(
+        [0.3, 0.1, 0.5], [0.2, 0.1, 0.3], X=[[1, 0], [1, 1], [1, 2]], tau_prior=HalfCauchy(0.5)
+    )
+    tab = post.summary(x0=[1, 1])
+    assert np.isfinite(tab.loc["tau", "mean"]) and tab.loc["tau", "sd"] == math.inf
+    assert np.isfinite(tab.loc["x2", "mean"]) and tab.loc["x2", "sd"] == math.inf
+    assert tab.loc["theta_new[x0]", "sd"] == math.inf
+    assert np.isfinite(tab[["median", "ci_lb", "ci_ub"]].to_numpy()).all()
+    assert np.isfinite(tab.loc["theta[1]"].to_numpy()).all()  # shrinkage keeps every moment
+    # with an improper flat tau prior the same design is improper: decided up front
+    with pytest.raises(ModelSpecError, match="improper"):
+        exact_posterior(
+            [0.3, 0.1, 0.5], [0.2, 0.1, 0.3], X=[[1, 0], [1, 1], [1, 2]],
+            tau_prior=ImproperUniform(),
+        )  # fmt: skip
+
+
+def test_intercept_only_draws_and_accuracy():
+    y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
+    s = [14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6]
+    post = exact_posterior(y, s, tau_prior=HalfCauchy(25), mu_prior=Normal(0, 50))
+    d = post.draw(N_DRAWS, np.random.default_rng(5))
+    for label, sample, dist in (
+        ("mu", d["b"][:, 0], post.mu),
+        ("theta_new", d["theta_new"], post.theta_new),
+        ("theta_A", d["theta"][:, 0], post.theta(0)),
+    ):
+        assert abs(sample.mean() - dist.mean) <= MC_Z * dist.sd / math.sqrt(N_DRAWS), label
+        frac = float(np.mean(sample <= dist.median))
+        assert abs(frac - 0.5) <= MC_Z * math.sqrt(0.25 / N_DRAWS), label
+    acc = post.accuracy
+    assert set(acc) == {"method", "converged", "rtol", "max_change", "panels", "n_nodes"}
+    assert acc["converged"] and 0 <= acc["max_change"] <= acc["rtol"]
+    with pytest.raises(ModelSpecError, match="positive integer"):
+        post.draw(0)
