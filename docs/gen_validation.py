@@ -283,6 +283,7 @@ def eight_schools_rows(part: str) -> Iterator[Row]:
             labels=ref["data"]["labels"],
         )
         summ = post.summary(ci_prob=0.95, ci_kind="hdi")
+        summ = summ.rename(columns={"ci_lb": "lower", "ci_ub": "upper"})  # the R names
         extra = ex.get("extra", {})
         call = calls["_".join(key.split("_")[:2])]
         tau = _Diff()

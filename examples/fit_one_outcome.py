@@ -45,8 +45,8 @@ post = exact_posterior(
 )
 s = post.summary(ci_prob=0.95, ci_kind="eti")
 rows.append(
-    ("Bayes, exact", *s.loc["mu", ["median", "lower", "upper"]], s.loc["tau", "median"],
-     *s.loc["theta_new", ["lower", "upper"]])
+    ("Bayes, exact", *s.loc["mu", ["median", "ci_lb", "ci_ub"]], s.loc["tau", "median"],
+     *s.loc["theta_new", ["ci_lb", "ci_ub"]])
 )  # fmt: skip
 
 # the same model by NUTS

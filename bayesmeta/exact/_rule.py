@@ -1,0 +1,634 @@
+"""The quadrature rule over tau for the normal-normal model with a design matrix."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bayesmeta.errors import ConvergenceWarning
+from bayesmeta.priors import Normal, Prior
+
+FloatArray = NDArray[np.float64]
+
+_LOG2PI = math.log(2 * math.pi)
+_GL_N = 10
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_N)
+_XMIN, _XMAX = -700.0, 300.0  # log(tau) limits: tau**4 stays finite, tau**2 may underflow to 0
+_DROP = 50.0  # truncate where the integrand is below exp(-_DROP) of its maximum
+_P0, _PMAX = 8, 512  # panels at the first and the last refinement level
+_FD = 1e-4  # finite-difference step in log(tau) for the log-density derivatives
+
+# ------------------------------------------------------------------------------------------------
+# model pieces
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Priors of one model: ``tau_prior``, and per column of the design a Normal or Flat prior.
+
+    ``coef`` is ``None`` for the intercept-only model (one column of ones, prior ``mu_prior``).
+    """
+
+    tau_prior: Prior
+    mu_prior: Prior
+    coef: tuple[Prior, ...] | None = None
+
+    @cached_property
+    def coef_priors(self) -> tuple[Prior, ...]:
+        return self.coef if self.coef is not None else (self.mu_prior,)
+
+    @cached_property
+    def m0(self) -> float:
+        return float(self.mu_prior.mu) if isinstance(self.mu_prior, Normal) else 0.0
+
+    @cached_property
+    def p0(self) -> float:
+        """Prior precision of mu (0 for a flat prior)."""
+        return 1 / float(self.mu_prior.sigma) ** 2 if isinstance(self.mu_prior, Normal) else 0.0
+
+    @cached_property
+    def m0v(self) -> FloatArray:
+        """Prior means of the coefficients (0 for flat ones), shape (p,)."""
+        return np.array([float(q.mu) if isinstance(q, Normal) else 0.0 for q in self.coef_priors])
+
+    @cached_property
+    def lam0(self) -> FloatArray:
+        """Prior precisions of the coefficients (0 for flat ones), shape (p,)."""
+        return np.array(
+            [1 / float(q.sigma) ** 2 if isinstance(q, Normal) else 0.0 for q in self.coef_priors]
+        )
+
+    @cached_property
+    def p_flat(self) -> int:
+        """Number of coefficients with a flat prior."""
+        return int(np.sum(self.lam0 == 0))
+
+    @cached_property
+    def lo(self) -> float:
+        return self.tau_prior.support[0]
+
+    @cached_property
+    def hi(self) -> float:
+        return self.tau_prior.support[1]
+
+    @cached_property
+    def xlo(self) -> float:
+        return max(_XMIN, math.log(self.lo)) if self.lo > 0 else _XMIN
+
+    @cached_property
+    def xhi(self) -> float:
+        return min(_XMAX, math.log(self.hi)) if math.isfinite(self.hi) else _XMAX
+
+    @cached_property
+    def tau_proper(self) -> bool:
+        """Whether the tau prior integrates to one (bounded support or a tail beyond 1/tau)."""
+        if math.isfinite(self.hi):
+            return True
+        alpha, beta = self.tau_prior.tail
+        return bool(alpha > 1 or (alpha == 1 and beta > 1))
+
+    @cached_property
+    def proper(self) -> bool:
+        """Whether every prior is proper (then the normalising constant is p(y))."""
+        return self.tau_proper and self.p_flat == 0
+
+    def moment_exists(self, r: float, k: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether E[tau**r | y] is finite, from the tails of prior and likelihood.
+
+        The likelihood decays like ``tau**-(k - p_flat)``, ``p_flat`` the number of coefficients
+        with a flat prior (intercept-only: ``tau**-(k-1)`` with a flat mu prior, ``tau**-k``
+        with a normal one).
+        """
+        alpha, beta = self.tau_prior.tail
+        a = alpha + (np.asarray(k) - self.p_flat)
+        return np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
+
+
+def _loglik1(
+    tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray, spec: _Spec
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Intercept-only log L(tau) with mu integrated out, muhat(tau) and V(tau) (fast path).
+
+    ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out.
+    """
+    extra = tau2.ndim - 1
+    shp = (Y.shape[0],) + (1,) * extra + (Y.shape[1],)
+    Yb, S2b, Mb = Y.reshape(shp), S2.reshape(shp), mask.reshape(shp)
+    v = S2b + tau2[..., None]
+    w = Mb / v
+    sw = w.sum(-1) + spec.p0
+    muhat = ((w * Yb).sum(-1) + spec.p0 * spec.m0) / sw
+    r = Yb - muhat[..., None]
+    q = (w * r * r).sum(-1)
+    k = mask.sum(-1).reshape((Y.shape[0],) + (1,) * extra)
+    ll = -0.5 * (Mb * np.log(v)).sum(-1) - 0.5 * np.log(sw) - 0.5 * q - 0.5 * k * _LOG2PI
+    if spec.p0 > 0:
+        ll += 0.5 * math.log(spec.p0) - 0.5 * spec.p0 * (spec.m0 - muhat) ** 2
+    else:
+        ll += 0.5 * _LOG2PI
+    return ll, muhat, 1 / sw
+
+
+def _loglik_design(
+    tau2: FloatArray, data: _Data, spec: _Spec
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Log L(tau) with the coefficients integrated out, b_hat(tau) and P(tau)^-1, design X.
+
+    With :math:`W = V^{-1}`, :math:`P = X^\top W X + \Lambda_0`, :math:`h = X^\top W y +
+    \Lambda_0 m_0`, :math:`\hat b = P^{-1} h`:
+
+    .. math::
+
+        \log L = -\tfrac12\big[k \log 2\pi + \log|V| + \log|P| - p_{flat} \log 2\pi
+            - \textstyle\sum_{normal} \log\lambda_{0j}
+            + (y - X\hat b)^\top W (y - X\hat b) + (\hat b - m_0)^\top \Lambda_0
+            (\hat b - m_0)\big]
+
+    ``tau2`` (M, ...) -> ``ll`` (M, ...), ``bhat`` (M, ..., p), ``Pinv`` (M, ..., p, p). Where
+    ``P`` is not numerically positive definite (tau**2 overflowing with flat coefficients)
+    ``ll`` is ``-inf``.
+    """
+    X = data.X
+    assert X is not None
+    M, _, p = X.shape
+    tshape = tau2.shape
+    t2 = tau2.reshape(M, -1)
+    v = data.S2[:, None, :] + t2[..., None]  # (M, T, K)
+    w = data.mask[:, None, :] / v
+    lam0, m0 = spec.lam0, spec.m0v
+    P = np.einsum("mki,mtk,mkj->mtij", X, w, X) + np.diag(lam0)
+    h = np.einsum("mki,mtk->mti", X, w * data.Y[:, None, :]) + lam0 * m0
+    sign, logdet = np.linalg.slogdet(P)
+    bad = ~((sign > 0) & np.isfinite(logdet))
+    P = np.where(bad[..., None, None], np.eye(p), P)
+    Pinv = np.linalg.inv(P)
+    Pinv = 0.5 * (Pinv + np.swapaxes(Pinv, -1, -2))
+    bhat = np.einsum("mtij,mtj->mti", Pinv, h)
+    r = data.Y[:, None, :] - np.einsum("mki,mti->mtk", X, bhat)
+    q = (w * r * r).sum(-1) + (lam0 * (bhat - m0) ** 2).sum(-1)
+    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    ll = -0.5 * ((data.mask[:, None, :] * np.log(v)).sum(-1) + logdet + q + const)
+    ll = np.where(bad, -np.inf, ll)
+    return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
+
+
+def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Log L(tau), b_hat(tau) (..., p) and P(tau)^-1 (..., p, p) for either kind of model."""
+    if data.X is None:
+        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.mask, spec)
+        return ll, muhat[..., None], V[..., None, None]
+    return _loglik_design(tau2, data, spec)
+
+
+def _ll(tau2: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
+    """Log L(tau) only."""
+    if data.X is None:
+        return _loglik1(tau2, data.Y, data.S2, data.mask, spec)[0]
+    return _loglik_design(tau2, data, spec)[0]
+
+
+@dataclass
+class _Data:
+    Y: FloatArray  # (M, K), padding 0
+    S2: FloatArray  # (M, K), padding 1
+    mask: FloatArray  # (M, K) 1.0 / 0.0
+    k: NDArray[np.int64]  # (M,)
+    X: FloatArray | None = None  # (M, K, p) design; None: intercept only (fast path)
+
+    def take(self, idx: NDArray[np.intp]) -> _Data:
+        X = None if self.X is None else self.X[idx]
+        return _Data(self.Y[idx], self.S2[idx], self.mask[idx], self.k[idx], X)
+
+
+def _ell(x: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
+    """Log posterior density of x = log(tau), unnormalised (includes the Jacobian tau)."""
+    tau = np.exp(x)
+    return x + spec.tau_prior.logpdf(tau) + _ll(tau * tau, data, spec)
+
+
+# ------------------------------------------------------------------------------------------------
+# the grid
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Grid:
+    """Quadrature rule for M analyses sharing the panel count ``P`` (arrays lead with M)."""
+
+    data: _Data
+    spec: _Spec
+    xhat: FloatArray
+    sig: FloatArray
+    t_lo: FloatArray
+    t_hi: FloatArray
+    P: int
+    t: FloatArray  # (M, N) nodes
+    x: FloatArray  # log tau at nodes
+    ell: FloatArray  # log posterior density of x at nodes (unnormalised)
+    W: FloatArray  # normalised weights, sum to 1
+    logZ: FloatArray  # (M,) log of integral p(tau) L(tau) dtau
+    bhat: FloatArray  # (M, N, p) conditional posterior means of the coefficients
+    Pinv: FloatArray  # (M, N, p, p) their conditional covariances
+    cum: FloatArray  # (M, P + 1) posterior mass left of each panel boundary
+    converged: NDArray[np.bool_] = field(default_factory=lambda: np.ones(0, dtype=bool))
+    delta: FloatArray = field(default_factory=lambda: np.zeros(0))  # last change between levels
+
+    @property
+    def muhat(self) -> FloatArray:
+        """Conditional mean of the first coefficient (mu in the intercept-only model)."""
+        return self.bhat[..., 0]
+
+    @property
+    def V(self) -> FloatArray:
+        """Conditional variance of the first coefficient."""
+        return self.Pinv[..., 0, 0]
+
+    @property
+    def H(self) -> FloatArray:
+        return (self.t_hi - self.t_lo) / self.P
+
+    @property
+    def tau(self) -> FloatArray:
+        return np.exp(self.x)
+
+    def take(self, idx: NDArray[np.intp]) -> _Grid:
+        return _Grid(
+            self.data.take(idx), self.spec, self.xhat[idx], self.sig[idx], self.t_lo[idx],
+            self.t_hi[idx], self.P, self.t[idx], self.x[idx], self.ell[idx], self.W[idx],
+            self.logZ[idx], self.bhat[idx], self.Pinv[idx], self.cum[idx], self.converged[idx],
+            self.delta[idx],
+        )  # fmt: skip
+
+    # x <-> t maps ------------------------------------------------------------------------------
+    def x_of_t(self, t: FloatArray) -> FloatArray:
+        sh = (-1,) + (1,) * (t.ndim - 1)
+        return self.xhat.reshape(sh) + self.sig.reshape(sh) * np.sinh(t)
+
+    def t_of_x(self, x: FloatArray) -> FloatArray:
+        sh = (-1,) + (1,) * (x.ndim - 1)
+        return np.arcsinh((x - self.xhat.reshape(sh)) / self.sig.reshape(sh))
+
+    def logdens_t(self, t: FloatArray) -> FloatArray:
+        """Log of the normalised posterior density of t."""
+        sh = (-1,) + (1,) * (t.ndim - 1)
+        x = self.x_of_t(t)
+        return (
+            _ell(x, self.data, self.spec)
+            + np.log(self.sig.reshape(sh) * np.cosh(t))
+            - self.logZ.reshape(sh)
+        )
+
+
+def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
+    """Mode and curvature width of the posterior of log(tau), per analysis."""
+    s_med = np.nanmedian(np.where(data.mask > 0, np.sqrt(data.S2), np.nan), axis=1)
+    xc = np.log(s_med)
+    h = 0.5
+    grid = np.clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
+    xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
+    for _ in range(2):
+        offs = np.arange(-3, 4) * 0.5
+        grid = np.clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
+        xhat, sig = _parabola(grid, _ell(grid, data, spec), sig * 0.5)
+    return xhat, sig
+
+
+def _parabola(
+    grid: FloatArray, ell: FloatArray, h: FloatArray | float
+) -> tuple[FloatArray, FloatArray]:
+    M, n = grid.shape
+    ell = np.where(np.isfinite(ell), ell, -np.inf)
+    j = np.clip(np.argmax(ell, axis=1), 1, n - 2)
+    rows = np.arange(M)
+    lm, l0, lp = ell[rows, j - 1], ell[rows, j], ell[rows, j + 1]
+    h = np.broadcast_to(np.asarray(h, dtype=float), (M,))
+    c = (lp - 2 * l0 + lm) / (h * h)
+    good = np.isfinite(c) & (c < 0)
+    c_safe = np.where(good, c, -1.0)
+    shift = np.where(good, -(lp - lm) / (2 * h * c_safe), 0.0)
+    shift = np.clip(shift, -h, h)
+    xhat = grid[rows, j] + shift
+    sig = np.where(good, 1 / np.sqrt(-c_safe), 1.0)
+    return xhat, np.clip(sig, 1e-3, 4.0)
+
+
+def _range(
+    data: _Data, spec: _Spec, xhat: FloatArray, sig: FloatArray, rmax: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Return the truncation [t_lo, t_hi] where the integrand (times tau**rmax) matters."""
+    t = np.arange(-16.0, 16.0 + 0.25, 0.5)
+    tcl = np.arcsinh((spec.xlo - xhat) / sig)
+    tch = np.arcsinh((spec.xhi - xhat) / sig)
+    tt = np.clip(t[None, :], tcl[:, None], tch[:, None])
+    x = xhat[:, None] + sig[:, None] * np.sinh(tt)
+    g = _ell(x, data, spec) + np.log(np.cosh(tt)) + rmax[:, None] * np.maximum(x - xhat[:, None], 0)
+    g = np.where(np.isfinite(g), g, -np.inf)
+    ok = g >= g.max(axis=1, keepdims=True) - _DROP
+    n = t.size
+    first = np.argmax(ok, axis=1)
+    last = n - 1 - np.argmax(ok[:, ::-1], axis=1)
+    t_lo = np.maximum(t[np.maximum(first - 1, 0)], tcl)
+    t_hi = np.minimum(t[np.minimum(last + 1, n - 1)], tch)
+    return t_lo, t_hi
+
+
+def _rule(
+    data: _Data,
+    spec: _Spec,
+    xhat: FloatArray,
+    sig: FloatArray,
+    t_lo: FloatArray,
+    t_hi: FloatArray,
+    P: int,
+) -> _Grid:
+    M = xhat.size
+    H = (t_hi - t_lo) / P
+    starts = t_lo[:, None] + H[:, None] * np.arange(P)  # (M, P)
+    t = (starts[:, :, None] + (H[:, None, None] / 2) * (_GL_X + 1)).reshape(M, -1)
+    gw = np.broadcast_to((H[:, None, None] / 2) * _GL_W, (M, P, _GL_N)).reshape(M, -1)
+    x = xhat[:, None] + sig[:, None] * np.sinh(t)
+    tau = np.exp(x)
+    ll, bhat, Pinv = _cond(tau * tau, data, spec)
+    ell = x + spec.tau_prior.logpdf(tau) + ll
+    logw = np.log(gw) + ell + np.log(sig[:, None] * np.cosh(t))
+    logw = np.where(np.isfinite(logw), logw, -np.inf)
+    mx = logw.max(axis=1)
+    w = np.exp(logw - mx[:, None])
+    sw = w.sum(axis=1)
+    logZ = mx + np.log(sw)
+    W = w / sw[:, None]
+    panel = W.reshape(M, P, _GL_N).sum(-1)
+    cum = np.concatenate([np.zeros((M, 1)), np.cumsum(panel, axis=1)], axis=1)
+    return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
+
+
+def _functionals(g: _Grid) -> FloatArray:
+    """Key integrals whose agreement between levels decides convergence (scaled, (M, 4 + 2p)).
+
+    log Z, E[log tau], log E[tau], log E[tau**2], and per coefficient log E[var(b_j | tau)] and
+    E[b_j] in units of its conditional sd at the core of the tau posterior.
+    """
+    k = g.data.k
+    tau = g.tau
+    W = g.W
+    spec = g.spec
+    e1 = np.where(spec.moment_exists(1, k), (W * tau).sum(1), 0.0)
+    e2 = np.where(spec.moment_exists(2, k), (W * tau * tau).sum(1), 0.0)
+    var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
+    ok = spec.moment_exists(2, k)[:, None] | (spec.lam0 > 0)[None, :]
+    ev = np.where(ok, (W[..., None] * var).sum(1), 0.0)
+    # a level-independent scale for b: the conditional sd at the core of the tau posterior
+    _, _, v0 = _cond(np.exp(2 * g.xhat)[:, None], g.data, spec)
+    vscale = np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
+    cols = [
+        g.logZ[:, None],
+        (W * g.x).sum(1)[:, None],
+        np.log(np.where(e1 > 0, e1, 1.0))[:, None],
+        np.log(np.where(e2 > 0, e2, 1.0))[:, None],
+        np.log(np.where(ev > 0, ev, 1.0)),
+        (W[..., None] * g.bhat).sum(1) / vscale,
+    ]
+    return np.concatenate(cols, axis=1)
+
+
+def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.intp], _Grid]]:
+    """Adaptive rules for all analyses; returns (indices, grid) groups sharing a panel count."""
+    M = data.Y.shape[0]
+    xhat, sig = _locate(data, spec)
+    rmax = np.zeros(M)
+    for r in (1, 2, 4):
+        rmax = np.where(spec.moment_exists(r, data.k), float(r), rmax)
+    t_lo, t_hi = _range(data, spec, xhat, sig, rmax)
+    groups: list[tuple[NDArray[np.intp], _Grid]] = []
+    active = np.arange(M)
+    P = _P0
+    prev = _rule(data, spec, xhat, sig, t_lo, t_hi, P)
+    prev_f = _functionals(prev)
+    while active.size:
+        sub = data.take(active)
+        cur = _rule(sub, spec, xhat[active], sig[active], t_lo[active], t_hi[active], 2 * P)
+        cur_f = _functionals(cur)
+        diff = np.abs(cur_f - prev_f).max(axis=1)
+        cur.delta = diff
+        done = diff <= rtol
+        last = 2 * P >= _PMAX
+        if last:
+            done[:] = True
+            cur.converged = diff <= rtol
+            if not cur.converged.all():
+                warnings.warn(
+                    f"exact posterior: quadrature did not reach rtol={rtol:g} for "
+                    f"{int((~cur.converged).sum())} analysis(es) with {2 * P} panels",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+        else:
+            cur.converged = np.ones(active.size, dtype=bool)
+        if done.any():
+            groups.append((active[done], cur.take(np.flatnonzero(done))))
+        keep = np.flatnonzero(~done)
+        active = active[keep]
+        prev, prev_f = cur.take(keep), cur_f[keep]
+        P *= 2
+    return groups
+
+
+# ------------------------------------------------------------------------------------------------
+# tau: cdf, quantile, mode, intervals (vectorised over analyses)
+# ------------------------------------------------------------------------------------------------
+
+
+def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
+    """Posterior CDF at t (shape (M, Q)), integrating the partial panel afresh.
+
+    With ``with_density``, also the normalised density of t there (same evaluation).
+    """
+    t = np.clip(t, g.t_lo[:, None], g.t_hi[:, None])
+    H = g.H[:, None]
+    p = np.clip(np.floor((t - g.t_lo[:, None]) / H), 0, g.P - 1).astype(np.intp)
+    a = g.t_lo[:, None] + p * H
+    half = (t - a) / 2
+    nodes = a[..., None] + half[..., None] * (_GL_X + 1)
+    if with_density:
+        nodes = np.concatenate([nodes, t[..., None]], axis=-1)
+    vals = np.exp(g.logdens_t(nodes))
+    part = (vals[..., :_GL_N] * _GL_W).sum(-1) * half
+    base = np.take_along_axis(g.cum, p, axis=1)
+    F = np.clip(base + part, 0.0, 1.0)
+    return (F, vals[..., _GL_N]) if with_density else F
+
+
+def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
+    """Solve F(t) = q for t (shape (M, Q)); safeguarded Newton within the bracketing panel."""
+    cum = g.cum
+    p = np.clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
+    H = g.H[:, None]
+    lo = g.t_lo[:, None] + p * H
+    hi = lo + H
+    c0 = np.take_along_axis(cum, p, axis=1)
+    c1 = np.take_along_axis(cum, p + 1, axis=1)
+    frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.5)
+    t = lo + np.clip(frac, 0.0, 1.0) * H
+    for _ in range(40):
+        F, dens = _tau_cdf_t(g, t, with_density=True)
+        d = F - q
+        lo = np.where(d < 0, t, lo)
+        hi = np.where(d >= 0, t, hi)
+        step = np.where(dens > 0, d / np.where(dens > 0, dens, 1.0), np.inf)
+        tn = t - step
+        bad = ~((tn >= lo) & (tn <= hi))
+        tn = np.where(bad, 0.5 * (lo + hi), tn)
+        conv = (np.abs(tn - t) < 1e-12 * (1 + np.abs(t))) | (d == 0)
+        t = tn
+        if conv.all():
+            break
+    return t
+
+
+def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
+    """Log density of tau**(1+c) as a function of x = log tau (up to a constant)."""
+    return _ell(x, g.data, g.spec) - (1 + c) * x
+
+
+def _tau_boundary_logdens(g: _Grid, c: int) -> tuple[FloatArray, FloatArray]:
+    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound."""
+    spec = g.spec
+    M = g.xhat.size
+    out = []
+    for b in (spec.lo, spec.hi):
+        if not math.isfinite(b):
+            out.append(np.full(M, -np.inf))
+            continue
+        ll = _ll(np.full((M, 1), b * b), g.data, spec)
+        val = ll[:, 0] + float(spec.tau_prior.logpdf(b))
+        if b == 0:
+            val = np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val
+        else:
+            val = val - c * math.log(b)
+        out.append(val)
+    return out[0], out[1]
+
+
+def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
+    spec = g.spec
+    M = g.xhat.size
+    rows = np.arange(M)
+    G = g.ell - (1 + c) * g.x
+    x = g.x[rows, np.argmax(G, axis=1)][:, None]
+    lo_val, hi_val = _tau_boundary_logdens(g, c)
+    settled = (lo_val >= G.max(axis=1) - 1e-12) | (hi_val >= G.max(axis=1))
+    for _ in range(0 if settled.all() else 30):
+        f0 = _tau_logdens_x(g, np.concatenate([x - _FD, x, x + _FD], axis=1), c)
+        d1 = (f0[:, 2] - f0[:, 0]) / (2 * _FD)
+        d2 = (f0[:, 2] - 2 * f0[:, 1] + f0[:, 0]) / _FD**2
+        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
+        step = np.where(np.isfinite(step), np.clip(step, -1.0, 1.0), 0.0)
+        xn = np.clip(x[:, 0] + step, spec.xlo, spec.xhi)
+        conv = settled | (np.abs(xn - x[:, 0]) < 1e-11)
+        x = xn[:, None]
+        if conv.all():
+            break
+    best = _tau_logdens_x(g, x, c)[:, 0]
+    mode = np.exp(x[:, 0])
+    # a boundary within rounding of the interior optimum wins (e.g. tau = 1e-28 vs 0)
+    mode = np.where(lo_val >= best - 1e-12, spec.lo, mode)
+    best = np.maximum(best, lo_val)
+    mode = np.where(hi_val > best, spec.hi, mode)
+    return mode
+
+
+def _tau_quantile(g: _Grid, q: FloatArray) -> FloatArray:
+    t = _tau_quantile_t(g, q)
+    out = np.exp(g.x_of_t(t))
+    out = np.where(q <= 0, g.spec.lo, out)
+    return np.where(q >= 1, g.spec.hi, out)
+
+
+def _tau_interval(
+    g: _Grid, prob: float, kind: str, c: int = 0, qs: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """ETI or shortest interval for tau (c=0) or tau**2 (c=1), returned on the tau scale.
+
+    ``qs``: the tau quantiles at ``(a, 1 - a, prob, 1 - prob)``, ``a = (1 - prob)/2``, if known.
+    """
+    M = g.xhat.size
+    a = (1 - prob) / 2
+    if qs is None:
+        probs = [[a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[a, 1 - a]]
+        qs = _tau_quantile(g, np.tile(probs, (M, 1)))
+    eti = qs[:, :2]
+    if kind == "eti":
+        return eti[:, 0], eti[:, 1]
+    spec = g.spec
+    # boundary cases: density at a support bound at least that at the other end
+    ends = qs[:, 2:4]
+    lo_val, hi_val = _tau_boundary_logdens(g, c)
+    with np.errstate(all="ignore"):
+        f_hi_end = _tau_logdens_x(g, np.log(ends[:, :1]), c)[:, 0]
+        f_lo_end = _tau_logdens_x(g, np.log(ends[:, 1:]), c)[:, 0]
+    at_lo = lo_val >= f_hi_end - 1e-12
+    at_hi = (~at_lo) & (hi_val >= f_lo_end)
+    # interior: Newton on (F(b) - F(a) - prob, G(a) - G(b)) in x = log tau
+    xa, xb = np.log(eti[:, 0]), np.log(eti[:, 1])
+    settled = at_lo | at_hi
+    for _ in range(0 if settled.all() else 40):
+        xs = np.stack([xa, xb], axis=1)
+        ts = g.t_of_x(xs)
+        F = _tau_cdf_t(g, ts)
+        fx = np.exp(_ell(xs, g.data, spec) - g.logZ[:, None])  # density of x
+        Gm = _tau_logdens_x(g, np.concatenate([xs - _FD, xs, xs + _FD], axis=1), c)
+        Gp = (Gm[:, 4:6] - Gm[:, 0:2]) / (2 * _FD)
+        r1 = F[:, 1] - F[:, 0] - prob
+        r2 = Gm[:, 2] - Gm[:, 3]
+        j11, j12 = -fx[:, 0], fx[:, 1]
+        j21, j22 = Gp[:, 0], -Gp[:, 1]
+        det = j11 * j22 - j12 * j21
+        det = np.where(det != 0, det, 1.0)
+        da = -(r1 * j22 - j12 * r2) / det
+        db = -(j11 * r2 - j21 * r1) / det
+        width = xb - xa
+        da = np.clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
+        db = np.clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
+        xa = np.clip(xa + da, spec.xlo, spec.xhi)
+        xb = np.clip(xb + db, spec.xlo, spec.xhi)
+        if np.all(settled | (np.abs(da) + np.abs(db) < 1e-12)):
+            break
+    lower = np.where(at_lo, spec.lo, np.where(at_hi, ends[:, 1], np.exp(xa)))
+    upper = np.where(at_lo, ends[:, 0], np.where(at_hi, spec.hi, np.exp(xb)))
+    return lower, upper
+
+
+def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[str, FloatArray]:
+    """mean, sd, median, mode, lower, upper of tau and tau2 for all analyses of ``g``."""
+    M = g.xhat.size
+    k = g.data.k
+    a = (1 - prob) / 2
+    qs = _tau_quantile(g, np.tile([[0.5, a, 1 - a, prob, 1 - prob]], (M, 1)))
+    tau = g.tau
+    m1 = (g.W * tau).sum(1)
+    m2 = (g.W * tau**2).sum(1)
+    out: dict[str, FloatArray] = {}
+    for c, p in ((0, "tau"), (1, "tau2")):
+        r = c + 1
+        mean = m1 if c == 0 else m2
+        sd = np.sqrt((g.W * (tau**r - mean[:, None]) ** 2).sum(1))
+        out[f"{p}_mean"] = np.where(g.spec.moment_exists(r, k), mean, np.inf)
+        out[f"{p}_sd"] = np.where(g.spec.moment_exists(2 * r, k), sd, np.inf)
+        out[f"{p}_median"] = qs[:, 0] ** r
+        if modes:
+            out[f"{p}_mode"] = _tau_mode(g, c) ** r
+        if c == 1 and kind == "eti":
+            lo, hi = out["tau_lower"], out["tau_upper"]
+            out["tau2_lower"], out["tau2_upper"] = lo**2, hi**2
+        else:
+            lo, hi = _tau_interval(g, prob, kind, c, qs[:, 1:])
+            out[f"{p}_lower"], out[f"{p}_upper"] = lo**r, hi**r
+    return out
