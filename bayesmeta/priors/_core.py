@@ -1,14 +1,9 @@
-"""Prior families as rows of one table; one generic implementation on :mod:`scipy.stats`.
+"""Prior families: a frozen dataclass of parameters each, one row of :data:`FAMILIES` each.
 
-Each family is a small frozen dataclass (its parameters are the fields) and a row of
-:data:`FAMILIES`: the JSON name, the frozen scipy.stats distribution for its parameters, the
-PyMC distribution and its arguments, and the tail exponents. :class:`Prior` implements everything
-else once: ``logpdf``/``pdf``/``cdf``/``ppf``/``mean``/``interval`` through scipy, ``to_pymc``
-through the PyMC column, validation, printing and the JSON form.
-
-scipy.stats has no half-Student-t and no log-Student-t; :class:`_HalfT` and :class:`_LogT` fold
-and exponentiate ``scipy.stats.t``. The two improper families (``ImproperUniform``, ``Flat``) have
-no scipy distribution: their log density is 0 on the support and they have no cdf or quantiles.
+:class:`Prior` implements everything once from the row: evaluation through scipy.stats, PyMC,
+validation, printing, JSON. scipy.stats has no half-t and no log-t: :class:`_HalfT` and
+:class:`_LogT` fold and exponentiate ``scipy.stats.t``. The improper families have no scipy
+distribution: log density 0 on the support, no cdf or quantiles.
 """
 
 from __future__ import annotations
@@ -85,31 +80,16 @@ class _LogT:
 
 
 class Family(NamedTuple):
-    """One row of :data:`FAMILIES`: how a prior family maps to scipy.stats and to PyMC.
+    """One row of :data:`FAMILIES`: how a prior family maps to scipy.stats and to PyMC."""
 
-    Attributes
-    ----------
-    name
-        JSON name (``"half_normal"``), as in ``to_dict()["family"]``.
-    scipy
-        Parameters -> frozen scipy.stats distribution; ``None`` for an improper prior.
-    pymc
-        Name of the PyMC distribution, or a function with the same call signature.
-    pymc_args
-        Parameters -> keyword arguments of the PyMC distribution.
-    target
-        ``"tau"`` (scale parameter, support in ``[0, inf)``) or ``"mu"`` (location).
-    tail
-        Parameters -> ``(alpha, beta)`` with ``p(x) ~ x**-alpha * log(x)**-beta`` as
-        ``x -> inf``; the exact engine reads it to decide which posterior moments exist.
-        ``alpha = inf``: lighter than any power.
-    """
-
-    name: str
-    scipy: Callable[[Any], Any] | None
-    pymc: str | Callable[..., Any]
-    pymc_args: Callable[[Any], dict[str, Any]]
-    target: str = "tau"
+    name: str  #: JSON name, ``to_dict()["family"]``
+    scipy: Callable[[Any], Any] | None  #: prior -> frozen scipy.stats distribution (None: improper)
+    pymc: str | Callable[..., Any]  #: PyMC distribution (its name in ``pymc``)
+    pymc_args: Callable[[Any], dict[str, Any]]  #: prior -> its keyword arguments
+    target: str = "tau"  #: ``"tau"`` (support in ``[0, inf)``) or ``"mu"`` (location)
+    #: prior -> ``(alpha, beta)``, ``p(x) ~ x**-alpha * log(x)**-beta`` as ``x -> inf`` (the exact
+    #: engine reads it to decide which posterior moments exist; ``alpha = inf``: lighter than any
+    #: power)
     tail: Callable[[Any], tuple[float, float]] = lambda p: (math.inf, 0.0)
 
 
@@ -119,7 +99,7 @@ class Prior:
 
     A prior prints as a call (``HalfNormal(scale=0.5)``), which :func:`prior_from_spec` parses
     back, and ``to_dict()`` is its JSON form. ``logpdf`` is ``-inf`` outside :attr:`support`;
-    the improper priors have no ``cdf``, ``ppf``, ``mean`` or ``interval``.
+    ``cdf``, ``ppf``, ``mean`` and ``interval`` of an improper prior raise ModelSpecError.
 
     Examples
     --------
@@ -160,9 +140,8 @@ class Prior:
 
     @cached_property
     def _dist(self) -> Any:
-        """The frozen scipy.stats distribution (built once per prior)."""
-        if self._row.scipy is None:
-            raise ModelSpecError(f"{self}: improper prior, no distribution function")
+        """The frozen scipy.stats distribution, built once per prior (proper priors only)."""
+        assert self._row.scipy is not None
         return self._row.scipy(self)
 
     # -- properties -----------------------------------------------------------------------------
@@ -197,24 +176,12 @@ class Prior:
             return np.exp(self.logpdf(x))
 
     def cdf(self, x: ArrayLike) -> FloatArray:
-        """Cumulative distribution function ``P(X <= x)`` at ``x`` (any shape).
-
-        Raises
-        ------
-        ModelSpecError
-            For an improper prior.
-        """
+        """Cumulative distribution function ``P(X <= x)`` at ``x`` (any shape)."""
         self._proper("no cumulative distribution function")
         return self._dist.cdf(np.clip(np.asarray(x, dtype=float), *self.support))
 
     def ppf(self, q: ArrayLike) -> FloatArray:
-        """Quantile function, the inverse of :meth:`cdf`, at probabilities ``q`` (any shape).
-
-        Raises
-        ------
-        ModelSpecError
-            For an improper prior.
-        """
+        """Quantile function, the inverse of :meth:`cdf`, at probabilities ``q`` (any shape)."""
         self._proper("no quantile function")
         return self._dist.ppf(np.asarray(q, dtype=float))
 
@@ -269,11 +236,6 @@ class Prior:
     def from_dict(d: dict[str, Any]) -> Prior:
         """Build a prior from its :meth:`to_dict` form (the family may be an alias).
 
-        Raises
-        ------
-        ModelSpecError
-            No ``"family"`` key, an unknown family or bad parameters.
-
         Examples
         --------
         >>> Prior.from_dict({"family": "half_cauchy", "scale": 1})
@@ -292,22 +254,10 @@ class Prior:
 
     # -- PyMC -----------------------------------------------------------------------------------
     def to_pymc(self, name: str, **kwargs: Any) -> Any:
-        """Create the matching PyMC random variable inside the current ``pm.Model`` context.
+        """Create the PyMC random variable ``name`` in the current model (``kwargs`` e.g. dims).
 
-        PyMC is imported here, not at module import. The parameters may be arrays (one value
-        per element of ``dims``).
-
-        Parameters
-        ----------
-        name
-            Name of the random variable.
-        **kwargs
-            Passed to the PyMC distribution (e.g. ``dims=``).
-
-        Returns
-        -------
-        pytensor.tensor.TensorVariable
-            The random variable.
+        PyMC is imported here, not at module import. The parameters may be arrays, one value per
+        element of ``dims``.
 
         Examples
         --------
@@ -343,9 +293,7 @@ def _pymc_log_student_t(name: str, *, nu: Any, mu: Any, sigma: Any, **kwargs: An
 
 @dataclass(frozen=True, repr=False)
 class HalfNormal(Prior):
-    """Half-normal prior on ``tau >= 0``, ``p(tau) = 2/scale * phi(tau/scale)``.
-
-    See also: R bayesmeta::dhalfnormal; ``scipy.stats.halfnorm``; ``pm.HalfNormal``.
+    """Half-normal prior, ``p(tau) = 2/scale * phi(tau/scale)`` on ``tau >= 0`` (R dhalfnormal).
 
     Examples
     --------
@@ -361,7 +309,7 @@ class HalfCauchy(Prior):
     """Half-Cauchy prior, ``p(tau) = 2 / (pi * scale * (1 + (tau/scale)**2))`` on ``tau >= 0``.
 
     Heavy-tailed (no mean); a common weakly informative default (Gelman 2006; Röver et al. 2021).
-    See also: R bayesmeta::dhalfcauchy; ``scipy.stats.halfcauchy``; ``pm.HalfCauchy``.
+    See also: R bayesmeta::dhalfcauchy.
 
     Examples
     --------
@@ -375,16 +323,12 @@ class HalfCauchy(Prior):
 
 @dataclass(frozen=True, repr=False)
 class HalfStudentT(Prior):
-    """Half-Student-t prior with ``nu`` degrees of freedom and scale ``scale`` on ``tau >= 0``.
-
-    ``p(tau) = 2/scale * t_nu(tau/scale)``; tail ``tau**-(nu + 1)``. See also: R
-    bayesmeta::dhalft; ``pm.HalfStudentT``.
+    """Half-Student-t prior, ``p(tau) = 2/scale * t_nu(tau/scale)`` on ``tau >= 0`` (R dhalft).
 
     Examples
     --------
-    >>> p = HalfStudentT(nu=3, scale=0.5)
-    >>> p.tail, round(float(p.cdf(1.0)), 4)
-    ((4.0, 0.0), 0.8607)
+    >>> HalfStudentT(nu=3, scale=0.5).tail  # p(tau) ~ tau**-(nu + 1)
+    (4.0, 0.0)
     """
 
     nu: float
@@ -394,8 +338,6 @@ class HalfStudentT(Prior):
 @dataclass(frozen=True, repr=False)
 class Uniform(Prior):
     """Uniform prior on ``[lower, upper]`` with ``0 <= lower < upper < inf``.
-
-    See also: ``scipy.stats.uniform``; ``pm.Uniform``.
 
     Examples
     --------
@@ -428,12 +370,10 @@ class LogNormal(Prior):
 
     A log-normal on ``tau**2`` with parameters ``(m, s)`` is a log-normal on ``tau`` with
     ``(m/2, s/2)``, since ``log(tau) = log(tau**2)/2`` (see :func:`turner2015`).
-    See also: ``scipy.stats.lognorm(s=sigma, scale=exp(mu))``; ``pm.LogNormal``.
 
     Examples
     --------
-    >>> p = LogNormal(mu=-1.5, sigma=1.0)
-    >>> round(float(p.ppf(0.5)), 4) == round(math.exp(-1.5), 4)
+    >>> round(float(LogNormal(mu=-1.5, sigma=1.0).ppf(0.5)), 4) == round(math.exp(-1.5), 4)
     True
     """
 
@@ -445,17 +385,13 @@ class LogNormal(Prior):
 class LogStudentT(Prior):
     """Log-Student-t prior: ``log(tau) ~ StudentT(nu, mu, sigma)``.
 
-    Density ``p(tau) = t_nu((log(tau) - mu)/sigma) / (sigma * tau)`` (the ``1/tau`` is the
-    Jacobian of the log). A log-t on ``tau**2`` with location ``m`` and scale ``s`` is a log-t on
-    ``tau`` with ``(m/2, s/2)`` and the same ``nu`` (see :func:`rhodes2015`). Its tails are so
-    heavy that no moment of the prior exists.
-    See also: R bayesmeta::RhodesEtAlPrior; in PyMC, ``exp`` of a ``pm.StudentT`` (a
-    ``pm.CustomDist`` with a log transform).
+    ``p(tau) = t_nu((log(tau) - mu)/sigma) / (sigma * tau)`` (``1/tau``: the Jacobian of the log).
+    A log-t on ``tau**2`` with ``(m, s)`` is a log-t on ``tau`` with ``(m/2, s/2)`` and the same
+    ``nu`` (see :func:`rhodes2015`); no moment exists. In PyMC: ``exp`` of a ``pm.StudentT``.
 
     Examples
     --------
-    >>> p = LogStudentT(nu=5, mu=-1.5, sigma=1.0)
-    >>> p.tail, p.mean()
+    >>> LogStudentT(nu=5, mu=-1.5, sigma=1.0).tail, LogStudentT(5, -1.5, 1).mean()
     ((1.0, 6.0), inf)
     """
 
@@ -466,9 +402,7 @@ class LogStudentT(Prior):
 
 @dataclass(frozen=True, repr=False)
 class Exponential(Prior):
-    """Exponential prior with mean ``scale`` (rate ``1/scale``): ``exp(-tau/scale) / scale``.
-
-    See also: R's ``dexp(rate = 1/scale)``; ``scipy.stats.expon``; ``pm.Exponential(lam=1/scale)``.
+    """Exponential prior with mean ``scale``, ``p(tau) = exp(-tau/scale) / scale`` (rate 1/scale).
 
     Examples
     --------
@@ -486,7 +420,7 @@ class ImproperUniform(Prior):
     The posterior is proper only with enough studies: ``k >= 3`` with a flat prior on ``mu``,
     ``k >= 2`` with a normal one (the likelihood decays like ``tau**-(k-1)`` resp. ``tau**-k``).
     No marginal likelihood or Bayes factor is defined. See also: R bayesmeta's
-    ``tau.prior="uniform"``; ``pm.HalfFlat()``.
+    ``tau.prior="uniform"``.
 
     Examples
     --------
@@ -500,14 +434,10 @@ class ImproperUniform(Prior):
 class Normal(Prior):
     """Normal prior ``N(mu, sigma**2)`` for the overall effect ``mu`` or a coefficient ``beta``.
 
-    See also: R bayesmeta's ``mu.prior.mean``/``mu.prior.sd``; ``scipy.stats.norm``;
-    ``pm.Normal``.
-
     Examples
     --------
-    >>> p = Normal(mu=0, sigma=1)
-    >>> p.target, round(float(p.ppf(0.975)), 3)
-    ('mu', 1.96)
+    >>> Normal(mu=0, sigma=1).target
+    'mu'
     """
 
     mu: float
@@ -516,13 +446,12 @@ class Normal(Prior):
 
 @dataclass(frozen=True, repr=False)
 class Flat(Prior):
-    """Improper flat prior on the real line (R bayesmeta's default for ``mu``); ``pm.Flat()``.
+    """Improper flat prior on the real line (R bayesmeta's default for ``mu``).
 
     Examples
     --------
-    >>> p = Flat()
-    >>> p.target, p.is_proper, p.support
-    ('mu', False, (-inf, inf))
+    >>> Flat().is_proper, Flat().support
+    (False, (-inf, inf))
     """
 
 
@@ -601,30 +530,26 @@ def _build(name: str, args: list[Any], kwargs: dict[str, Any]) -> Prior:
     if cls is None:
         known = ", ".join(sorted(row.name for row in FAMILIES.values()))
         raise ModelSpecError(f"unknown prior family {name!r}; known families: {known}")
-    names = [f.name for f in fields(cls)]
+    fam, names = cls.__name__, [f.name for f in fields(cls)]
+    listing = ", ".join(names) or "none"
     if len(args) > len(names):
         raise ModelSpecError(
-            f"{cls.__name__} takes {len(names)} parameter(s) ({', '.join(names)}), "
-            f"got {len(args)} positional"
+            f"{fam} takes {len(names)} parameter(s) ({listing}), got {len(args)} positional"
         )
     params = dict(zip(names, args, strict=False))
     for k, v in kwargs.items():
         if k not in names:
-            raise ModelSpecError(
-                f"{cls.__name__} has no parameter {k!r}; parameters: {', '.join(names) or 'none'}"
-            )
+            raise ModelSpecError(f"{fam} has no parameter {k!r}; parameters: {listing}")
         if k in params:
-            raise ModelSpecError(f"{cls.__name__}: parameter {k!r} given twice")
+            raise ModelSpecError(f"{fam}: parameter {k!r} given twice")
         params[k] = v
-    missing = [n for n in names if n not in params]
-    if missing:
-        raise ModelSpecError(f"{cls.__name__}: missing parameter(s) {', '.join(missing)}")
+    if missing := [n for n in names if n not in params]:
+        raise ModelSpecError(f"{fam}: missing parameter(s) {', '.join(missing)}")
     for k, v in params.items():
-        if isinstance(v, str):
-            try:
-                params[k] = float(v)
-            except ValueError:
-                raise ModelSpecError(f"{cls.__name__}: {k} must be a number, got {v!r}") from None
+        try:
+            params[k] = float(v) if isinstance(v, str) else v
+        except ValueError:
+            raise ModelSpecError(f"{fam}: {k} must be a number, got {v!r}") from None
     return cls(**params)
 
 

@@ -114,36 +114,22 @@ def turner2015(
 ) -> LogNormal:
     """Empirical log-normal heterogeneity prior for log odds ratios (Turner et al. 2015).
 
-    Turner et al. fitted predictive distributions for the between-study *variance* ``tau**2``
-    of meta-analyses of binary outcomes (log odds ratios) in the Cochrane Database of
-    Systematic Reviews: ``log(tau**2) ~ Normal(m, s**2)``, with ``(m, s)`` from their Table IV by
-    outcome type and type of intervention comparison, or ``m = -2.56, s = 1.74`` in the general
-    (marginal) setting (p. 993). Because ``log(tau) = log(tau**2) / 2``, the same prior on the
-    standard deviation ``tau`` (the parameter the engine uses) is exactly
-    ``LogNormal(mu=m/2, sigma=s/2)``; this function returns that prior on ``tau``. The table is
-    ``bayesmeta/priors/data/turner2015.csv`` (sources in ``turner2015.json``).
+    Predictive distributions of the between-study *variance* of meta-analyses of binary outcomes
+    (log odds ratios) in the Cochrane Database of Systematic Reviews: ``log(tau**2) ~ Normal(m,
+    s**2)``, ``(m, s)`` from Table IV by outcome type and type of intervention comparison, or
+    ``m = -2.56, s = 1.74`` in the general (marginal) setting (p. 993). Since ``log(tau) =
+    log(tau**2) / 2``, this is exactly ``LogNormal(mu=m/2, sigma=s/2)`` on ``tau``, which is
+    returned. The table: ``data/turner2015.csv``, its sources in ``data/turner2015.json``.
 
     Parameters
     ----------
     outcome_type
-        ``None`` for the general setting, or one of the 16 outcome types of Table IV
-        (e.g. ``"all-cause mortality"``, ``"pain"``; unique prefixes are accepted).
+        ``None`` for the general setting, or one of the 16 outcome types of Table IV (e.g.
+        ``"all-cause mortality"``, ``"pain"``; unique prefixes are accepted).
     intervention_comparison
-        One of ``"pharmacological vs. placebo / control"``, ``"pharmacological vs.
-        pharmacological"``, ``"non-pharmacological vs. placebo / control"``,
-        ``"non-pharmacological vs. pharmacological"``, ``"non-pharmacological vs.
-        non-pharmacological"`` (prefixes accepted), or a pair of comparators from
-        ``("pharmacological", "non-pharmacological", "placebo / control")``.
-
-    Returns
-    -------
-    LogNormal
-        The prior on ``tau``.
-
-    Raises
-    ------
-    ModelSpecError
-        Unknown or ambiguous outcome type or comparison, or a comparison without outcome type.
+        One of the 5 comparison types (e.g. ``"pharmacological vs. placebo / control"``;
+        prefixes accepted), or a pair of comparators from ``("pharmacological",
+        "non-pharmacological", "placebo / control")``.
 
     References
     ----------
@@ -151,7 +137,6 @@ def turner2015(
     distributions for between-study heterogeneity and simple methods for their application in
     Bayesian meta-analysis. Statistics in Medicine 34(6):984-998, Table IV. doi:10.1002/sim.6381.
     Values as in R bayesmeta's ``TurnerEtAlParameters`` (Röver 2020, J Stat Softw 93(6)).
-
     See also: R bayesmeta::TurnerEtAlPrior.
 
     Examples
@@ -172,15 +157,12 @@ def rhodes2015(
 ) -> LogStudentT:
     """Empirical log-t heterogeneity prior for standardised mean differences (Rhodes et al. 2015).
 
-    Rhodes, Turner and Higgins fitted predictive distributions for the between-study
-    variance ``tau**2`` of meta-analyses of continuous outcomes (SMDs) in the Cochrane
-    Database: ``log(tau**2) ~ t_5(location=m, scale=s)`` with ``(m, s)`` from their Table 3
-    (medical area "other"), Table A.3.1 (respiratory) or Table A.3.2 (cancer), or
-    ``m = -3.44, s = 2.59`` in the general setting (beginning of Sec. 3.3). Halving on the log
-    scale, ``log(tau) ~ t_5(m/2, s/2)``: this function returns
-    ``LogStudentT(nu=5, mu=m/2, sigma=s/2)`` on ``tau``, whose density carries the Jacobian
-    ``1/tau`` of the log (see :class:`LogStudentT`). The table is
-    ``bayesmeta/priors/data/rhodes2015.csv`` (sources in ``rhodes2015.json``).
+    Predictive distributions of the between-study variance of meta-analyses of continuous
+    outcomes (SMDs) in the Cochrane Database: ``log(tau**2) ~ t_5(location=m, scale=s)``, ``(m,
+    s)`` from Table 3 (medical area "other"), Table A.3.1 (respiratory) or Table A.3.2 (cancer),
+    or ``m = -3.44, s = 2.59`` in the general setting (beginning of Sec. 3.3). Halving on the log
+    scale gives ``LogStudentT(nu=5, mu=m/2, sigma=s/2)`` on ``tau``, which is returned. The
+    table: ``data/rhodes2015.csv``, its sources in ``data/rhodes2015.json``.
 
     Parameters
     ----------
@@ -193,23 +175,12 @@ def rhodes2015(
     medical_area
         ``"other"`` (default), ``"respiratory"`` or ``"cancer"`` (prefixes accepted).
 
-    Returns
-    -------
-    LogStudentT
-        The prior on ``tau``.
-
-    Raises
-    ------
-    ModelSpecError
-        Unknown or ambiguous outcome type, comparison or medical area.
-
     References
     ----------
     K.M. Rhodes, R.M. Turner, J.P.T. Higgins (2015). Predictive distributions were developed
     for the extent of heterogeneity in meta-analyses of continuous outcome data. Journal of
     Clinical Epidemiology 68(1):52-60, Table 3 and Appendix Tables A.3.1, A.3.2.
     doi:10.1016/j.jclinepi.2014.08.012. Values as in R bayesmeta's ``RhodesEtAlParameters``.
-
     See also: R bayesmeta::RhodesEtAlPrior.
 
     Examples
