@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from functools import cached_property
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -26,6 +25,7 @@ FloatArray = NDArray[np.float64]
 
 #: parameters that must be > 0 (all others must be finite)
 _POSITIVE = frozenset({"nu", "scale", "sigma"})
+_LOG2 = math.log(2.0)
 
 
 def _fmt(v: float) -> str:
@@ -34,63 +34,23 @@ def _fmt(v: float) -> str:
     return r[:-2] if r.endswith(".0") else r
 
 
-class _HalfT:
-    """``|T|`` for ``T ~ scale * t_nu``: scipy.stats has ``halfnorm`` and ``halfcauchy`` only."""
-
-    def __init__(self, nu: float, scale: float) -> None:
-        self.nu, self.scale, self.t = nu, scale, stats.t(nu, scale=scale)
-
-    def logpdf(self, x: FloatArray) -> FloatArray:
-        return math.log(2.0) + self.t.logpdf(x)
-
-    def cdf(self, x: FloatArray) -> FloatArray:
-        return 2.0 * self.t.cdf(x) - 1.0
-
-    def ppf(self, q: FloatArray) -> FloatArray:
-        return self.t.ppf((1.0 + np.asarray(q, dtype=float)) / 2.0)
-
-    def mean(self) -> float:
-        if self.nu <= 1:
-            return math.inf
-        lg = special.gammaln((self.nu + 1) / 2) - special.gammaln(self.nu / 2)
-        return float(2 * self.scale * math.sqrt(self.nu / math.pi) * math.exp(lg) / (self.nu - 1))
-
-
-class _LogT:
-    """``exp(T)`` for ``T ~ t_nu(mu, sigma)``: scipy.stats has ``lognorm`` but no log-t."""
-
-    def __init__(self, nu: float, mu: float, sigma: float) -> None:
-        self.t = stats.t(nu, loc=mu, scale=sigma)
-
-    def logpdf(self, x: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lx = np.log(x)
-            return np.where(x > 0, self.t.logpdf(lx) - lx, -np.inf)
-
-    def cdf(self, x: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore"):
-            return self.t.cdf(np.log(x))
-
-    def ppf(self, q: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore"):
-            return np.exp(self.t.ppf(q))
-
-    def mean(self) -> float:
-        return math.inf  # no moment of a log-t exists
-
-
 class Family(NamedTuple):
     """One row of :data:`FAMILIES`: how a prior family maps to scipy.stats and to PyMC."""
 
     name: str  #: JSON name, ``to_dict()["family"]``
-    scipy: Callable[[Any], Any] | None  #: prior -> frozen scipy.stats distribution (None: improper)
+    scipy: Any  #: a ``scipy.stats`` continuous distribution; None for an improper prior
+    args: Callable[[Any], tuple[tuple[float, ...], float, float]]  #: prior -> (shapes, loc, scale)
     pymc: str | Callable[..., Any]  #: PyMC distribution (its name in ``pymc``)
     pymc_args: Callable[[Any], dict[str, Any]]  #: prior -> its keyword arguments
+    #: ``"half"``: the prior is ``|X|`` for the scipy ``X`` (scipy has no half-t); ``"log"``: the
+    #: prior is ``exp(X)``, i.e. ``log(tau) ~ X`` (scipy has no log-t)
+    transform: str = ""
     target: str = "tau"  #: ``"tau"`` (support in ``[0, inf)``) or ``"mu"`` (location)
     #: prior -> ``(alpha, beta)``, ``p(x) ~ x**-alpha * log(x)**-beta`` as ``x -> inf`` (the exact
     #: engine reads it to decide which posterior moments exist; ``alpha = inf``: lighter than any
     #: power)
     tail: Callable[[Any], tuple[float, float]] = lambda p: (math.inf, 0.0)
+    mean: Callable[[Any], float] | None = None  #: prior -> mean, where scipy's is not the prior's
 
 
 @dataclass(frozen=True, repr=False)
@@ -138,11 +98,12 @@ class Prior:
     def _row(self) -> Family:
         return FAMILIES[type(self)]
 
-    @cached_property
-    def _dist(self) -> Any:
-        """The frozen scipy.stats distribution, built once per prior (proper priors only)."""
-        assert self._row.scipy is not None
-        return self._row.scipy(self)
+    def _scipy(self, what: str) -> tuple[Family, Any, tuple[float, ...], float, float]:
+        """Return the row, the scipy.stats distribution and its (shapes, loc, scale)."""
+        row = self._row
+        if row.scipy is None:
+            raise ModelSpecError(f"{self}: {what}")
+        return (row, row.scipy, *row.args(self))
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -168,7 +129,16 @@ class Prior:
         inside = (x >= lo) & (x <= hi)
         if not self.is_proper:
             return np.where(inside, 0.0, -np.inf)
-        return np.where(inside, self._dist.logpdf(np.clip(x, lo, hi)), -np.inf)
+        row, dist, shapes, loc, scale = self._scipy("")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log(x) if row.transform == "log" else np.clip(x, lo, hi)
+            # scipy's standardised log density: the rv_continuous method behind ``logpdf``,
+            # without its per-call argument checks (which doubled the exact engine's run time)
+            out = dist._logpdf((y - loc) / scale, *shapes) - math.log(scale)
+            if row.transform == "log":
+                inside &= x > 0
+                out = out - y
+        return np.where(inside, out + (_LOG2 if row.transform == "half" else 0.0), -np.inf)
 
     def pdf(self, x: ArrayLike) -> FloatArray:
         """Density at ``x`` (any shape), ``exp(logpdf(x))``."""
@@ -177,13 +147,19 @@ class Prior:
 
     def cdf(self, x: ArrayLike) -> FloatArray:
         """Cumulative distribution function ``P(X <= x)`` at ``x`` (any shape)."""
-        self._proper("no cumulative distribution function")
-        return self._dist.cdf(np.clip(np.asarray(x, dtype=float), *self.support))
+        row, dist, shapes, loc, scale = self._scipy("no cumulative distribution function")
+        x = np.clip(np.asarray(x, dtype=float), *self.support)
+        with np.errstate(divide="ignore"):
+            p = dist.cdf(np.log(x) if row.transform == "log" else x, *shapes, loc, scale)
+        return 2.0 * p - 1.0 if row.transform == "half" else p
 
     def ppf(self, q: ArrayLike) -> FloatArray:
         """Quantile function, the inverse of :meth:`cdf`, at probabilities ``q`` (any shape)."""
-        self._proper("no quantile function")
-        return self._dist.ppf(np.asarray(q, dtype=float))
+        row, dist, shapes, loc, scale = self._scipy("no quantile function")
+        q = np.asarray(q, dtype=float)
+        y = dist.ppf((1.0 + q) / 2.0 if row.transform == "half" else q, *shapes, loc, scale)
+        with np.errstate(over="ignore"):
+            return np.exp(y) if row.transform == "log" else y
 
     def mean(self) -> float:
         """Prior mean (``inf`` for heavy tails such as the half-Cauchy).
@@ -193,8 +169,8 @@ class Prior:
         >>> Exponential(scale=0.5).mean(), HalfCauchy(scale=1).mean()
         (0.5, inf)
         """
-        self._proper("no mean")
-        return float(self._dist.mean())
+        row, dist, shapes, loc, scale = self._scipy("no mean")
+        return float(row.mean(self) if row.mean else dist.mean(*shapes, loc, scale))
 
     def interval(self, prob: float = 0.95) -> tuple[float, float]:
         """Central (equal-tailed) interval holding ``prob`` of the prior mass.
@@ -206,10 +182,6 @@ class Prior:
         """
         lo, hi = self.ppf([(1 - prob) / 2, (1 + prob) / 2])
         return float(lo), float(hi)
-
-    def _proper(self, what: str) -> None:
-        if not self.is_proper:
-            raise ModelSpecError(f"{self}: {what}")
 
     # -- serialisation --------------------------------------------------------------------------
     def params(self) -> dict[str, float]:
@@ -455,49 +427,60 @@ class Flat(Prior):
     """
 
 
-def _t_tail(p: Any) -> tuple[float, float]:
-    return (p.nu + 1.0, 0.0)
+def _half_t_mean(p: Any) -> float:
+    """Mean of the half-t, ``2 s sqrt(nu/pi) Gamma((nu+1)/2) / (Gamma(nu/2) (nu-1))``."""
+    if p.nu <= 1:
+        return math.inf
+    lg = special.gammaln((p.nu + 1) / 2) - special.gammaln(p.nu / 2)
+    return float(2 * p.scale * math.sqrt(p.nu / math.pi) * math.exp(lg) / (p.nu - 1))
 
 
-#: The table: prior class -> its row (JSON name, scipy.stats, PyMC, target, tail).
+def _scale(p: Any) -> tuple[tuple[float, ...], float, float]:
+    return (), 0.0, p.scale
+
+
+def _mu_sigma(p: Any) -> tuple[tuple[float, ...], float, float]:
+    return (), p.mu, p.sigma
+
+
+#: The table: prior class -> its row (JSON name, scipy.stats, PyMC, transform, target, tail, mean).
 FAMILIES: dict[type[Prior], Family] = {
     HalfNormal: Family(
-        "half_normal", lambda p: stats.halfnorm(scale=p.scale),
-        "HalfNormal", lambda p: {"sigma": p.scale},
+        "half_normal", stats.halfnorm, _scale, "HalfNormal", lambda p: {"sigma": p.scale}
     ),
     HalfCauchy: Family(
-        "half_cauchy", lambda p: stats.halfcauchy(scale=p.scale),
-        "HalfCauchy", lambda p: {"beta": p.scale}, tail=lambda p: (2.0, 0.0),
+        "half_cauchy", stats.halfcauchy, _scale, "HalfCauchy", lambda p: {"beta": p.scale},
+        tail=lambda p: (2.0, 0.0),
     ),
     HalfStudentT: Family(
-        "half_student_t", lambda p: _HalfT(p.nu, p.scale),
-        "HalfStudentT", lambda p: {"nu": p.nu, "sigma": p.scale}, tail=_t_tail,
+        "half_student_t", stats.t, lambda p: ((p.nu,), 0.0, p.scale),
+        "HalfStudentT", lambda p: {"nu": p.nu, "sigma": p.scale},
+        transform="half", tail=lambda p: (p.nu + 1.0, 0.0), mean=_half_t_mean,
     ),
     Uniform: Family(
-        "uniform", lambda p: stats.uniform(loc=p.lower, scale=p.upper - p.lower),
+        "uniform", stats.uniform, lambda p: ((), p.lower, p.upper - p.lower),
         "Uniform", lambda p: {"lower": p.lower, "upper": p.upper},
     ),
     LogNormal: Family(
-        "log_normal", lambda p: stats.lognorm(s=p.sigma, scale=np.exp(p.mu)),
-        "LogNormal", lambda p: {"mu": p.mu, "sigma": p.sigma},
+        "log_normal", stats.norm, _mu_sigma, "LogNormal", lambda p: {"mu": p.mu, "sigma": p.sigma},
+        transform="log", mean=lambda p: math.exp(p.mu + p.sigma**2 / 2),
     ),
     LogStudentT: Family(
-        "log_student_t", lambda p: _LogT(p.nu, p.mu, p.sigma),
+        "log_student_t", stats.t, lambda p: ((p.nu,), p.mu, p.sigma),
         _pymc_log_student_t, lambda p: {"nu": p.nu, "mu": p.mu, "sigma": p.sigma},
-        tail=lambda p: (1.0, p.nu + 1.0),
+        transform="log", tail=lambda p: (1.0, p.nu + 1.0), mean=lambda p: math.inf,
     ),
     Exponential: Family(
-        "exponential", lambda p: stats.expon(scale=p.scale),
-        "Exponential", lambda p: {"lam": 1.0 / p.scale},
+        "exponential", stats.expon, _scale, "Exponential", lambda p: {"lam": 1.0 / p.scale}
     ),
     ImproperUniform: Family(
-        "improper_uniform", None, "HalfFlat", lambda p: {}, tail=lambda p: (0.0, 0.0)
+        "improper_uniform", None, _scale, "HalfFlat", lambda p: {}, tail=lambda p: (0.0, 0.0)
     ),
     Normal: Family(
-        "normal", lambda p: stats.norm(loc=p.mu, scale=p.sigma),
-        "Normal", lambda p: {"mu": p.mu, "sigma": p.sigma}, target="mu",
+        "normal", stats.norm, _mu_sigma, "Normal", lambda p: {"mu": p.mu, "sigma": p.sigma},
+        target="mu",
     ),
-    Flat: Family("flat", None, "Flat", lambda p: {}, target="mu"),
+    Flat: Family("flat", None, _scale, "Flat", lambda p: {}, target="mu"),
 }  # fmt: skip
 for _cls, _row in FAMILIES.items():
     _cls.family, _cls.target = _row.name, _row.target
