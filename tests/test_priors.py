@@ -183,8 +183,6 @@ def test_half_t_mean_heavy_tails():
 
 @pytest.mark.parametrize("prior", [p for p, _ in PROPER], ids=str)
 def test_densities_integrate_to_one(prior):
-    from scipy import integrate
-
     lo, hi = prior.support
     # integrate in pieces split at prior quantiles so heavy tails are handled
     pts = [lo, *prior.ppf(np.array([0.01, 0.5, 0.99])), hi]

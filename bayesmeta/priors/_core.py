@@ -1,9 +1,9 @@
 """Prior families: a frozen dataclass of parameters each, one row of :data:`FAMILIES` each.
 
-:class:`Prior` implements everything once from the row: evaluation through scipy.stats, PyMC,
-validation, printing, JSON. scipy.stats has no half-t and no log-t: :class:`_HalfT` and
-:class:`_LogT` fold and exponentiate ``scipy.stats.t``. The improper families have no scipy
-distribution: log density 0 on the support, no cdf or quantiles.
+:class:`Prior` implements everything once from the row: density, cdf, quantiles and mean from
+``scipy.stats`` (transformed by ``|X|`` or ``exp(X)`` where scipy has no half-t or log-t), PyMC,
+validation, printing and JSON. The improper families have no scipy distribution: log density 0
+on the support, no cdf or quantiles.
 """
 
 from __future__ import annotations
