@@ -46,7 +46,7 @@ class IntervalColumn:
         header: str = "",
         min_width: float = 0.0,
     ) -> IntervalColumn:
-        """The column that holds every ``(parts, weight, size)`` row and the bold ``header``."""
+        """Return the column that holds every ``(parts, weight, size)`` row and ``header``."""
         space = m.width(" ")
         est_w = max((m.width(p[0], s, w) for p, w, s in rows), default=0.0)
         lb_w = max((m.width(p[1], s, w) for p, w, s in rows), default=0.0)
@@ -94,7 +94,7 @@ class Writer:
     def interval(
         self, xs: tuple[float, float, float], y: float, parts: Parts, gid: str, **kw: Any
     ) -> None:
-        """An interval label: the estimate with gid ``gid``, the bounds with ``gid-ci``."""
+        """Write an interval label: the estimate with gid ``gid``, the bounds with ``gid-ci``."""
         est, lo, hi = parts
         self.text(xs[0], y, est, gid, ha="right", **kw)
         if lo or hi:
@@ -104,7 +104,7 @@ class Writer:
 
 # ----------------------------------------------------------------------------- glyphs
 def hline(ax: Axes, lo: float, hi: float, y: float, xlim: tuple[float, float], **kw: Any) -> None:
-    """A horizontal interval clipped to ``xlim`` with an arrowhead where it is cut."""
+    """Draw a horizontal interval clipped to ``xlim`` with an arrowhead where it is cut."""
     a, b = max(lo, xlim[0]), min(hi, xlim[1])
     if a > b:  # entirely outside the window: an arrow at the edge it lies beyond
         edge, marker = (xlim[1], ">") if lo > xlim[1] else (xlim[0], "<")
@@ -128,7 +128,7 @@ def diamond(
     half_height: float = 0.34,
     filled: bool = True,
 ) -> None:
-    """A pooled estimate: a diamond spanning its interval, ``half_height`` rows tall each way."""
+    """Draw a pooled estimate: a diamond over its interval, ``2 * half_height`` rows tall."""
     h = half_height
     ax.add_patch(
         Polygon(
@@ -153,7 +153,7 @@ def bayes_point(
     colour: str,
     gid: str,
 ) -> None:
-    """A posterior summary: a filled circle on a thick credible-interval line."""
+    """Draw a posterior summary: a filled circle on a thick credible-interval line."""
     hline(ax, lo, hi, y, xlim, color=colour, lw=2.4, zorder=3)
     ax.plot([est], [y], marker="o", ms=6, color=colour, mec="white", mew=0.8, zorder=4, gid=gid)
 
@@ -168,7 +168,7 @@ def prediction_bar(
     colour: str,
     gid: str,
 ) -> None:
-    """A prediction interval: a light bar with a tick at ``est`` (if finite)."""
+    """Draw a prediction interval: a light bar with a tick at ``est`` (if finite)."""
     a, b = max(lo, xlim[0]), min(hi, xlim[1])
     ax.add_patch(
         Rectangle(
@@ -259,7 +259,7 @@ def effect_axis(
     width_in: float,
     m: Measure,
 ) -> None:
-    """The effect axis: ticks that fit, a log axis for ratios, the line of no effect."""
+    """Set up the effect axis: ticks that fit, a log axis for ratios, the line of no effect."""
     if exponentiate:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(ticker.FixedLocator(log_ticks(*lim)))
@@ -285,10 +285,12 @@ def favours_sides(labels: tuple[str, str], direction: str) -> tuple[str, str]:
 
 #: Points below the axis at which the favours labels hang (under the tick labels).
 FAVOURS_DROP = 15.0
+#: Inches between the line of no effect and the near end of each favours label.
+FAVOURS_GAP = 5.0 / 72
 
 
 def favours(ax: Axes, null: float, left: str, right: str) -> None:
-    """The "favours" labels, under the tick labels on either side of the line of no effect."""
+    """Write the "favours" labels under the tick labels on either side of the line of no effect."""
     kw: dict[str, Any] = {
         "xycoords": ("data", "axes fraction"),
         "textcoords": "offset points",
@@ -297,8 +299,8 @@ def favours(ax: Axes, null: float, left: str, right: str) -> None:
         "gid": "favours",
         "annotation_clip": False,
     }
-    ax.annotate(left, (null, 0.0), xytext=(-5, -FAVOURS_DROP), ha="right", **kw)
-    ax.annotate(right, (null, 0.0), xytext=(5, -FAVOURS_DROP), ha="left", **kw)
+    ax.annotate(left, (null, 0.0), xytext=(-FAVOURS_GAP * 72, -FAVOURS_DROP), ha="right", **kw)
+    ax.annotate(right, (null, 0.0), xytext=(FAVOURS_GAP * 72, -FAVOURS_DROP), ha="left", **kw)
 
 
 def footnotes(
@@ -326,7 +328,7 @@ def footnotes(
 
 
 def title(fig: Figure, text: str | None, x_in: float) -> None:
-    """A bold title at the top left, ``x_in`` inches from the left edge."""
+    """Write a bold title at the top left, ``x_in`` inches from the left edge."""
     if text:
         w, h = fig.get_size_inches()
         fig.text(
@@ -343,7 +345,7 @@ def title(fig: Figure, text: str | None, x_in: float) -> None:
 
 
 def watermark(fig: Figure, text: str | None) -> None:
-    """A mark such as "SIMULATED DATA" across the figure, light enough to read through."""
+    """Write a mark such as "SIMULATED DATA" across the figure, light enough to read through."""
     if text:
         fig.text(
             0.5,

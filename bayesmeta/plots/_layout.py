@@ -126,7 +126,7 @@ def font_family() -> tuple[str, ...]:
 
 @contextmanager
 def style(family: Sequence[str]) -> Iterator[None]:
-    """The house style with the concrete font list ``family``."""
+    """Apply the house style with the concrete font list ``family``."""
     with mpl.rc_context({**STYLE, "font.family": list(family)}):
         yield
 
@@ -178,7 +178,7 @@ class Measure:
 
 
 def measure() -> Measure:
-    """A :class:`Measure` for the next figure, with the current font choice and :data:`DPI`."""
+    """Return a :class:`Measure` for the next figure: the current fonts, :data:`DPI`."""
     return Measure(font_family(), DPI)
 
 
@@ -206,7 +206,7 @@ def fmt(x: float, digits: int = 2) -> str:
 
 
 def interval_parts(est: float, lo: float, hi: float, digits: int = 2) -> tuple[str, str, str]:
-    """The three right-aligned pieces of an interval label: ``"0.30"``, ``"[0.02,"``, ``"0.58]"``.
+    """Return the three right-aligned pieces of an interval label, e.g. ``"[0.02,"``.
 
     Every forest-type figure prints its intervals as these three columns, so the decimal points
     of a column line up whatever the signs and widths.
@@ -225,7 +225,7 @@ def interval_parts(est: float, lo: float, hi: float, digits: int = 2) -> tuple[s
 
 
 def revman_p(p: float) -> str:
-    """A p-value as RevMan 5 prints it: ``P = 0.03``, ``P = 0.007``, ``P < 0.00001``.
+    """Format a p-value as RevMan 5 prints it: ``P = 0.03``, ``P = 0.007``, ``P < 0.00001``.
 
     Examples
     --------

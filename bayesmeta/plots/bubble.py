@@ -84,7 +84,7 @@ def _bubble_inputs(
 
 
 def _draw_categories(ax: Axes, b: _Bubbles, categories: tuple[str, str]) -> None:
-    """A binary moderator: per category the fitted mean and band, or the IV mean and 95% CI."""
+    """Draw a binary moderator: per category the fitted mean and band, or the IV mean and 95% CI."""
     w = 1.0 / b.v
     for c in (0, 1):
         if b.line is not None:
@@ -173,7 +173,7 @@ def _place_labels(
             box = np.array([x0, y0, x0 + w, y0 + h])
             others = [bb for j, bb in enumerate(bubbles) if j != i]
             cost = 2 * _overlap(box, placed) + _overlap(box, others)
-            outside = w * h - _overlap(box, [frame])
+            outside = w * h - _overlap(box, [np.asarray(frame)])
             cost += 4 * max(outside, 0.0)
             if best is None or cost < best[0] - 1e-9:
                 ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
@@ -192,7 +192,7 @@ def _place_labels(
 
 
 def _legend(ax: Axes, b: _Bubbles, band_label: str) -> None:
-    """A legend listing what is drawn, and only that."""
+    """Write a legend listing what is drawn, and only that."""
     handles: list[Artist] = [
         Line2D(
             [], [], ls="", marker="o", ms=7, mfc=LIGHT, mec=BLACK, mew=0.6,

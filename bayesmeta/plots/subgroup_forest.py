@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from bayesmeta.plots._layout import (
     ACCENT,
     BLACK,
     FS,
+    FS_FAV,
     FS_SMALL,
     GREY,
     MAX_LABEL,
@@ -163,7 +164,7 @@ def _ext_frame(obj: object, name: str) -> pd.DataFrame | None:
 
 # ----------------------------------------------------------------------------- text
 def heterogeneity_text(fit: FrequentistResult) -> str:
-    """RevMan's heterogeneity line of a random-effects fit.
+    """Return RevMan's heterogeneity line of a random-effects fit.
 
     Examples
     --------
@@ -180,12 +181,13 @@ def heterogeneity_text(fit: FrequentistResult) -> str:
 
 
 def overall_effect_text(fit: FrequentistResult) -> str:
-    """RevMan's "Test for overall effect: Z = 1.23 (P = 0.22)"."""
-    return f"Test for overall effect: Z = {abs(float(fit.zval[0])):.2f} ({revman_p(float(fit.pval[0]))})"
+    """Return RevMan's "Test for overall effect: Z = 1.23 (P = 0.22)"."""
+    z, p = abs(float(fit.zval[0])), float(fit.pval[0])
+    return f"Test for overall effect: Z = {z:.2f} ({revman_p(p)})"
 
 
 def subgroup_test_text(test: SubgroupResult) -> str:
-    """RevMan's "Test for subgroup differences: Chi² = 3.44, df = 1 (P = 0.06), I² = 70.9%".
+    """Return RevMan's "Test for subgroup differences: Chi² = 3.44, df = 1 (P = 0.06), I² = 70.9%".
 
     Examples
     --------
@@ -202,7 +204,7 @@ def subgroup_test_text(test: SubgroupResult) -> str:
 def _cell(v: float, integer: bool) -> str:
     if not np.isfinite(v):
         return ""
-    return f"{int(round(v))}" if integer else fmt(v, 2)
+    return f"{round(v)}" if integer else fmt(v, 2)
 
 
 def _arm_cells(row: pd.Series, kind: str | None) -> tuple[str, ...]:
@@ -265,7 +267,7 @@ def _extra_rows(
     frame: pd.DataFrame | None, heading: str, kind: str, names: Mapping[str, str],
     tf: Callable[[float], float], digits: int,
 ) -> list[_Row]:  # fmt: skip
-    """The second row set: Bayesian subgroup means or published estimates."""
+    """Return the second row set: Bayesian subgroup means or published estimates."""
     if frame is None or len(frame) == 0:
         return []
     colour = ACCENT if kind == "bayes" else GREY
@@ -357,12 +359,27 @@ def _sg_columns(
                  width - x_plot - _MARGIN, width)  # fmt: skip
 
 
+def _favours_room(
+    c: _Cols, lim: tuple[float, float], null: float, log: bool, fav: tuple[str, str], m: Measure
+) -> _Cols:
+    """Widen the figure where a favours label, hanging off the null, would pass its edge."""
+    f = np.log
+    frac = (
+        (f(null) - f(lim[0])) / (f(lim[1]) - f(lim[0]))
+        if log
+        else ((null - lim[0]) / (lim[1] - lim[0]))
+    )
+    x_null = c.x_plot + float(np.clip(frac, 0.0, 1.0)) * c.plot_w
+    over = x_null + G.FAVOURS_GAP + m.width(fav[1], FS_FAV) - (c.width - _MARGIN)
+    return replace(c, width=c.width + over) if over > 0 else c
+
+
 # ----------------------------------------------------------------------------- drawing
 def _draw_row(
     ax: Axes, wr: G.Writer, r: _Row, y: float, c: _Cols, lim: tuple[float, float]
 ) -> None:
     size, weight = _font(r)
-    kw = {"fontsize": size, "weight": weight, "color": r.colour}
+    kw: dict[str, Any] = {"fontsize": size, "weight": weight, "color": r.colour}
     if r.kind == "note":
         wr.text(c.x_label, y, r.label, r.gid, fontsize=FS_SMALL)
         return
@@ -538,6 +555,8 @@ def subgroup_forest_plot(
     m = measure_()
     c = _sg_columns(rows, kind, m, arm_names, ci_header)
     lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
+    fav = G.favours_sides(labels, direction)
+    c = _favours_room(c, lim, null, exponentiate, fav, m)
     n = len(rows)
     bottom_in, top_in = 0.62, 0.5 + (0.3 if title else 0.0)
     height = top_in + (n + 0.1) * _ROW_IN + bottom_in
@@ -551,7 +570,7 @@ def subgroup_forest_plot(
         for y, r in enumerate(rows):
             _draw_row(ax, wr, r, float(y), c, lim)
         _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
-        G.favours(ax, null, *G.favours_sides(labels, direction))
+        G.favours(ax, null, *fav)
         ax.set_xlabel(xlabel or f"{measure} ({ci_header[1]})", labelpad=14, fontsize=FS_SMALL)
         G.title(fig, title, c.x_label)
         G.watermark(fig, watermark)

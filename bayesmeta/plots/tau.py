@@ -54,7 +54,7 @@ def _tau_inputs(
     prior: Mapping[str, Prior] | None,
     scales: Mapping[str, str] | None,
 ) -> tuple[dict[str, Arr], dict[str, Prior], dict[str, list[str]]]:
-    """Checked draws, priors, and the series of each scale (in order of first appearance)."""
+    """Check draws and priors; group the series by scale (in order of first appearance)."""
     if not isinstance(draws, Mapping) or not draws:
         raise DataError("draws must be a non-empty dict of name -> tau draws", column="draws")
     series = {str(n): _tau_draws(n, d, "draws") for n, d in draws.items()}
@@ -72,7 +72,7 @@ def _tau_inputs(
 
 
 def _prior_density(p: Prior, grid: Arr, name: str) -> Arr:
-    """A prior's density on ``grid``: a vectorised function, or draws (reflected KDE)."""
+    """Return a prior's density on ``grid``: a vectorised function, or draws (reflected KDE)."""
     if callable(p):
         with np.errstate(all="ignore"):
             return np.asarray(p(grid), dtype=float)
