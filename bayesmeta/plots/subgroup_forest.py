@@ -108,8 +108,8 @@ def _arm_kind(df: pd.DataFrame, arms: str | None) -> str | None:
         t, c, _ = ARM_COLUMNS[arms]
         require(df, (*t, *c), "studies")
         return arms
-    for kind, (t, c, _) in ARM_COLUMNS.items():
-        if all(col in df.columns for col in (*t, *c)):
+    for kind, (t, c, _) in ARM_COLUMNS.items():  # the columns present and filled in
+        if all(col in df.columns and df[col].notna().any() for col in (*t, *c)):
             return kind
     return None
 
