@@ -617,3 +617,18 @@ def test_watermark_on_every_figure() -> None:
     ]  # fmt: skip
     for fig in figs:
         assert [t.get_text() for t in fig.texts if t.get_gid() == "watermark"] == ["SIMULATED"]
+
+
+@pytest.mark.parametrize("exponentiate", [False, True])
+def test_forest_axis_title_names_the_scale_without_overlap(font: str, exponentiate: bool) -> None:
+    het = "Heterogeneity: Tau² = 0.05; Chi² = 9.10, df = 3 (P = 0.03); I² = 67%\n"
+    het += "Test for overall effect: Z = 2.10 (P = 0.04)"
+    xlabel = "Odds ratio (IV, Random, 95% CI)" if exponentiate else "SMD (IV, Random, 95% CI)"
+    fig = forest_plot(
+        _trials(5), _summaries(), heterogeneity=het, xlabel=xlabel, exponentiate=exponentiate,
+        watermark="SIMULATED DATA",
+    )  # fmt: skip
+    assert fig.axes[0].get_xlabel() == xlabel
+    assert _texts(fig, "heterogeneity")[-1] == "Test for overall effect: Z = 2.10 (P = 0.04)"
+    assert overlapping_pairs(fig) == []
+    assert outside_figure(fig) == []

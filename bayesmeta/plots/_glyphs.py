@@ -285,6 +285,8 @@ def favours_sides(labels: tuple[str, str], direction: str) -> tuple[str, str]:
 
 #: Points below the axis at which the favours labels hang (under the tick labels).
 FAVOURS_DROP = 15.0
+#: Points between the tick labels and an axis title placed under the favours labels.
+AXIS_TITLE_PAD = 14.0
 #: Inches between the line of no effect and the near end of each favours label.
 FAVOURS_GAP = 5.0 / 72
 
@@ -345,8 +347,13 @@ def title(fig: Figure, text: str | None, x_in: float) -> None:
 
 
 def watermark(fig: Figure, text: str | None) -> None:
-    """Write a mark such as "SIMULATED DATA" across the figure, light enough to read through."""
+    """Write a mark such as "SIMULATED DATA" across the figure, behind everything drawn.
+
+    The axes backgrounds are made transparent so the mark shows through them.
+    """
     if text:
+        for ax in fig.axes:
+            ax.patch.set_visible(False)
         fig.text(
             0.5,
             0.5,
@@ -358,7 +365,7 @@ def watermark(fig: Figure, text: str | None) -> None:
             fontweight="bold",
             color=LIGHT,
             alpha=0.45,
-            zorder=0,
+            zorder=-1,
             gid="watermark",
             parse_math=False,
         )

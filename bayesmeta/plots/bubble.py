@@ -30,6 +30,8 @@ from bayesmeta.plots._layout import (
     truncate,
 )
 
+__all__ = ["bubble_plot"]
+
 Arr = NDArray[np.float64]
 _Z95 = 1.959963984540054
 _LABEL_FS = FS_SMALL - 1
@@ -155,6 +157,12 @@ def _place_labels(
     dpi = fig.dpi
     centres = ax.transData.transform(np.column_stack([px, b.y]))
     radii = np.sqrt(b.sizes / np.pi) * dpi / 72
+    pad = 4 * dpi / 72  # half a line width or a marker, and a little air
+    lines = []
+    for line in ax.lines:
+        if str(line.get_gid()).startswith("category-"):
+            pts = ax.transData.transform(np.asarray(line.get_xydata(), dtype=float))
+            lines.append(np.concatenate([pts.min(axis=0) - pad, pts.max(axis=0) + pad]))
     bubbles = [
         np.array([cx - r, cy - r, cx + r, cy + r])
         for (cx, cy), r in zip(centres, radii, strict=True)
@@ -172,7 +180,7 @@ def _place_labels(
             y0 = cy + r if dy > 0 else (cy - r - h if dy < 0 else cy - h / 2)
             box = np.array([x0, y0, x0 + w, y0 + h])
             others = [bb for j, bb in enumerate(bubbles) if j != i]
-            cost = 2 * _overlap(box, placed) + _overlap(box, others)
+            cost = 2 * _overlap(box, placed) + _overlap(box, others) + 2 * _overlap(box, lines)
             outside = w * h - _overlap(box, [np.asarray(frame)])
             cost += 4 * max(outside, 0.0)
             if best is None or cost < best[0] - 1e-9:
@@ -200,7 +208,7 @@ def _legend(ax: Axes, b: _Bubbles, band_label: str) -> None:
         )
     ]  # fmt: skip
     if b.binary and b.line is not None:
-        what = "Fitted mean" + (f" ({band_label.replace(' band', '')})" if b.band else "")
+        what = "Fitted mean" + (f" ({band_label.replace(' band', ' interval')})" if b.band else "")
         handles.append(
             Line2D([], [], color=ACCENT, lw=1.6, marker="o", ms=5, mec="white", label=what)
         )

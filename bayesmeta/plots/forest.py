@@ -35,6 +35,8 @@ from bayesmeta.plots._layout import (
     wrap,
 )
 
+__all__ = ["forest_plot"]
+
 _KINDS = ("diamond", "bayes", "prediction")
 _GAP = 0.14  # inches between columns
 _MARGIN = 0.08  # inches at the figure's left and right edges
@@ -79,6 +81,7 @@ class _Layout:
     y_top: float
     y_bottom: float
     bottom_in: float
+    axis_in: float  # under the axis: ticks, favours labels and the axis title
     axes_h: float
     foot: list[tuple[str, str, str]]
 
@@ -179,6 +182,7 @@ def _forest_layout(
     heterogeneity: str | None,
     note: str | None,
     title: str | None,
+    xlabel: str | None,
 ) -> _Layout:
     """Where everything goes: columns measured at the drawing dpi, rows in row units."""
     label_w, col, wt_w = _columns(inp, m, header_est, fav)
@@ -202,7 +206,8 @@ def _forest_layout(
     ]
     if note:
         foot += [(line, "shrinkage-note", ACCENT) for line in wrap(note, width - 2 * _MARGIN, m)]
-    bottom_in = 0.48 + len(foot) * m.line_height(FS_SMALL) + (0.06 if foot else 0.0)
+    axis_in = 0.46 + (0.16 if xlabel else 0.0)
+    bottom_in = axis_in + 0.02 + len(foot) * m.line_height(FS_SMALL) + (0.06 if foot else 0.0)
     axes_h = (y_bottom - y_top) * row_in
     top_in = 0.3 + (0.3 if title else 0.0)
     return _Layout(
@@ -220,6 +225,7 @@ def _forest_layout(
         y_top=y_top,
         y_bottom=y_bottom,
         bottom_in=bottom_in,
+        axis_in=axis_in,
         axes_h=axes_h,
         foot=foot,
     )
@@ -330,7 +336,7 @@ def _label_forest(
         )
     )
     G.favours(ax, null, *fav)
-    G.footnotes(fig, lay.foot, lay.x_label, lay.bottom_in - 0.46, m)
+    G.footnotes(fig, lay.foot, lay.x_label, lay.bottom_in - lay.axis_in, m)
     G.title(fig, title, lay.x_label)
 
 
@@ -348,6 +354,8 @@ def forest_plot(
     heterogeneity: str | None = None,
     xlim: tuple[float, float] | None = None,
     digits: int = 2,
+    xlabel: str | None = None,
+    watermark: str | None = None,
 ) -> Figure:
     """Forest plot in the RevMan / metafor layout.
 
@@ -398,6 +406,11 @@ def forest_plot(
         Default: the range of all intervals and the null.
     digits
         Decimals of the printed numbers.
+    xlabel
+        Optional axis title under the favours labels, naming the scale (e.g. ``"SMD (IV,
+        Random, 95% CI)"``, ``"Odds ratio (log scale)"``).
+    watermark
+        Optional mark across the figure, e.g. ``"SIMULATED DATA"``.
 
     Returns
     -------
@@ -460,7 +473,7 @@ def forest_plot(
         else None
     )
     m = measure_()
-    lay = _forest_layout(inp, m, header_est, fav, heterogeneity, note, title)
+    lay = _forest_layout(inp, m, header_est, fav, heterogeneity, note, title, xlabel)
     shown = [inp.lb, inp.ub] + ([inp.sh[1], inp.sh[2]] if inp.sh is not None else [])
     if inp.sm is not None:
         shown += [
@@ -481,6 +494,9 @@ def forest_plot(
         _draw_trials(ax, wr, inp, lay, lim)
         _draw_summaries(ax, wr, inp, lay, lim)
         _label_forest(fig, ax, wr, inp, lay, header_est, fav, null, title, m)
+        if xlabel:
+            ax.set_xlabel(xlabel, labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL)
+        G.watermark(fig, watermark)
     return fig
 
 

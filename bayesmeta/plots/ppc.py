@@ -36,6 +36,8 @@ from bayesmeta.plots._layout import (
     truncate,
 )
 
+__all__ = ["PREDICTIVE_NAMES", "format_p", "ppc_plot", "predictive_replicates"]
+
 if TYPE_CHECKING:
     from bayesmeta.results import Result
 

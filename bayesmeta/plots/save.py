@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.plots._layout import STYLE
 
+__all__ = ["save_figure"]
+
 
 def save_figure(
     fig: Figure,

@@ -45,6 +45,14 @@ from bayesmeta.plots._layout import (
     truncate,
 )
 
+__all__ = [
+    "ARM_COLUMNS",
+    "heterogeneity_text",
+    "overall_effect_text",
+    "subgroup_forest_plot",
+    "subgroup_test_text",
+]
+
 if TYPE_CHECKING:
     from bayesmeta.frequentist import FrequentistResult, SubgroupResult
 
@@ -571,7 +579,9 @@ def subgroup_forest_plot(
             _draw_row(ax, wr, r, float(y), c, lim)
         _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
         G.favours(ax, null, *fav)
-        ax.set_xlabel(xlabel or f"{measure} ({ci_header[1]})", labelpad=14, fontsize=FS_SMALL)
+        ax.set_xlabel(
+            xlabel or f"{measure} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
+        )
         G.title(fig, title, c.x_label)
         G.watermark(fig, watermark)
     return fig

@@ -27,6 +27,8 @@ from bayesmeta.plots._layout import (
     truncate,
 )
 
+__all__ = ["tau_density_plot"]
+
 Arr = NDArray[np.float64]
 Prior = Callable[[Arr], ArrayLike] | ArrayLike
 
