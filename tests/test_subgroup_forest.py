@@ -141,10 +141,10 @@ def test_no_text_overlaps_at_the_drawing_dpi(font: str, arms: str | None, extra:
 
 def test_bad_inputs() -> None:
     with pytest.raises(DataError) as err:
-        subgroup_forest_plot(_studies().drop(columns="subgroup"))
-    assert err.value.column == "subgroup"
-    with pytest.raises(ModelSpecError, match="two subgroups"):
-        subgroup_forest_plot(_studies().assign(subgroup="a"))
+        subgroup_forest_plot(_studies().drop(columns="vi"))
+    assert err.value.column == "vi"
+    with pytest.raises(ModelSpecError, match="direction"):
+        subgroup_forest_plot(_studies(), direction="up")
     with pytest.raises(DataError, match="subgroup_order"):
         subgroup_forest_plot(_studies(), subgroup_order=["higher", "middle"])
     with pytest.raises(DataError) as err:
@@ -154,3 +154,18 @@ def test_bad_inputs() -> None:
     with pytest.raises(DataError) as err:
         subgroup_forest_plot(_studies(), bayes=bad)
     assert err.value.column == "ci_ub"
+
+
+@pytest.mark.parametrize("one_group", ["no column", "one value"])
+def test_without_subgroups_a_plain_revman_forest_plot(font: str, one_group: str) -> None:
+    df = _studies("binary")
+    df = df.drop(columns="subgroup") if one_group == "no column" else df.assign(subgroup="all")
+    fig = subgroup_forest_plot(df, measure="OR", exponentiate=True)
+    assert texts(fig, "subgroup-heading") == [] and texts(fig, "subtotal-label") == []
+    assert texts(fig, "subgroup-differences") == []
+    assert _gids(fig).count("total-diamond") == 1 and _gids(fig).count("study-square") == 5
+    overall = rma(df["yi"].to_numpy(), df["vi"].to_numpy(), method="DL")
+    assert texts(fig, "overall-effect") == [
+        f"Test for overall effect: Z = {abs(overall.zval[0]):.2f} ({revman_p(overall.pval[0])})"
+    ]
+    assert overlapping_pairs(fig) == [] and outside_figure(fig) == []

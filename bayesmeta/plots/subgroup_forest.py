@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bayesmeta.errors import DataError, ModelSpecError
+from bayesmeta.errors import DataError
 from bayesmeta.plots import _glyphs as G
 from bayesmeta.plots._layout import (
     ACCENT,
@@ -89,7 +89,7 @@ class _Row:
 class _Stats:
     groups: dict[str, FrequentistResult]
     overall: FrequentistResult
-    test: SubgroupResult
+    test: SubgroupResult | None  # None: one group, a plain forest plot
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,14 @@ def _sg_inputs(
     studies: pd.DataFrame, subgroup_order: Sequence[str] | None, arms: str | None
 ) -> tuple[pd.DataFrame, list[str], str | None]:
     df = as_frame(studies, "studies")
-    require(df, ("study", "yi", "vi", "subgroup"), "studies")
+    require(df, ("study", "yi", "vi"), "studies")
     if len(df) == 0:
         raise DataError("studies has no rows", column="study")
     df = df.assign(yi=numeric(df, "yi", "studies"), vi=numeric(df, "vi", "studies"))
     if np.any(df["vi"].to_numpy() <= 0):
         raise DataError("studies: column 'vi' must be > 0", column="vi")
+    if "subgroup" not in df.columns:  # RevMan's plain forest plot: one group, no headings
+        df["subgroup"] = ""
     df["subgroup"] = df["subgroup"].astype(str)
     found = list(dict.fromkeys(df["subgroup"]))
     order = [str(s) for s in subgroup_order] if subgroup_order is not None else found
@@ -139,8 +141,6 @@ def _sg_inputs(
         raise DataError(
             f"subgroup_order {order} does not list the subgroups found {found}", column="subgroup"
         )
-    if len(order) < 2:
-        raise ModelSpecError(f"a subgroup forest plot needs two subgroups; found {found}")
     kind = _arm_kind(df, arms)
     if kind is not None:
         t, c, _ = ARM_COLUMNS[kind]
@@ -155,8 +155,10 @@ def _sg_stats(df: pd.DataFrame, order: list[str], method: str) -> _Stats:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotEstimableWarning)
-        test = subgroup_analysis(df["yi"], df["vi"], df["subgroup"], method=method)
         overall = rma(df["yi"].to_numpy(), df["vi"].to_numpy(), method=method)
+        if len(order) < 2:
+            return _Stats({order[0]: overall}, overall, None)
+        test = subgroup_analysis(df["yi"], df["vi"], df["subgroup"], method=method)
     return _Stats({g: test.groups[g] for g in order}, overall, test)
 
 
@@ -298,7 +300,7 @@ def _sg_rows(
     ci = f"{round(100 * st.overall.level):g}% CI"
     rows: list[_Row] = []
     w = st.overall.weights
-    for g in order:
+    for g in order if st.test is not None else []:
         sel = df["subgroup"].to_numpy() == g
         fit = st.groups[g]
         rows.append(_Row("heading", truncate(names.get(g, g), MAX_LABEL), "subgroup-heading"))
@@ -309,11 +311,14 @@ def _sg_rows(
         rows.append(_Row("note", heterogeneity_text(fit), "heterogeneity"))
         rows.append(_Row("note", overall_effect_text(fit), "overall-effect"))
         rows.append(_Row("blank"))
+    if st.test is None:
+        rows += _study_rows(df, order[0], st, kind, tf, digits)
     rows.append(_pooled_row("total", f"Total ({ci})", st.overall, _arm_totals(df, kind), 100.0,
                             tf, digits))  # fmt: skip
     rows.append(_Row("note", heterogeneity_text(st.overall), "heterogeneity"))
     rows.append(_Row("note", overall_effect_text(st.overall), "overall-effect"))
-    rows.append(_Row("note", subgroup_test_text(st.test), "subgroup-differences"))
+    if st.test is not None:
+        rows.append(_Row("note", subgroup_test_text(st.test), "subgroup-differences"))
     return rows + extra
 
 
@@ -453,7 +458,7 @@ def subgroup_forest_plot(
     digits: int = 2,
     watermark: str | None = None,
 ) -> Figure:
-    r"""Subgroup forest plot in RevMan 5's layout.
+    r"""Subgroup forest plot in RevMan 5's layout (without subgroups: its plain forest plot).
 
     Studies are grouped under subgroup headings. Each study row shows the optional arm data
     (mean, SD and total per arm, or events and total), its weight in the overall analysis and
@@ -469,9 +474,10 @@ def subgroup_forest_plot(
     ----------
     studies
         One row per study: ``study``, ``yi``, ``vi`` (on the analysis scale: log OR for odds
-        ratios), ``subgroup``, and optionally the arm data in metafor's names: ``m1i, sd1i,
-        n1i, m2i, sd2i, n2i`` (continuous) or ``ai, n1i, ci, n2i`` (events and totals; arm 1
-        is the intervention).
+        ratios), ``subgroup`` (leave it out, or give one value, for RevMan's plain forest plot:
+        studies, total, heterogeneity and Z test), and optionally the arm data in metafor's
+        names: ``m1i, sd1i, n1i, m2i, sd2i, n2i`` (continuous) or ``ai, n1i, ci, n2i`` (events
+        and totals; arm 1 is the intervention).
     subgroup_order
         Order of the subgroups (default: order of first appearance).
     subgroup_labels
@@ -529,7 +535,7 @@ def subgroup_forest_plot(
         Missing columns, non-numbers, ``vi <= 0``, or ``subgroup_order`` that does not list
         the subgroups.
     ModelSpecError
-        Fewer than two subgroups, bad ``direction`` or ``arms``.
+        Bad ``direction`` or ``arms``.
 
     See Also
     --------
