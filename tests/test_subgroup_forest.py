@@ -169,3 +169,25 @@ def test_without_subgroups_a_plain_revman_forest_plot(font: str, one_group: str)
         f"Test for overall effect: Z = {abs(overall.zval[0]):.2f} ({revman_p(overall.pval[0])})"
     ]
     assert overlapping_pairs(fig) == [] and outside_figure(fig) == []
+
+
+def test_height_grows_with_rows_and_width_stays_a_page() -> None:
+    rng = np.random.default_rng(2)
+    big = pd.DataFrame(
+        {
+            "study": [f"Study {i}" for i in range(40)],
+            "yi": rng.normal(0.2, 0.2, 40),
+            "vi": rng.uniform(0.01, 0.05, 40),
+            "subgroup": np.repeat(["a", "b", "c", "d"], 10),
+        }
+    )
+    small = subgroup_forest_plot(_studies(None))
+    fig = subgroup_forest_plot(big)
+    assert texts(fig, "subgroup-heading") == ["a", "b", "c", "d"]
+    assert _gids(fig).count("subtotal-diamond") == 4
+    assert small.get_size_inches()[1] < 6.0 < fig.get_size_inches()[1] < 14.0
+    assert 7.0 <= fig.get_size_inches()[0] < 8.5
+    sg = subgroup_analysis(big["yi"], big["vi"], big["subgroup"])
+    assert texts(fig, "subgroup-differences")[0].startswith(
+        f"Test for subgroup differences: Chi² = {sg.Q_between:.2f}, df = 3 "
+    )
