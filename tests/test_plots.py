@@ -632,3 +632,34 @@ def test_forest_axis_title_names_the_scale_without_overlap(font: str, exponentia
     assert _texts(fig, "heterogeneity")[-1] == "Test for overall effect: Z = 2.10 (P = 0.04)"
     assert overlapping_pairs(fig) == []
     assert outside_figure(fig) == []
+
+
+def test_ppc_per_outcome_of_a_multi_outcome_fit_matches_the_tables() -> None:
+    # the report's call: replicates drawn once, one figure per outcome, the table's p_sd checked
+    from bayesmeta import EffectTable
+    from bayesmeta.checks import posterior_predictive_pvalues, ppc_summary
+    from bayesmeta.models.exact_sampler import sample_exact
+    from bayesmeta.models.multi_outcome import MultiOutcome
+    from bayesmeta.plots import predictive_replicates
+
+    df = pd.DataFrame(
+        {
+            "study": list("abcdabcd"),
+            "outcome": ["x"] * 4 + ["y"] * 4,
+            "yi": [0.1, 0.3, -0.2, 0.1, 0.5, 0.2, 0.9, 0.4],
+            "vi": [0.01, 0.02, 0.02, 0.03, 0.02, 0.01, 0.03, 0.02],
+        }
+    )
+    res = sample_exact(MultiOutcome(EffectTable(df, measure="SMD")), 300, random_seed=3)
+    seed = 11
+    table = posterior_predictive_pvalues(res, random_seed=seed)
+    verdicts = ppc_summary(res, random_seed=seed).set_index("outcome")
+    y_all, rep = predictive_replicates(res, random_seed=seed)
+    for outcome in ("x", "y"):
+        mask = (df["outcome"] == outcome).to_numpy()
+        fig = ppc_plot(
+            y_all[mask], rep[:, mask], study_labels=list("abcd"), statistic="sd",
+            p_value=float(verdicts.loc[outcome, "p_sd"]),
+        )  # fmt: skip
+        seg = next(c for c in fig.axes[0].collections if c.get_gid() == "ppc-95").get_segments()
+        np.testing.assert_allclose([s[0][0] for s in seg], table.loc[mask, "pred_lb"])
