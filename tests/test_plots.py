@@ -24,6 +24,14 @@ from bayesmeta.plots import (
     save_figure,
     tau_density_plot,
 )
+from bayesmeta.plots._layout import Measure, font_family
+from tests.plot_helpers import (
+    BUNDLED_FONTS,
+    FONTS,
+    font_fixture,  # noqa: F401  (the fixture "font": layout tests run once per font)
+    outside_figure,
+    overlapping_pairs,
+)
 
 
 def _trials(k: int = 6, names: list[str] | None = None, seed: int = 0) -> pd.DataFrame:
@@ -159,7 +167,7 @@ def test_forest_k1_and_k40_scale_height() -> None:
     assert f1.get_size_inches()[0] == f40.get_size_inches()[0] == 7.0
 
 
-def test_forest_truncates_long_and_keeps_unicode_names() -> None:
+def test_forest_truncates_long_and_keeps_unicode_names(font: str) -> None:
     long = "A very long study name that goes on and on, a randomised trial of peer support"
     names = [long, "Şahin, Ünal & Ødegård (Δ-arm) 2007", "Müller 2020"]
     fig = forest_plot(_trials(3, names))
@@ -173,7 +181,7 @@ def test_forest_truncates_long_and_keeps_unicode_names() -> None:
 
 @pytest.mark.parametrize("k", [1, 12, 40])
 @pytest.mark.parametrize("with_shrunken", [False, True])
-def test_forest_text_does_not_overlap(k: int, with_shrunken: bool) -> None:
+def test_forest_text_does_not_overlap(k: int, with_shrunken: bool, font: str) -> None:
     long = "A very long study name that goes on and on, a randomised trial of peer support"
     trials = _trials(k, [long] + [f"Study {i}" for i in range(k - 1)])
     sh = _shrunken(trials) if with_shrunken else None
@@ -200,7 +208,7 @@ def test_forest_text_does_not_overlap(k: int, with_shrunken: bool) -> None:
 @pytest.mark.parametrize("direction", ["higher", "lower"])
 @pytest.mark.parametrize("shift", [-5.0, 5.0])
 def test_forest_favours_labels_fit_with_short_names_and_null_at_an_edge(
-    direction: str, shift: float
+    direction: str, shift: float, font: str
 ) -> None:
     trials = pd.DataFrame(
         {
@@ -456,7 +464,7 @@ def test_figures_ignore_the_users_rc_params() -> None:
     assert not bubble.axes[0].spines["top"].get_visible()
 
 
-def test_forest_wraps_long_heterogeneity_and_labels_the_interval() -> None:
+def test_forest_wraps_long_heterogeneity_and_labels_the_interval(font: str) -> None:
     het = "; ".join(["Heterogeneity: tau² = 0.05", "I² = 67%", "Q = 9.1, df = 3 (p = 0.03)"] * 4)
     fig = forest_plot(_trials(3), ci_prob=0.9, heterogeneity=het)
     lines = _texts(fig, "heterogeneity")
@@ -466,3 +474,192 @@ def test_forest_wraps_long_heterogeneity_and_labels_the_interval() -> None:
     for t in fig.texts:
         assert t.get_window_extent().x1 <= fig.bbox.x1
     assert _texts(fig, "header")[1] == "SMD [90% CI]"
+
+
+# ----------------------------------------------------------------------------- fonts and dpi
+def test_layout_tests_run_under_both_bundled_fonts() -> None:
+    # the bundled fonts always run; an installed Liberation Sans runs as well, never skipped
+    assert FONTS[: len(BUNDLED_FONTS)] == list(BUNDLED_FONTS)
+
+
+def test_figures_use_the_font_named_in_rc_params(font: str) -> None:
+    fig = forest_plot(_trials(3), _summaries())
+    label = next(t for t in fig.axes[0].texts if t.get_gid() == "study-label")
+    assert label.get_fontfamily()[0] == font == font_family()[0]
+
+
+@pytest.mark.parametrize("dpi", [72.0, 100.0, 150.0, 300.0])
+def test_text_is_measured_as_drawn_at_the_figure_dpi(font: str, dpi: float) -> None:
+    s = "Heterogeneity: tau² = 0.05; I² = 67%; Q = 9.1, df = 3 (p = 0.03)"
+    fig = Figure(figsize=(7, 1), dpi=dpi)
+    t = fig.text(0, 0.5, s, fontsize=7.0, family=list(font_family()))
+    _render(fig)
+    measured = Measure(font_family(), dpi).width(s, 7.0)
+    assert measured * dpi == pytest.approx(t.get_window_extent().width, abs=1e-6)
+
+
+def test_forest_wide_font_keeps_columns_apart(font: str) -> None:
+    long = "A very long study name that goes on and on, a randomised trial of peer support"
+    trials = _trials(8, [long] + [f"Study {i}" for i in range(7)])
+    fig = forest_plot(trials, _summaries(), shrunken=_shrunken(trials), heterogeneity="Q = 1")
+    assert overlapping_pairs(fig) == []
+    assert outside_figure(fig) == []
+
+
+# ----------------------------------------------------------------------------- figures = tables
+def test_ppc_uses_the_tables_replicates_and_p_value() -> None:
+    from bayesmeta import EffectTable, RandomEffects
+    from bayesmeta.checks import posterior_predictive_pvalues, ppc_summary
+    from bayesmeta.models.exact_sampler import sample_exact
+    from bayesmeta.plots import predictive_replicates
+    from bayesmeta.plots.ppc import format_p
+
+    tab = EffectTable(
+        pd.DataFrame(
+            {
+                "study": list("abcdef"),
+                "yi": [0.1, 0.3, 0.2, 0.5, 1.4, -0.1],
+                "vi": [0.01, 0.02, 0.015, 0.03, 0.02, 0.01],
+            }
+        ),
+        measure="SMD",
+    )
+    res = sample_exact(RandomEffects(tab), 400, random_seed=1)
+    table = posterior_predictive_pvalues(res, random_seed=7)
+    p_sd = float(ppc_summary(res, random_seed=7)["p_sd"].iloc[0])
+    y_obs, rep = predictive_replicates(res, random_seed=7)
+    fig = ppc_plot(y_obs, rep, study_labels=list("abcdef"), statistic="sd", p_value=p_sd)
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend[1] == f"Observed ({format_p(p_sd)})"
+    # the 95% intervals drawn are the table's
+    seg = next(c for c in fig.axes[0].collections if c.get_gid() == "ppc-95").get_segments()
+    np.testing.assert_allclose([s[0][0] for s in seg], table["pred_lb"])
+    np.testing.assert_allclose([s[1][0] for s in seg], table["pred_ub"])
+    outside = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_color() != "black"]
+    assert outside == list(table.loc[table["outside_95"], "study"])
+    with pytest.raises(DataError, match="disagrees"):  # other replicates: refused, not drawn
+        _, other = predictive_replicates(res, predictive="posterior", random_seed=7)
+        ppc_plot(y_obs, other, study_labels=list("abcdef"), statistic="sd", p_value=p_sd)
+    assert "new effect for each trial (mixed predictive)" in fig.get_supxlabel()
+
+
+def _legend_texts(ax) -> list[str]:  # type: ignore[no-untyped-def]
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_bubble_legend_lists_only_what_is_drawn() -> None:
+    x = np.array([0, 0, 1, 1, 1])
+    grid = np.array([0.0, 1.0])
+    fig = bubble_plot(
+        x, [0.1, 0.2, 0.5, 0.4, 0.6], [0.02] * 5, fit_line=(grid, [0.15, 0.5]),
+        band=(grid, [0.0, 0.3], [0.3, 0.7]), xlabel="Support", ylabel="SMD",
+    )  # fmt: skip
+    ax = fig.axes[0]
+    assert [c.get_gid() for c in ax.collections] == ["bubbles"]  # no band polygon for 0/1
+    assert not any("band" in s for s in _legend_texts(ax))
+    assert [line.get_gid() for line in ax.lines].count("category-band") == 2
+    # continuous: the band is drawn and listed
+    fig = bubble_plot(
+        [1.0, 2, 3], [0.1, 0.2, 0.3], [0.01] * 3, fit_line=([1, 3], [0.1, 0.3]),
+        band=([1, 3], [0, 0.2], [0.2, 0.4]), xlabel="x", ylabel="SMD",
+    )  # fmt: skip
+    assert "95% credible band" in _legend_texts(fig.axes[0])
+    assert "band" in [c.get_gid() for c in fig.axes[0].collections]
+    # no band given: none listed
+    fig = bubble_plot([1.0, 2, 3], [0.1, 0.2, 0.3], [0.01] * 3, xlabel="x", ylabel="SMD")
+    assert _legend_texts(fig.axes[0]) == ["Study (area ∝ 1/variance)"]
+
+
+def test_bubble_labels_do_not_overlap(font: str) -> None:
+    rng = np.random.default_rng(4)
+    x = np.repeat([0.0, 1.0], 6)
+    yi = rng.normal(0.2, 0.05, 12)  # a tight cluster: labels would collide
+    names = [f"Trial number {i} (2010)" for i in range(12)]
+    fig = bubble_plot(x, yi, rng.uniform(0.01, 0.05, 12), xlabel="x", ylabel="SMD", labels=names)
+    labels = [t for t in fig.axes[0].texts if t.get_gid() == "study-label"]
+    assert sorted(t.get_text() for t in labels) == sorted(names)
+    pairs = [p for p in overlapping_pairs(fig, ticks=False) if set(p) <= set(names)]
+    assert pairs == []
+
+
+def test_tau_density_one_panel_per_named_scale_with_priors_and_watermark() -> None:
+    rng = np.random.default_rng(1)
+    draws = {
+        "Recovery": np.abs(rng.normal(0, 0.1, 2000)),
+        "Empowerment": np.abs(rng.normal(0, 0.2, 2000)),
+        "Hospitalised": np.abs(rng.normal(0, 0.5, 2000)),
+    }
+    scales = {"Recovery": "SMD", "Empowerment": "SMD", "Hospitalised": "log OR"}
+    prior = {
+        "Recovery": stats.halfnorm(scale=0.5).pdf,
+        "Empowerment": stats.halfnorm(scale=0.5).pdf,
+        "Hospitalised": np.abs(rng.normal(0, 1.0, 4000)),  # prior draws work too
+    }
+    fig = tau_density_plot(draws, prior=prior, scales=scales, watermark="SIMULATED DATA")
+    assert len(fig.axes) == 2
+    assert [ax.get_xlabel() for ax in fig.axes] == [
+        "τ (between-study SD), SMD scale",
+        "τ (between-study SD), log OR scale",
+    ]
+    gids = [[line.get_gid() for line in ax.lines] for ax in fig.axes]
+    assert gids == [["posterior", "prior", "posterior", "prior"], ["posterior", "prior"]]
+    assert [t.get_text() for t in fig.texts if t.get_gid() == "watermark"] == ["SIMULATED DATA"]
+    with pytest.raises(DataError, match="scales"):
+        tau_density_plot(draws, scales={"Recovery": "SMD"})
+
+
+def test_watermark_on_every_figure() -> None:
+    y_obs, y_pred = _ppc_data()
+    figs = [
+        ppc_plot(y_obs, y_pred, study_labels=list("ABCDEFGH"), watermark="SIMULATED"),
+        bubble_plot([1, 2, 3], [0.1, 0.2, 0.3], [0.1] * 3, xlabel="x", ylabel="y",
+                    watermark="SIMULATED"),
+    ]  # fmt: skip
+    for fig in figs:
+        assert [t.get_text() for t in fig.texts if t.get_gid() == "watermark"] == ["SIMULATED"]
+
+
+@pytest.mark.parametrize("exponentiate", [False, True])
+def test_forest_axis_title_names_the_scale_without_overlap(font: str, exponentiate: bool) -> None:
+    het = "Heterogeneity: Tau² = 0.05; Chi² = 9.10, df = 3 (P = 0.03); I² = 67%\n"
+    het += "Test for overall effect: Z = 2.10 (P = 0.04)"
+    xlabel = "Odds ratio (IV, Random, 95% CI)" if exponentiate else "SMD (IV, Random, 95% CI)"
+    fig = forest_plot(
+        _trials(5), _summaries(), heterogeneity=het, xlabel=xlabel, exponentiate=exponentiate,
+        watermark="SIMULATED DATA",
+    )  # fmt: skip
+    assert fig.axes[0].get_xlabel() == xlabel
+    assert _texts(fig, "heterogeneity")[-1] == "Test for overall effect: Z = 2.10 (P = 0.04)"
+    assert overlapping_pairs(fig) == []
+    assert outside_figure(fig) == []
+
+
+def test_ppc_per_outcome_of_a_multi_outcome_fit_matches_the_tables() -> None:
+    # the report's call: replicates drawn once, one figure per outcome, the table's p_sd checked
+    from bayesmeta import EffectTable
+    from bayesmeta.checks import posterior_predictive_pvalues, ppc_summary
+    from bayesmeta.models.exact_sampler import sample_exact
+    from bayesmeta.models.multi_outcome import MultiOutcome
+    from bayesmeta.plots import predictive_replicates
+
+    df = pd.DataFrame(
+        {
+            "study": list("abcdabcd"),
+            "outcome": ["x"] * 4 + ["y"] * 4,
+            "yi": [0.1, 0.3, -0.2, 0.1, 0.5, 0.2, 0.9, 0.4],
+            "vi": [0.01, 0.02, 0.02, 0.03, 0.02, 0.01, 0.03, 0.02],
+        }
+    )
+    res = sample_exact(MultiOutcome(EffectTable(df, measure="SMD")), 300, random_seed=3)
+    seed = 11
+    table = posterior_predictive_pvalues(res, random_seed=seed)
+    verdicts = ppc_summary(res, random_seed=seed).set_index("outcome")
+    y_all, rep = predictive_replicates(res, random_seed=seed)
+    for outcome in ("x", "y"):
+        mask = (df["outcome"] == outcome).to_numpy()
+        fig = ppc_plot(
+            y_all[mask], rep[:, mask], study_labels=list("abcd"), statistic="sd",
+            p_value=float(verdicts.loc[outcome, "p_sd"]),
+        )  # fmt: skip
+        seg = next(c for c in fig.axes[0].collections if c.get_gid() == "ppc-95").get_segments()
+        np.testing.assert_allclose([s[0][0] for s in seg], table.loc[mask, "pred_lb"])
