@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import _dims as D
+from bayesmeta._registry import BINOMIAL, ENGINES, EXACT, NUTS, RANDOM_EFFECTS
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.exact import exact_posterior_batch
 from bayesmeta.models.base import default_priors
@@ -54,9 +55,7 @@ __all__ = [
     "prior_sensitivity",
 ]
 
-#: Engines of :func:`prior_sensitivity`.
-ENGINES: tuple[str, ...] = ("auto", "exact", "nuts")
-_MODELS: tuple[str, ...] = ("random_effects", "binomial")
+_MODELS: tuple[str, ...] = (RANDOM_EFFECTS, BINOMIAL)
 _UNITLESS = ("SMD", "OR", "RR", "RD")
 
 #: Generic heterogeneity priors for a sensitivity analysis on a unitless scale (SMD, log OR,
@@ -249,8 +248,8 @@ def prior_sensitivity(
         raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
     use = engine
     if engine == "auto":
-        use = "exact" if model == "random_effects" else "nuts"
-    if use == "exact" and model != "random_effects":
+        use = EXACT if model == RANDOM_EFFECTS else NUTS
+    if use == EXACT and model != RANDOM_EFFECTS:
         raise ModelSpecError(
             f"the exact engine covers the normal-normal model only; model={model!r} needs "
             "engine='nuts' (or 'auto')"
@@ -264,7 +263,7 @@ def prior_sensitivity(
         measure = _measure(sub)
         mp = mp_user if mp_user is not None else default_priors(measure, sub.sei)[D.MU]
         plan.append((o, sub, mp, _tau_priors(tau_priors, measure)))
-    if use == "exact":
+    if use == EXACT:
         rows = _exact_rows(plan, ci_prob)
     else:
         fit_kw = {
@@ -273,6 +272,7 @@ def prior_sensitivity(
             "chains": chains,
             "random_seed": random_seed,
             "nuts_sampler": nuts_sampler,
+            "engine": NUTS,
         }
         rows = _nuts_rows(plan, model, ci_prob, fit_kw)
     out = pd.DataFrame(rows)
@@ -319,7 +319,7 @@ def _exact_rows(
             if math.isfinite(log_ml) and tp.support[0] == 0:
                 bf = math.exp(_log_ml_tau0(sub.yi, sub.sei, mp) - log_ml)
             results[(i, label)] = {
-                **_row(o, label, tp, mp, "exact", sub),
+                **_row(o, label, tp, mp, EXACT, sub),
                 "mu_median": float(b["mu_median"]),
                 "mu_ci_lb": float(b["mu_lower"]),
                 "mu_ci_ub": float(b["mu_upper"]),
@@ -344,7 +344,7 @@ def _nuts_rows(
     from bayesmeta.models import Binomial, RandomEffects
     from bayesmeta.results import interval
 
-    cls = Binomial if model == "binomial" else RandomEffects
+    cls = Binomial if model == BINOMIAL else RandomEffects
     rows = []
     for o, sub, mp, priors in plan:
         for label, tp in priors.items():
@@ -355,7 +355,7 @@ def _nuts_rows(
             plo, phi = interval(tn, ci_prob)
             rows.append(
                 {
-                    **_row(o, label, tp, mp, "nuts", sub),
+                    **_row(o, label, tp, mp, NUTS, sub),
                     "mu_median": float(np.median(mu)),
                     "mu_ci_lb": mlo,
                     "mu_ci_ub": mhi,
