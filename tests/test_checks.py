@@ -254,9 +254,7 @@ def test_ppc_pvalues_are_probabilities(schools_fit: Result, predictive: str) -> 
     )
     assert (df["pred_lb"] < df["pred_median"]).all() and (df["pred_median"] < df["pred_ub"]).all()
     assert df.attrs["draws"] == 2000
-    same = checks.posterior_predictive_pvalues(
-        schools_fit, predictive=predictive, random_seed=1
-    )
+    same = checks.posterior_predictive_pvalues(schools_fit, predictive=predictive, random_seed=1)
     pd.testing.assert_frame_equal(same, df)
 
 

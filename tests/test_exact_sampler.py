@@ -1,4 +1,4 @@
-"""The exact engine of ``Model.fit`` (bayesmeta.models.exact_sampler) against exact_posterior and NUTS."""
+"""The exact engine of ``Model.fit`` (models/exact_sampler.py) against exact_posterior and NUTS."""
 
 from __future__ import annotations
 
@@ -121,9 +121,7 @@ def test_meta_regression_agrees_with_nuts():
     )
     model = MetaRegression(tab, mods=["ablat"])
     ex = model.fit(10_000, engine="exact", random_seed=4)
-    nuts = model.fit(
-        1000, engine="nuts", random_seed=4, nuts_sampler="nutpie", target_accept=0.95
-    )
+    nuts = model.fit(1000, engine="nuts", random_seed=4, nuts_sampler="nutpie", target_accept=0.95)
     assert nuts.engine == "nuts" and nuts.sampler == "nutpie"
     import arviz as az
 
@@ -154,7 +152,7 @@ def test_engine_choice_and_refusals(monkeypatch):
     from bayesmeta.models import BaseModel
 
     monkeypatch.setattr(BaseModel, "build", lambda self: pytest.fail("built a model"))
-    with pytest.raises(ModelSpecError, match="engine='exact' cannot fit this Binomial.*'auto'"):
+    with pytest.raises(ModelSpecError, match=r"engine='exact' cannot fit this Binomial.*'auto'"):
         Binomial(counts).fit(10, engine="exact")
 
 

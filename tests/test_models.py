@@ -453,9 +453,7 @@ def test_same_seed_gives_identical_draws() -> None:
 def test_bad_fit_raises_convergence_warning() -> None:
     model = RandomEffects(eight_schools(), priors=SCHOOL_PRIORS, parameterization="centered")
     with pytest.warns(ConvergenceWarning) as record:
-        res = model.fit(
-            100, engine="nuts", tune=10, chains=2, random_seed=1, nuts_sampler=SAMPLER
-        )
+        res = model.fit(100, engine="nuts", tune=10, chains=2, random_seed=1, nuts_sampler=SAMPLER)
     messages = " ".join(str(r.message) for r in record)
     assert "target_accept" in messages or "draws" in messages
     assert not res.diagnostics().ok
