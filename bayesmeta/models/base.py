@@ -345,7 +345,7 @@ class BaseModel:
         return {}
 
     def resolve_engine(self, engine: str = "auto") -> tuple[str, str]:
-        """Return the engine :meth:`fit` uses for ``engine`` and why: ``("exact" | "nuts", reason)``.
+        """Return the engine :meth:`fit` uses for ``engine``, and why: ``(engine, reason)``.
 
         ``"auto"`` takes the exact engine wherever the model allows it (normal-normal models
         with normal or flat priors on the location coefficients, no ``pool_tau``) and NUTS
