@@ -987,7 +987,7 @@ class Result:
     def _warn_diagnostics(self) -> Diagnostics:
         diag = self.diagnostics()
         for msg in diag.problems:
-            warnings.warn(ConvergenceWarning(msg), stacklevel=3)
+            warnings.warn(ConvergenceWarning(msg), stacklevel=4)  # the caller of fit()
         return diag
 
     # ------------------------------------------------------------------ files
