@@ -321,18 +321,29 @@ def _exact_rows(
             results[(i, label)] = {
                 **_row(o, label, tp, mp, EXACT, sub),
                 "mu_median": float(b["mu_median"]),
-                "mu_ci_lb": float(b["mu_lower"]),
-                "mu_ci_ub": float(b["mu_upper"]),
+                "mu_ci_lb": _bound(b, D.MU, "lb"),
+                "mu_ci_ub": _bound(b, D.MU, "ub"),
                 "tau_median": float(b["tau_median"]),
-                "tau_ci_lb": float(b["tau_lower"]),
-                "tau_ci_ub": float(b["tau_upper"]),
-                "pi_lb": float(b["theta_new_lower"]),
-                "pi_ub": float(b["theta_new_upper"]),
+                "tau_ci_lb": _bound(b, D.TAU, "lb"),
+                "tau_ci_ub": _bound(b, D.TAU, "ub"),
+                "pi_lb": _bound(b, D.THETA_NEW, "lb"),
+                "pi_ub": _bound(b, D.THETA_NEW, "ub"),
                 "p_benefit": p_gt0 if sub.direction() == "higher" else 1.0 - p_gt0,
                 "log_ml": log_ml,
                 "bf01_tau": bf,
             }
     return [results[(i, label)] for i, (_, _, _, pri) in enumerate(plan) for label in pri]
+
+
+def _bound(row: pd.Series, var: str, side: str) -> float:
+    """Return the interval bound ``{var}_ci_lb`` / ``_ci_ub`` of a batch row.
+
+    Older batch tables name them ``{var}_lower`` / ``_upper``.
+    """
+    name = f"{var}_ci_{side}"
+    if name not in row.index:
+        name = f"{var}_{'lower' if side == 'lb' else 'upper'}"
+    return float(row[name])
 
 
 def _nuts_rows(

@@ -5,7 +5,7 @@
 :class:`CommonEffect`           common (fixed) effect, tau = 0; the reference in LOO comparisons
 :class:`MetaRegression`         random effects with study-level moderators
 :class:`MultiOutcome`           every outcome of a review in one model (outcome-specific mu, tau)
-:class:`Binomial`               2x2 counts with an exact binomial likelihood (log odds ratio)
+:class:`Binomial`               2x2 counts with a binomial likelihood (log odds ratio)
 ============================== ===================================================================
 
 Each model stores configuration only; ``build()`` gives the ``pm.Model`` and

@@ -1,4 +1,4 @@
-r"""Random-effects meta-analysis of 2x2 tables with an exact binomial likelihood (log odds ratio).
+r"""Random-effects meta-analysis of 2x2 tables with a binomial likelihood (log odds ratio).
 
 .. math::
 
