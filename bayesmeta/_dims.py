@@ -23,6 +23,8 @@ THETA: Final = "theta"
 THETA_NEW: Final = "theta_new"
 BETA: Final = "beta"
 Y: Final = "y"
+Z: Final = "z"  # the standard-normal study effects of the non-centred parameterisation
+Z_NEW: Final = "z_new"  # ... and of a new study
 
 # Data variables of the ``constant_data`` group
 SEI: Final = "sei"  # standard errors of the estimates

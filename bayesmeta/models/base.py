@@ -41,8 +41,8 @@ __all__ = ["NUTS_SAMPLERS", "SPEC_VERSION", "BaseModel", "default_priors", "defa
 NUTS_SAMPLERS: tuple[str, ...] = ("pymc", "nutpie")
 
 # names of the auxiliary standard-normal variables of the non-centred parameterisation
-Z: str = "z"
-Z_NEW: str = "z_new"
+Z: str = D.Z
+Z_NEW: str = D.Z_NEW
 
 # Default priors by effect measure (on the scale the effect is analysed on: log scale for ratios).
 #   SMD: |mu| > 2 is implausible for an intervention effect; Rhodes et al. (2015) put the median

@@ -57,8 +57,6 @@ __all__ = ["GRID", "METHOD", "ExactUnit", "draw", "location_obstacle", "to_datat
 GRID = 4096
 #: How the tau marginal is integrated (recorded with the accuracy check).
 METHOD = "grid"
-#: Largest posterior mass one grid cell may hold before the grid counts as too coarse.
-MAX_CELL_MASS = 0.05
 #: Largest posterior mass the last grid cell may hold (beyond it the posterior is cut off).
 MAX_TAIL_MASS = 1e-8
 
@@ -135,7 +133,7 @@ def draw(unit: ExactUnit, n: int, rng: np.random.Generator) -> dict[str, Any]:
     loglik = -0.5 * np.log(2 * math.pi * s**2)[None, :] - 0.5 * ((unit.y[None, :] - theta) / s) ** 2
     return {
         **core,
-        "z": (theta - xb) / tau[:, None],
+        D.Z: (theta - xb) / tau[:, None],
         "theta_new": b[:, 0] + tau * core["z_new"],
         "loglik": loglik,
         "check": check,
@@ -302,15 +300,15 @@ def to_datatree(
 
 
 # per-row variables of the posterior (the rest of a layout's per-row arrays go elsewhere)
-_ROW_VARS = (D.THETA, "z")
+_ROW_VARS = (D.THETA, D.Z)
 
 
 def _single_layout(
     table: EffectTable, u: dict[str, Any]
 ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Rows on ``study``: (row dim, row coords, scalar coords, scalar vars, per-row arrays)."""
-    post = {D.MU: u["b"][:, 0], D.TAU: u["tau"], "z_new": u["z_new"], D.THETA_NEW: u["theta_new"]}
-    per_row = {k: u[k] for k in (D.THETA, "z", "y_rep", "loglik")}
+    post = {D.MU: u["b"][:, 0], D.TAU: u["tau"], D.Z_NEW: u["z_new"], D.THETA_NEW: u["theta_new"]}
+    per_row = {k: u[k] for k in (D.THETA, D.Z, "y_rep", "loglik")}
     return D.STUDY, {D.STUDY: np.array(table.studies)}, {}, post, per_row
 
 
@@ -321,7 +319,7 @@ def _multi_layout(
     post = {
         D.MU: np.stack([u["b"][:, 0] for u in units], axis=1),
         D.TAU: np.stack([u["tau"] for u in units], axis=1),
-        "z_new": np.stack([u["z_new"] for u in units], axis=1),
+        D.Z_NEW: np.stack([u["z_new"] for u in units], axis=1),
         D.THETA_NEW: np.stack([u["theta_new"] for u in units], axis=1),
     }
     # rows are grouped by outcome in the units; restore the table's order
@@ -331,7 +329,7 @@ def _multi_layout(
     inv[order] = np.arange(order.size)
     per_row = {
         k: np.concatenate([u[k] for u in units], axis=1)[..., inv]
-        for k in (D.THETA, "z", "y_rep", "loglik")
+        for k in (D.THETA, D.Z, "y_rep", "loglik")
     }
     row_coords = {D.ESTIMATE: np.arange(table.k)}
     return D.ESTIMATE, row_coords, {D.OUTCOME: np.array(table.outcomes)}, post, per_row
