@@ -385,7 +385,7 @@ def exact_diagnostics(sampling: dict[str, Any], draws: int, chains: int) -> Exac
     --------
     >>> q = {"method": "grid", "cells": 4096, "outcomes": {"a": {"tail_mass": 0.2}}}
     >>> diag = exact_diagnostics({"quadrature": q}, 100, 4)
-    >>> diag.ok, diag.problems[0][:44]
+    >>> diag.ok, diag.problems[0][:46]
     (False, 'a: the grid cuts off posterior mass 0.2 of tau')
     """
     quad = dict(sampling.get("quadrature") or {})
