@@ -365,12 +365,19 @@ def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
     return out[[c for c in out.columns if c != "verdict"] + ["verdict"]]
 
 
-_DIAGNOSTICS_INTRO = (
-    "Checks of the engine that drew each posterior. Exact engine: independent draws from a "
-    "quadrature of the heterogeneity's posterior, checked by the posterior mass its grid cuts "
-    "off (tail) and the largest mass in one grid cell (resolution). NUTS: divergent "
-    "transitions, R-hat and effective sample sizes."
-)
+def _diagnostics_intro(diag: pd.DataFrame) -> str:
+    """Say what the diagnostics table checks, for the engines it shows."""
+    engines = set(diag["engine"]) if "engine" in diag else set()
+    parts = ["Checks of the engine that drew each posterior."]
+    if "exact" in engines:
+        parts.append(
+            "Exact engine: independent draws from a quadrature of the heterogeneity's "
+            "posterior, checked by the posterior mass its grid cuts off (tail) and the largest "
+            "mass in one grid cell (resolution)."
+        )
+    if "nuts" in engines:
+        parts.append("NUTS: divergent transitions, R-hat and effective sample sizes.")
+    return " ".join(parts)
 
 
 def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
@@ -447,7 +454,7 @@ def _sections(
             _labelled(regression.round(3)),
         ),
         ("Posterior predictive checks", "", _labelled(verdicts)),
-        ("Diagnostics", _DIAGNOSTICS_INTRO, diag),
+        ("Diagnostics", _diagnostics_intro(diag), diag),
     ]
 
 
