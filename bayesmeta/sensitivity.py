@@ -238,22 +238,7 @@ def prior_sensitivity(
     >>> bool((df["tau_median"].diff().dropna() > 0).all())
     True
     """
-    if not isinstance(table, EffectTable):
-        raise ModelSpecError(f"table must be an EffectTable, got {type(table).__name__}")
-    if engine not in ENGINES:
-        raise ModelSpecError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if model not in _MODELS:
-        raise ModelSpecError(f"model must be one of {_MODELS}, got {model!r}")
-    if not 0 < float(ci_prob) < 1:
-        raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
-    use = engine
-    if engine == "auto":
-        use = EXACT if model == RANDOM_EFFECTS else NUTS
-    if use == EXACT and model != RANDOM_EFFECTS:
-        raise ModelSpecError(
-            f"the exact engine covers the normal-normal model only; model={model!r} needs "
-            "engine='nuts' (or 'auto')"
-        )
+    use = _resolve_engine(table, engine, model, ci_prob)
     mp_user = None if mu_prior is None else prior_from_spec(mu_prior)
     if mp_user is not None and not isinstance(mp_user, (Normal, Flat)):
         raise ModelSpecError(f"mu_prior must be normal or flat, got {mp_user}")
@@ -278,6 +263,26 @@ def prior_sensitivity(
     out = pd.DataFrame(rows)
     out.attrs.update(ci_prob=ci_prob, ci_kind="eti", model=model)
     return out
+
+
+def _resolve_engine(table: EffectTable, engine: str, model: str, ci_prob: float) -> str:
+    """Check the arguments of :func:`prior_sensitivity`; return the engine it uses."""
+    if not isinstance(table, EffectTable):
+        raise ModelSpecError(f"table must be an EffectTable, got {type(table).__name__}")
+    if engine not in ENGINES:
+        raise ModelSpecError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if model not in _MODELS:
+        raise ModelSpecError(f"model must be one of {_MODELS}, got {model!r}")
+    if not 0 < float(ci_prob) < 1:
+        raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    if engine == "auto":
+        return EXACT if model == RANDOM_EFFECTS else NUTS
+    if engine == EXACT and model != RANDOM_EFFECTS:
+        raise ModelSpecError(
+            f"the exact engine covers the normal-normal model only; model={model!r} needs "
+            "engine='nuts' (or 'auto')"
+        )
+    return engine
 
 
 def _row(o: str, label: str, tp: Prior, mp: Prior, engine: str, sub: EffectTable) -> dict[str, Any]:
