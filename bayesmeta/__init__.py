@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from bayesmeta import checks, datasets, sensitivity
+from bayesmeta._version import __version__
 from bayesmeta.batch import fit_many
 from bayesmeta.effect_sizes import EffectSizes, escalc
 from bayesmeta.errors import (
@@ -32,8 +33,6 @@ from bayesmeta.models import Binomial, CommonEffect, MetaRegression, MultiOutcom
 from bayesmeta.results import Result
 from bayesmeta.sensitivity import prior_sensitivity
 from bayesmeta.table import EffectTable
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BayesMetaError",

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import _dims as D
+from bayesmeta._registry import BINOMIAL, COMMON_EFFECT, MULTI_OUTCOME, NORMAL_MODELS
 from bayesmeta.errors import ModelSpecError
 
 if TYPE_CHECKING:
@@ -81,7 +82,6 @@ __all__ = [
 BAD_K = 0.7
 #: Kinds of replicated data for the posterior predictive checks.
 PREDICTIVES: tuple[str, ...] = ("mixed", "posterior")
-_NORMAL_MODELS = ("common_effect", "random_effects", "meta_regression", "multi_outcome")
 _QUANTILES = (0.025, 0.25, 0.5, 0.75, 0.975)
 
 
@@ -95,13 +95,7 @@ def _stack(da: Any, *trailing: Any) -> np.ndarray:
 
 
 def _model_name(result: Result) -> str:
-    return str(result.spec.get("model"))
-
-
-def _constant(result: Result, name: str) -> np.ndarray | None:
-    if "constant_data" in result.idata.children and name in result.idata["constant_data"]:
-        return np.asarray(result.idata["constant_data"][name].values, dtype=float)
-    return None
+    return result.model_name
 
 
 def _normal_parts(result: Result) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +106,7 @@ def _normal_parts(result: Result) -> tuple[np.ndarray, np.ndarray]:
     post = result.posterior
     name = _model_name(result)
     k = result.table.k
-    if name == "multi_outcome":
+    if name == MULTI_OUTCOME:
         index = {o: i for i, o in enumerate(result.outcomes)}
         idx = np.array([index[o] for o in result.table.data["outcome"]], dtype=int)
         mu = _stack(post[D.MU], D.OUTCOME)[..., idx]
@@ -121,9 +115,12 @@ def _normal_parts(result: Result) -> tuple[np.ndarray, np.ndarray]:
     mu = _stack(post[D.MU])[..., None] * np.ones(k)
     tau = _stack(post[D.TAU])[..., None] * np.ones(k) if D.TAU in post else np.zeros_like(mu)
     if D.BETA in post:
-        X = _constant(result, "X")
+        X = result.design()
         if X is None:
-            X = np.asarray(result._design(result.outcomes[0]), dtype=float)
+            raise ModelSpecError(
+                "the result has coefficients beta but no moderator matrix X in constant_data; "
+                "refit it with this bayesmeta"
+            )
         beta = _stack(post[D.BETA], D.MODERATOR)
         mu = mu + np.einsum("cdm,km->cdk", beta, X)
     return mu, tau
@@ -132,10 +129,11 @@ def _normal_parts(result: Result) -> tuple[np.ndarray, np.ndarray]:
 def _binomial_counts(result: Result) -> tuple[np.ndarray, np.ndarray]:
     """Observed events (k, 2) and arm totals (k, 2), arms (treatment, control)."""
     obs = np.asarray(result.idata["observed_data"][D.Y].values, dtype=float)
-    n = _constant(result, "n")
+    n = result.arm_totals()
     if n is None:
-        model = result.model()
-        n = np.array([[n1, n2] for _, n1, _, n2 in model.counts()], dtype=float)  # type: ignore[attr-defined]
+        raise ModelSpecError(
+            "the binomial result has no arm totals n in constant_data; refit it with this bayesmeta"
+        )
     return obs, n
 
 
@@ -149,10 +147,10 @@ def _replicates(result: Result, predictive: str, rng: np.random.Generator) -> np
     if predictive not in PREDICTIVES:
         raise ModelSpecError(f"predictive must be one of {PREDICTIVES}, got {predictive!r}")
     name = _model_name(result)
-    if name == "binomial":
+    if name == BINOMIAL:
         _, n = _binomial_counts(result)
         if predictive == "posterior" and "posterior_predictive" in result.idata.children:
-            rep = _stack(result.idata["posterior_predictive"][D.Y], D.STUDY, "arm")
+            rep = _stack(result.idata["posterior_predictive"][D.Y], D.STUDY, D.ARM)
             return rep.reshape(-1, *rep.shape[2:])
         post = result.posterior
         alpha = _stack(post["alpha"], D.STUDY).reshape(-1, n.shape[0])
@@ -164,7 +162,7 @@ def _replicates(result: Result, predictive: str, rng: np.random.Generator) -> np
             theta = mu + tau * rng.standard_normal(alpha.shape)
         p = np.stack([_expit(alpha + theta), _expit(alpha)], axis=-1)
         return rng.binomial(n.astype(np.int64), p).astype(float)
-    if name not in _NORMAL_MODELS:
+    if name not in NORMAL_MODELS:
         raise ModelSpecError(f"no predictive checks for model {name!r}")
     sei = result.table.sei
     if predictive == "posterior":
@@ -173,7 +171,7 @@ def _replicates(result: Result, predictive: str, rng: np.random.Generator) -> np
             dim = next(d for d in da.dims if d not in (D.CHAIN, D.DRAW))
             rep = _stack(da, dim)
             return rep.reshape(-1, rep.shape[-1])
-        dim = D.ESTIMATE if name == "multi_outcome" else D.STUDY
+        dim = D.ESTIMATE if name == MULTI_OUTCOME else D.STUDY
         theta = _stack(result.posterior[D.THETA], dim).reshape(-1, sei.size)
         return theta + sei * rng.standard_normal(theta.shape)
     mu, tau = _normal_parts(result)
@@ -222,10 +220,9 @@ def posterior_predictive_pvalues(
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> ppc = posterior_predictive_pvalues(res, random_seed=1)
     >>> ppc[["study", "y_obs", "outside_95"]].values.tolist()
     [['a', 0.1, False], ['b', 0.3, False], ['c', 0.2, False], ['d', 0.5, False]]
@@ -235,14 +232,14 @@ def posterior_predictive_pvalues(
     rng = np.random.default_rng(random_seed)
     rep = _replicates(result, predictive, rng)
     df = result.table.data
-    if _model_name(result) == "binomial":
+    if _model_name(result) == BINOMIAL:
         obs, _ = _binomial_counts(result)
         k = obs.shape[0]
         rep2 = rep.reshape(rep.shape[0], -1)
         obs2 = obs.reshape(-1)
         study = np.repeat(df["study"].to_numpy(), 2)
         outcome = np.repeat(df["outcome"].to_numpy(), 2)
-        arm: np.ndarray | None = np.tile(np.array(["treatment", "control"]), k)
+        arm: np.ndarray | None = np.tile(np.array(D.ARMS), k)
     else:
         obs2 = result.table.yi
         rep2 = rep
@@ -251,7 +248,7 @@ def posterior_predictive_pvalues(
     upper, two = _pvals(rep2, obs2)
     out = pd.DataFrame({"study": study, "outcome": outcome})
     if arm is not None:
-        out["arm"] = arm
+        out[D.ARM] = arm
     out["y_obs"] = obs2
     out["pred_median"] = q[1]
     out["pred_lb"] = q[0]
@@ -265,7 +262,7 @@ def posterior_predictive_pvalues(
 
 def _sd_stat(result: Result, obs: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the spread statistic: SD across trials of the estimates (binomial: log ORs)."""
-    if _model_name(result) != "binomial":
+    if _model_name(result) != BINOMIAL:
         return np.std(obs, ddof=1, axis=-1), np.std(rep, ddof=1, axis=-1)
     _, n = _binomial_counts(result)
 
@@ -306,10 +303,9 @@ def ppc_summary(
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> out = ppc_summary(res, random_seed=1)
     >>> out[["outcome", "k", "n_outside", "verdict"]].values.tolist()
     [['overall', 4, 0, 'no misfit detected']]
@@ -319,7 +315,7 @@ def ppc_summary(
     rng = np.random.default_rng(random_seed)
     rep = _replicates(result, predictive, rng)
     per = posterior_predictive_pvalues(result, predictive=predictive, random_seed=random_seed)
-    binomial = _model_name(result) == "binomial"
+    binomial = _model_name(result) == BINOMIAL
     obs_all = _binomial_counts(result)[0] if binomial else result.table.yi
     outcome_col = result.table.data["outcome"].to_numpy()
     rows = []
@@ -421,10 +417,9 @@ class LooResult:
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> out = loo(res)
     >>> isinstance(out, LooResult), out.ok, out.integrated
     (True, True, True)
@@ -469,7 +464,7 @@ def _loglik_tree(result: Result, integrated: bool) -> tuple[xr.DataTree, bool]:
     post = result.posterior.to_dataset()
     chains, draws = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
     coords = {D.CHAIN: post[D.CHAIN].values, D.DRAW: post[D.DRAW].values}
-    if integrated and name in _NORMAL_MODELS:
+    if integrated and name in NORMAL_MODELS:
         mu, tau = _normal_parts(result)
         v = result.table.sei**2 + tau**2
         ll = -0.5 * (np.log(2 * math.pi * v) + (result.table.yi - mu) ** 2 / v)
@@ -479,11 +474,11 @@ def _loglik_tree(result: Result, integrated: bool) -> tuple[xr.DataTree, bool]:
         extra = [d for d in ll_da.dims if d not in (D.CHAIN, D.DRAW)]
         ll = np.asarray(ll_da.transpose(D.CHAIN, D.DRAW, *extra).values, dtype=float)
         ll = ll.reshape(chains, draws, result.table.k, -1).sum(-1)  # binomial: sum the arms
-        used_integrated = name == "common_effect"  # no trial effects to integrate
+        used_integrated = name == COMMON_EFFECT  # no trial effects to integrate
     da = xr.DataArray(
         ll,
-        dims=(D.CHAIN, D.DRAW, "trial"),
-        coords={**coords, "trial": np.arange(result.table.k)},
+        dims=(D.CHAIN, D.DRAW, D.ESTIMATE),
+        coords={**coords, D.ESTIMATE: np.arange(result.table.k)},
     )
     tree = xr.DataTree.from_dict({"posterior": post, "log_likelihood": xr.Dataset({D.Y: da})})
     return tree, used_integrated
@@ -492,13 +487,14 @@ def _loglik_tree(result: Result, integrated: bool) -> tuple[xr.DataTree, bool]:
 def _stored_loglik(result: Result) -> Any:
     if "log_likelihood" in result.idata.children and D.Y in result.idata["log_likelihood"]:
         return result.idata["log_likelihood"][D.Y]
-    import pymc as pm
-
-    model = result.model().build()
-    tree = pm.compute_log_likelihood(
-        result.idata, model=model, extend_inferencedata=False, progressbar=False
+    raise ModelSpecError(
+        "the result has no log_likelihood group (every fit stores one); "
+        + (
+            "use integrated=True"
+            if _model_name(result) in NORMAL_MODELS
+            else "refit the model to compute it"
+        )
     )
-    return tree["log_likelihood"][D.Y] if "log_likelihood" in tree.children else tree[D.Y]
 
 
 def loo(result: Result, *, integrated: bool = True) -> LooResult:
@@ -507,8 +503,8 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
     Parameters
     ----------
     result
-        A fitted :class:`~bayesmeta.results.Result`. A missing ``log_likelihood`` group is
-        computed from the model (only needed with ``integrated=False`` or the binomial model).
+        A fitted :class:`~bayesmeta.results.Result` (its ``log_likelihood`` group is needed
+        with ``integrated=False`` and for the binomial model; every fit stores one).
     integrated
         For normal-likelihood models, integrate each trial's effect out of its likelihood
         (leave-one-trial-out prediction of a new trial; see the module docstring). ``False``
@@ -524,10 +520,9 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> out = loo(res)
     >>> round(out.elpd, 1), out.n_bad_k
     (0.3, 0)
@@ -570,7 +565,7 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
             "changes a lot without them. "
             + (
                 "Use integrated=True, or refit"
-                if not used and _model_name(result) in _NORMAL_MODELS
+                if not used and _model_name(result) in NORMAL_MODELS
                 else "Refit"
             )
             + " without each of them (arviz.reloo, or K-fold CV) before relying on the "
@@ -592,7 +587,7 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
 
 def _data_key(result: Result) -> tuple[str, tuple[float, ...]]:
     """Describe what the likelihood models: estimates (normal models) or counts (binomial)."""
-    if _model_name(result) == "binomial":
+    if _model_name(result) == BINOMIAL:
         return "counts", tuple(_binomial_counts(result)[0].ravel().tolist())
     t = result.table
     return "estimates", tuple(np.concatenate([t.yi, t.sei]).tolist())
@@ -634,13 +629,10 @@ def compare_models(
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> narrow = sample_exact(RandomEffects(tab, priors={"tau": "half_normal(0.1)"}), 200,
-    ...                       random_seed=1)
-    >>> wide = sample_exact(RandomEffects(tab, priors={"tau": "half_normal(1)"}), 200,
-    ...                     random_seed=1)
+    >>> narrow = RandomEffects(tab, priors={"tau": "half_normal(0.1)"}).fit(200, random_seed=1)
+    >>> wide = RandomEffects(tab, priors={"tau": "half_normal(1)"}).fit(200, random_seed=1)
     >>> cmp = compare_models({"narrow": narrow, "wide": wide})
     >>> sorted(cmp.index.tolist()), int(cmp["rank"].min())
     (['narrow', 'wide'], 0)
@@ -716,7 +708,6 @@ def prior_predictive_summary(
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
     >>> pp = prior_predictive_summary(RandomEffects(tab), 200, random_seed=1)
@@ -752,7 +743,7 @@ def prior_predictive_summary(
         y = np.asarray(pp[D.Y].values, dtype=float)
         y = y.reshape(-1, *pp[D.Y].shape[2:])
         if y.ndim == 3:  # binomial: (draws, study, arm)
-            for j, arm in enumerate(("treatment", "control")):
+            for j, arm in enumerate(D.ARMS):
                 rows.append(
                     {
                         "outcome": o,

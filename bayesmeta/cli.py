@@ -196,14 +196,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         model = RandomEffects(table, priors=priors)
     say(f"fitting {type(model).__name__} ({args.engine}, {args.draws} draws x 4 chains)")
     from bayesmeta.errors import ConvergenceWarning
-    from bayesmeta.models.exact_sampler import fit_with
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, with what to do
-        result = fit_with(
-            model,
-            args.engine,
+        result = model.fit(
             args.draws,
+            engine=args.engine,
             random_seed=args.seed,
             tune=args.tune,
             target_accept=0.95,

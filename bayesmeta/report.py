@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesmeta import __version__
+from bayesmeta._version import __version__
 from bayesmeta.review import ReviewAnalysis, fmt_ci
 
 __all__ = ["OUTCOME_LABELS", "side_by_side", "write_report"]
@@ -329,23 +329,55 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
 
 
 def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
+    """One row per Bayesian fit with the checks of the engine that drew it.
+
+    NUTS fits: sampler, divergences, R-hat, ESS. Exact fits: the quadrature's accuracy check
+    (method, cells, the largest tail mass and cell mass over outcomes); R-hat, divergences and
+    target_accept do not apply to independent draws and are left out.
+    """
     rows = []
     fits = [("Random effects (all outcomes)", analysis.result)] + [
         (f"{_label(f.outcome)} ~ {' + '.join(f.moderators)}", f.bayes) for f in analysis.regressions
     ]
     for name, res in fits:
         d = res.diagnostics()
-        rows.append(
-            {
-                "fit": name,
-                "divergences": d.divergences,
-                "max_rhat": round(d.max_rhat, 4),
-                "min_ess_bulk": round(d.min_ess_bulk),
-                "min_ess_tail": round(d.min_ess_tail),
-                "verdict": "ok" if d.ok else "; ".join(d.problems),
-            }
+        row: dict[str, Any] = {"fit": name, "engine": d.engine}
+        if d.engine == "exact":
+            checks = list(d.checks.values())
+            row.update(
+                quadrature=f"{d.method}, {d.cells} cells",
+                max_tail_mass=max((float(c.get("tail_mass", 0.0)) for c in checks), default=0.0),
+                max_cell_mass=max(
+                    (float(c.get("max_cell_mass", 0.0)) for c in checks), default=0.0
+                ),
+            )
+        else:
+            row.update(
+                sampler=d.sampler,
+                divergences=d.divergences,
+                max_rhat=round(d.max_rhat, 4),
+                min_ess_bulk=round(d.min_ess_bulk),
+                min_ess_tail=round(d.min_ess_tail),
+            )
+        row["verdict"] = "ok" if d.ok else "; ".join(d.problems)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "verdict"] + ["verdict"]]
+
+
+def _diagnostics_intro(diag: pd.DataFrame) -> str:
+    """Say what the diagnostics table checks, for the engines it shows."""
+    engines = set(diag["engine"]) if "engine" in diag else set()
+    parts = ["Checks of the engine that drew each posterior."]
+    if "exact" in engines:
+        parts.append(
+            "Exact engine: independent draws from a quadrature of the heterogeneity's "
+            "posterior, checked by the posterior mass its grid cuts off (tail) and the largest "
+            "mass in one grid cell (resolution)."
         )
-    return pd.DataFrame(rows)
+    if "nuts" in engines:
+        parts.append("NUTS: divergent transitions, R-hat and effective sample sizes.")
+    return " ".join(parts)
 
 
 def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
@@ -422,7 +454,7 @@ def _sections(
             _labelled(regression.round(3)),
         ),
         ("Posterior predictive checks", "", _labelled(verdicts)),
-        ("Sampler diagnostics", "", diag),
+        ("Diagnostics", _diagnostics_intro(diag), diag),
     ]
 
 

@@ -2,11 +2,14 @@
 
 :class:`Result` is what :meth:`bayesmeta.models.BaseModel.fit` returns. It holds
 
-* ``idata``: the :class:`xarray.DataTree` from PyMC (groups ``posterior``, ``sample_stats``,
-  ``log_likelihood``, ``posterior_predictive``, ``observed_data``, ``constant_data`` and, when
-  sampled, ``prior`` and ``prior_predictive``),
-* ``spec``: the model's JSON-able spec, ``sampling``: how it was sampled (NUTS implementation,
-  draws, tune, chains, seed, target_accept),
+* ``idata``: the :class:`xarray.DataTree` of the fit (groups ``posterior``,
+  ``log_likelihood``, ``posterior_predictive``, ``observed_data``, ``constant_data`` with the
+  standard errors, a meta-regression's moderator matrix ``X`` and a binomial fit's arm totals
+  ``n``, ``sample_stats`` for NUTS and, when sampled, ``prior`` and ``prior_predictive``; the
+  model's name and spec version in its attrs), so that every check reads the fit alone,
+* ``spec``: the model's JSON-able spec, ``sampling``: how it was fitted (``engine``
+  ``"exact"`` or ``"nuts"`` and why, draws, chains, seed; for NUTS the ``sampler`` nutpie or
+  pymc, tune and target_accept; for the exact engine the quadrature's accuracy check),
 * ``table``: the :class:`~bayesmeta.table.EffectTable`,
 * ``frequentist``: per outcome, metafor-style fits (DerSimonian-Laird, REML, REML with
   Knapp-Hartung) from :func:`bayesmeta.frequentist.rma`.
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import _dims as D
+from bayesmeta._registry import EXACT, META_REGRESSION, NUTS, SPEC_VERSION
 from bayesmeta.errors import (
     ConvergenceWarning,
     FitError,
@@ -42,18 +46,24 @@ from bayesmeta.table import EffectTable
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayesmeta.checks import LooResult
-    from bayesmeta.models.base import BaseModel
-
-__all__ = ["CI_KINDS", "Diagnostics", "Result", "stack_draws"]
+__all__ = [
+    "CI_KINDS",
+    "Diagnostics",
+    "ExactDiagnostics",
+    "NutsDiagnostics",
+    "Result",
+    "stack_draws",
+]
 
 #: Kinds of Bayesian interval: equal-tailed or highest density.
 CI_KINDS: tuple[str, ...] = ("eti", "hdi")
 _FORMAT = "bayesmeta.Result"
-_FORMAT_VERSION = 1
+#: 2: ``sampling`` records ``engine`` (and NUTS's ``sampler``) and a meta-regression's
+#: ``constant_data`` holds ``X`` whichever the engine; files of format 1 are upgraded on load.
+_FORMAT_VERSION = 2
 _ATTR_KEYS = ("bayesmeta_format", "bayesmeta_format_version", "spec", "table", "sampling")
 
-# thresholds of the convergence checks (Vehtari et al. 2021; Betancourt 2016)
+# thresholds of the NUTS convergence checks (Vehtari et al. 2021; Betancourt 2016)
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
@@ -139,8 +149,8 @@ def typical_variance(vi: np.ndarray, X: np.ndarray | None = None) -> float:
 
 
 @dataclass(frozen=True)
-class Diagnostics:
-    """Sampler diagnostics of a fit.
+class NutsDiagnostics:
+    """Sampler diagnostics of a NUTS fit.
 
     Attributes
     ----------
@@ -148,6 +158,8 @@ class Diagnostics:
         Number of divergent transitions after tuning.
     draws
         Total number of posterior draws (chains x draws).
+    chains
+        Number of chains.
     max_rhat
         Largest rank-normalised split R-hat over all posterior variables.
     min_ess_bulk, min_ess_tail
@@ -156,20 +168,17 @@ class Diagnostics:
         Smallest estimated Bayesian fraction of missing information over chains (E-BFMI).
     problems
         One message per failed check, saying what to do.
+    sampler
+        The NUTS implementation (``"nutpie"`` or ``"pymc"``).
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
-    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-    >>> diag = res.diagnostics()
-    >>> diag.divergences, diag.draws, diag.chains, diag.ok
-    (0, 800, 4, True)
-    >>> diag.max_rhat < 1.05
-    True
+    >>> diag = NutsDiagnostics(0, 4000, 4, 1.002, 1500.0, 1400.0, 0.9)
+    >>> diag.ok, diag.engine
+    (True, 'nuts')
+    >>> sorted(diag.to_dict())  # doctest: +NORMALIZE_WHITESPACE
+    ['chains', 'divergences', 'draws', 'engine', 'max_rhat', 'min_bfmi', 'min_ess_bulk',
+     'min_ess_tail', 'problems', 'sampler']
     """
 
     divergences: int
@@ -180,6 +189,73 @@ class Diagnostics:
     min_ess_tail: float
     min_bfmi: float
     problems: list[str] = field(default_factory=list)
+    sampler: str | None = None
+    engine: str = field(default=NUTS, init=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the numbers and messages."""
+        return {
+            "engine": self.engine,
+            "sampler": self.sampler,
+            "divergences": self.divergences,
+            "draws": self.draws,
+            "chains": self.chains,
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "min_bfmi": self.min_bfmi,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class ExactDiagnostics:
+    """Accuracy check of an exact fit: the quadrature of the tau marginal, per outcome.
+
+    There is no Markov chain, so no R-hat, divergences or step size: the draws are independent
+    and their accuracy is that of the quadrature they come from.
+
+    Attributes
+    ----------
+    draws, chains
+        Total number of independent draws and their layout in chains.
+    method
+        The quadrature (``"grid"``: a fine grid of the tau marginal).
+    cells
+        Number of grid cells.
+    checks
+        Per outcome, the quadrature's own numbers: ``tail_mass`` (posterior mass in the last
+        cell, which bounds what the grid cuts off), ``max_cell_mass`` (the largest mass of one
+        cell: the grid's resolution), and ``converged`` / ``rel_change`` where the quadrature
+        reports them.
+    problems
+        One message per failed check, saying what to do.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+    >>> diag = RandomEffects(tab).fit(200, random_seed=1).diagnostics()
+    >>> diag.engine, diag.method, diag.cells, diag.draws, diag.ok
+    ('exact', 'grid', 4096, 800, True)
+    >>> diag.checks["overall"]["tail_mass"] < 1e-8
+    True
+    """
+
+    draws: int
+    chains: int
+    method: str | None
+    cells: int | None
+    checks: dict[str, dict[str, Any]]
+    problems: list[str] = field(default_factory=list)
+    engine: str = field(default=EXACT, init=False)
 
     @property
     def ok(self) -> bool:
@@ -191,29 +267,28 @@ class Diagnostics:
 
         Examples
         --------
-        >>> import pandas as pd
-        >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
-        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-        >>> d = res.diagnostics().to_dict()
-        >>> sorted(d)  # doctest: +NORMALIZE_WHITESPACE
-        ['chains', 'divergences', 'draws', 'max_rhat', 'min_bfmi', 'min_ess_bulk',
-         'min_ess_tail', 'problems']
-        >>> d["problems"]
-        []
+        >>> ExactDiagnostics(800, 4, "grid", 4096, {"overall": {"tail_mass": 0.0}}).to_dict()
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'engine': 'exact', 'draws': 800, 'chains': 4, 'method': 'grid', 'cells': 4096,
+         'checks': {'overall': {'tail_mass': 0.0}}, 'problems': []}
         """
         return {
-            "divergences": self.divergences,
+            "engine": self.engine,
             "draws": self.draws,
             "chains": self.chains,
-            "max_rhat": self.max_rhat,
-            "min_ess_bulk": self.min_ess_bulk,
-            "min_ess_tail": self.min_ess_tail,
-            "min_bfmi": self.min_bfmi,
+            "method": self.method,
+            "cells": self.cells,
+            "checks": {o: dict(c) for o, c in self.checks.items()},
             "problems": list(self.problems),
         }
+
+
+#: The diagnostics of a fit: what applies to the engine that produced it.
+Diagnostics = NutsDiagnostics | ExactDiagnostics
+
+# limits of the exact engine's accuracy check (the grid's tail and resolution)
+EXACT_MAX_TAIL_MASS = 1e-8
+EXACT_MAX_CELL_MASS = 0.05
 
 
 def _min_over(node: Any) -> float:
@@ -228,13 +303,15 @@ def _max_over(node: Any) -> float:
     return float(np.nanmax(allv)) if np.isfinite(allv).any() else math.nan
 
 
-def compute_diagnostics(idata: xr.DataTree, parameterization: str | None = None) -> Diagnostics:
-    """Divergences, R-hat, ESS and E-BFMI of a posterior, with advice for each failed check."""
+def compute_diagnostics(
+    idata: xr.DataTree, parameterization: str | None = None, sampler: str | None = None
+) -> NutsDiagnostics:
+    """Divergences, R-hat, ESS and E-BFMI of a NUTS posterior, with advice for each failed check."""
     import arviz as az
 
     post = idata["posterior"]
     chains, ndraw = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
-    stats = idata["sample_stats"]
+    stats: Any = idata["sample_stats"] if "sample_stats" in idata.children else {}
     divergences = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
     with warnings.catch_warnings():
         # R-hat / ESS of a handful of draws warn about themselves; we report them below.
@@ -243,6 +320,31 @@ def compute_diagnostics(idata: xr.DataTree, parameterization: str | None = None)
         min_bulk = _min_over(az.ess(idata, method="bulk"))
         min_tail = _min_over(az.ess(idata, method="tail"))
         min_bfmi = _min_over(az.bfmi(idata)) if "energy" in stats else math.nan
+    problems = _nuts_problems(
+        divergences, chains, ndraw, max_rhat, min(min_bulk, min_tail), min_bfmi, parameterization
+    )
+    return NutsDiagnostics(
+        divergences=divergences,
+        draws=chains * ndraw,
+        chains=chains,
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        min_bfmi=min_bfmi,
+        problems=problems,
+        sampler=sampler,
+    )
+
+
+def _nuts_problems(
+    divergences: int,
+    chains: int,
+    ndraw: int,
+    max_rhat: float,
+    min_ess: float,
+    min_bfmi: float,
+    parameterization: str | None,
+) -> list[str]:
     problems = []
     if divergences:
         fix = (
@@ -261,9 +363,9 @@ def compute_diagnostics(idata: xr.DataTree, parameterization: str | None = None)
             "draws (e.g. tune=2000, draws=2000); if it persists, reparameterise or revisit priors"
         )
     ess_min = ESS_PER_CHAIN_MIN * chains
-    if min(min_bulk, min_tail) < ess_min:
+    if min_ess < ess_min:
         problems.append(
-            f"smallest effective sample size {min(min_bulk, min_tail):.0f} < {ess_min} "
+            f"smallest effective sample size {min_ess:.0f} < {ess_min} "
             f"({ESS_PER_CHAIN_MIN} per chain): intervals are imprecise. Draw more "
             "(draws=2000 or more) or raise target_accept"
         )
@@ -273,14 +375,53 @@ def compute_diagnostics(idata: xr.DataTree, parameterization: str | None = None)
             "poorly (often heavy tails or funnel geometry). Reparameterise "
             "(parameterization='noncentered') or use a lighter-tailed prior on tau"
         )
-    return Diagnostics(
-        divergences=divergences,
-        draws=chains * ndraw,
+    return problems
+
+
+def exact_diagnostics(sampling: dict[str, Any], draws: int, chains: int) -> ExactDiagnostics:
+    """Read the exact engine's accuracy check from ``Result.sampling["quadrature"]``.
+
+    Examples
+    --------
+    >>> q = {"method": "grid", "cells": 4096, "outcomes": {"a": {"tail_mass": 0.2}}}
+    >>> diag = exact_diagnostics({"quadrature": q}, 100, 4)
+    >>> diag.ok, diag.problems[0][:46]
+    (False, 'a: the grid cuts off posterior mass 0.2 of tau')
+    """
+    quad = dict(sampling.get("quadrature") or {})
+    checks = {str(o): dict(c) for o, c in dict(quad.get("outcomes") or {}).items()}
+    problems = []
+    if not checks:
+        problems.append(
+            "no accuracy check of the quadrature was recorded (a file from an older bayesmeta); "
+            "refit to check it"
+        )
+    for o, c in checks.items():
+        tail = float(c.get("tail_mass", 0.0))
+        cell = float(c.get("max_cell_mass", 0.0))
+        if c.get("converged") is False:
+            problems.append(
+                f"{o}: the quadrature did not converge (relative change "
+                f"{c.get('rel_change')}); check the priors, or fit with engine='nuts'"
+            )
+        if tail > EXACT_MAX_TAIL_MASS:
+            problems.append(
+                f"{o}: the grid cuts off posterior mass {tail:.3g} of tau (> "
+                f"{EXACT_MAX_TAIL_MASS:g}): the tau posterior is very heavy-tailed; use a "
+                "lighter-tailed tau prior or engine='nuts'"
+            )
+        if cell > EXACT_MAX_CELL_MASS:
+            problems.append(
+                f"{o}: one grid cell holds {cell:.3g} of the tau posterior (> "
+                f"{EXACT_MAX_CELL_MASS:g}): the grid is too coarse for so concentrated a "
+                "posterior; fit with engine='nuts' to compare"
+            )
+    return ExactDiagnostics(
+        draws=draws * chains,
         chains=chains,
-        max_rhat=max_rhat,
-        min_ess_bulk=min_bulk,
-        min_ess_tail=min_tail,
-        min_bfmi=min_bfmi,
+        method=quad.get("method"),
+        cells=quad.get("cells"),
+        checks=checks,
         problems=problems,
     )
 
@@ -345,22 +486,23 @@ class Result:
     table
         The effect table the model was fitted to.
     sampling
-        How the posterior was sampled (``nuts_sampler``, ``draws``, ``tune``, ``chains``,
-        ``random_seed``, ``target_accept``).
+        How the posterior was drawn: ``engine`` (``"exact"`` or ``"nuts"``), ``engine_reason``,
+        ``draws``, ``chains``, ``random_seed``; for NUTS ``sampler`` (``"nutpie"`` or
+        ``"pymc"``), ``tune`` and ``target_accept``; for the exact engine ``quadrature`` (its
+        accuracy check, read by :meth:`diagnostics`).
 
     Examples
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+    >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> res  # doctest: +NORMALIZE_WHITESPACE
     Result(model='random_effects', k=4, outcomes=['overall'], chains=4, draws=200,
-           nuts_sampler='exact')
-    >>> res.outcomes, res.nuts_sampler
-    (['overall'], 'exact')
+           engine='exact')
+    >>> res.outcomes, res.engine, res.sampler
+    (['overall'], 'exact', None)
     >>> round(float(res.summary().loc["mu", "median"]), 2)
     0.24
     """
@@ -383,7 +525,8 @@ class Result:
         return (
             f"Result(model={self.spec.get('model')!r}, k={self.table.k}, "
             f"outcomes={self.outcomes}, chains={post.sizes[D.CHAIN]}, "
-            f"draws={post.sizes[D.DRAW]}, nuts_sampler={self.sampling.get('nuts_sampler')!r})"
+            f"draws={post.sizes[D.DRAW]}, engine={self.engine!r}"
+            + (f", sampler={self.sampler!r})" if self.sampler else ")")
         )
 
     # ------------------------------------------------------------------ access
@@ -393,32 +536,63 @@ class Result:
         return cast("xr.DataTree", self.idata["posterior"])
 
     @property
-    def nuts_sampler(self) -> str | None:
-        """The NUTS implementation used (``"nutpie"`` or ``"pymc"``)."""
-        return self.sampling.get("nuts_sampler")
+    def engine(self) -> str:
+        """The engine that drew the posterior: ``"exact"`` (quadrature) or ``"nuts"``."""
+        return str(self.sampling.get("engine", NUTS))
+
+    @property
+    def sampler(self) -> str | None:
+        """The NUTS implementation (``"nutpie"`` or ``"pymc"``); None for exact fits."""
+        return self.sampling.get("sampler") if self.engine == NUTS else None
+
+    @property
+    def model_name(self) -> str:
+        """Name of the fitted model (``"random_effects"``, ``"binomial"``, ...)."""
+        return str(self.spec.get("model"))
 
     @property
     def outcomes(self) -> list[str]:
         """Outcomes covered, in the order of the table."""
         return self.table.outcomes
 
-    def model(self) -> BaseModel:
-        """Return the model object, rebuilt from the spec (not fitted).
+    @property
+    def moderators(self) -> list[str]:
+        """Moderator names of a meta-regression (the ``moderator`` coords of ``X``), else [].
 
         Examples
         --------
-        >>> import pandas as pd
-        >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
-        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-        >>> res.model()
-        RandomEffects(k=4, mu=Normal(mu=0, sigma=1), tau=HalfNormal(scale=0.5))
+        >>> from bayesmeta import EffectTable, MetaRegression, datasets
+        >>> bcg = EffectTable.from_arms(datasets.load_bcg(), "RR", moderators=["ablat"],
+        ...     columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"})
+        >>> res = MetaRegression(bcg, mods=["ablat"]).fit(100, random_seed=1)
+        >>> res.moderators, res.design().shape
+        (['ablat'], (13, 1))
         """
-        from bayesmeta.models.base import BaseModel
+        X = self._constant(D.X)
+        return [] if X is None else [str(m) for m in X[D.MODERATOR].values]
 
-        return BaseModel.from_spec(self.spec, self.table)
+    def _constant(self, name: str) -> Any:
+        """Return a ``constant_data`` variable (a DataArray), or None."""
+        if "constant_data" in self.idata.children and name in self.idata["constant_data"]:
+            return self.idata["constant_data"][name]
+        return None
+
+    def design(self) -> np.ndarray | None:
+        """Return the moderator matrix ``(k, p)`` the model used (centred if it was), or None.
+
+        Read from the ``constant_data`` group, without the intercept column.
+        """
+        X = self._constant(D.X)
+        if X is None:
+            return None
+        return np.asarray(X.transpose(D.STUDY, D.MODERATOR).values, dtype=float)
+
+    def arm_totals(self) -> np.ndarray | None:
+        """Return a binomial fit's arm totals ``(k, 2)`` (treatment, control), else None."""
+        n = self._constant(D.N)
+        if n is None:
+            return None
+        return np.asarray(n.transpose(D.STUDY, D.ARM).values, dtype=float)
 
     def _multi(self) -> bool:
         return D.OUTCOME in self.posterior[D.MU].dims
@@ -443,10 +617,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> mu = res.draws("mu")
         >>> mu.shape
         (800,)
@@ -491,10 +664,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> s = res.summary()
         >>> s.index.tolist()
         ['mu', 'tau', 'theta_new', 'theta[a]', 'theta[b]', 'theta[c]', 'theta[d]']
@@ -542,11 +714,9 @@ class Result:
 
     def _design(self, outcome: str) -> np.ndarray | None:
         """Moderator matrix (without intercept) as used by the model, or None."""
-        if self.spec.get("model") != "meta_regression":
+        if self.model_name != META_REGRESSION:
             return None
-        model = self.model()
-        X: np.ndarray = model.X  # type: ignore[attr-defined]
-        return X
+        return self.design()
 
     def heterogeneity(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         r"""Heterogeneity per outcome: ``tau``, ``tau2``, ``I2``, ``H2`` and the prediction.
@@ -568,10 +738,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> het = res.heterogeneity()
         >>> het.index.get_level_values("quantity").tolist()
         ['tau', 'tau2', 'I2', 'H2', 'theta_new']
@@ -611,10 +780,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> shr = res.shrinkage()
         >>> shr[["study", "yi"]].values.tolist()
         [['a', 0.1], ['b', 0.3], ['c', 0.2], ['d', 0.5]]
@@ -651,10 +819,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> tab.direction()
         'higher'
         >>> round(res.prob_benefit(), 2)
@@ -686,7 +853,7 @@ class Result:
             X = self._design(o)
             mods = None
             if X is not None:
-                names = list(self.spec["options"]["mods"])
+                names = self.moderators
                 mods = pd.DataFrame(X, columns=names)
             fits: dict[str, FrequentistResult] = {}
             for label, method, test in (
@@ -734,10 +901,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> row = res.compare().iloc[0]
         >>> row["outcome"], int(row["k"]), row["measure"]
         ('overall', 4, 'SMD')
@@ -792,8 +958,11 @@ class Result:
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> Diagnostics:
-        """Divergences, max R-hat, min bulk/tail ESS, min E-BFMI, and what to do about each.
+        """Run the checks of the engine that drew the posterior; say what to do about each.
 
+        NUTS fits: divergences, max R-hat, min bulk/tail ESS, min E-BFMI
+        (:class:`NutsDiagnostics`). Exact fits: the quadrature's own accuracy check per outcome
+        (:class:`ExactDiagnostics`); R-hat and divergences do not apply to independent draws.
         The same checks run at the end of :meth:`BaseModel.fit`, which raises each problem as
         a :class:`~bayesmeta.errors.ConvergenceWarning`.
 
@@ -801,64 +970,24 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-        >>> res.diagnostics().ok
-        True
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
+        >>> res.diagnostics().ok, res.diagnostics().engine
+        (True, 'exact')
         """
-        return compute_diagnostics(self.idata, self.spec.get("options", {}).get("parameterization"))
-
-    # ------------------------------------------------------------------ model checks
-    def ppc(self, *, predictive: str = "mixed", random_seed: int | None = None) -> pd.DataFrame:
-        """Trial-by-trial posterior predictive p-values.
-
-        See :func:`bayesmeta.checks.posterior_predictive_pvalues` (and
-        :func:`bayesmeta.checks.ppc_summary` for the verdict in words).
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
-        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-        >>> ppc = res.ppc(random_seed=1)
-        >>> ppc.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
-        ['study', 'outcome', 'y_obs', 'pred_median', 'pred_lb', 'pred_ub', 'p_greater',
-         'p_value', 'outside_95']
-        >>> int(ppc["outside_95"].sum())
-        0
-        """
-        from bayesmeta.checks import posterior_predictive_pvalues
-
-        return posterior_predictive_pvalues(self, predictive=predictive, random_seed=random_seed)
-
-    def loo(self, *, integrated: bool = True) -> LooResult:
-        """PSIS-LOO (elpd, SE, p_loo, Pareto k per trial); see :func:`bayesmeta.checks.loo`.
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
-        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
-        >>> out = res.loo()
-        >>> out.ok, out.pareto_k.index.tolist()
-        (True, ['a', 'b', 'c', 'd'])
-        """
-        from bayesmeta.checks import loo
-
-        return loo(self, integrated=integrated)
+        if self.engine == EXACT:
+            post = self.posterior
+            return exact_diagnostics(
+                self.sampling, int(post.sizes[D.DRAW]), int(post.sizes[D.CHAIN])
+            )
+        par = self.spec.get("options", {}).get("parameterization")
+        return compute_diagnostics(self.idata, par, self.sampler)
 
     def _warn_diagnostics(self) -> Diagnostics:
         diag = self.diagnostics()
         for msg in diag.problems:
-            warnings.warn(ConvergenceWarning(msg), stacklevel=3)
+            warnings.warn(ConvergenceWarning(msg), stacklevel=4)  # the caller of fit()
         return diag
 
     # ------------------------------------------------------------------ files
@@ -872,10 +1001,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> import os, tempfile
         >>> with tempfile.TemporaryDirectory() as d:
         ...     res.to_netcdf(os.path.join(d, "fit.nc"))
@@ -907,10 +1035,9 @@ class Result:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-        >>> res = sample_exact(RandomEffects(tab), 200, random_seed=1)
+        >>> res = RandomEffects(tab).fit(200, random_seed=1)
         >>> import os, tempfile
         >>> with tempfile.TemporaryDirectory() as d:
         ...     path = os.path.join(d, "fit.nc")
@@ -953,8 +1080,6 @@ class Result:
             sampling = json.loads(attrs.get("sampling", "{}"))
         except (KeyError, ValueError, TypeError) as exc:
             raise ResultFileError(f"{p}: damaged bayesmeta attributes ({exc})") from None
-        from bayesmeta.models.base import SPEC_VERSION
-
         spec_version = spec.get("version") if isinstance(spec, dict) else None
         if not isinstance(spec_version, int) or spec_version > SPEC_VERSION:
             raise ResultFileError(
@@ -964,7 +1089,43 @@ class Result:
         tree.attrs = {k: v for k, v in attrs.items() if k not in _ATTR_KEYS}
         if "posterior" not in tree.children:
             raise ResultFileError(f"{p}: the file has no posterior group")
+        if version < 2:
+            sampling = _upgrade_v1(tree, spec, table, sampling)
         return cls(tree, spec=spec, table=table, sampling=sampling)
+
+
+def _upgrade_v1(
+    tree: xr.DataTree, spec: dict[str, Any], table: EffectTable, sampling: dict[str, Any]
+) -> dict[str, Any]:
+    """Bring a format-1 file to format 2: name the engine; store a meta-regression's ``X``.
+
+    Format 1 recorded the engine as ``sampling["nuts_sampler"]`` (``"exact"``, ``"nutpie"``
+    or ``"pymc"``), and its exact meta-regression fits had no ``X`` in ``constant_data``: it is
+    rebuilt from the table and the spec's ``mods`` and ``center`` options, as the model did.
+    """
+    import xarray as xr
+
+    out = {k: v for k, v in sampling.items() if k != "nuts_sampler"}
+    old = sampling.get("nuts_sampler")
+    out["engine"] = EXACT if old == EXACT else NUTS
+    if old != EXACT:
+        out["sampler"] = old
+    options = dict(spec.get("options") or {})
+    has_x = "constant_data" in tree.children and D.X in tree["constant_data"]
+    if spec.get("model") == META_REGRESSION and not has_x:
+        mods = [str(m) for m in options.get("mods", [])]
+        X = table.data[mods].to_numpy(dtype=float)
+        if options.get("center"):
+            X = X - X.mean(axis=0)
+        const = tree["constant_data"].to_dataset() if "constant_data" in tree.children else None
+        da = xr.DataArray(
+            X, dims=(D.STUDY, D.MODERATOR), coords={D.STUDY: table.studies, D.MODERATOR: mods}
+        )
+        const = xr.Dataset({D.X: da}) if const is None else const.assign({D.X: da})
+        tree["constant_data"] = const
+    tree.attrs.setdefault("bayesmeta_model", str(spec.get("model")))
+    tree.attrs.setdefault("bayesmeta_spec_version", int(spec.get("version", SPEC_VERSION)))
+    return out
 
 
 def _published_rows(published: Any) -> pd.DataFrame | None:

@@ -148,12 +148,12 @@ class ReviewAnalysis:
 
     @property
     def converged(self) -> bool:
-        """True when every NUTS fit passed its diagnostics."""
+        """True when every Bayesian fit passed its engine's diagnostics."""
         fits = [self.result, *(r.bayes for r in self.regressions)]
         return all(f.diagnostics().ok for f in fits)
 
     def convergence_problems(self) -> list[str]:
-        """Diagnostic problems of every NUTS fit, prefixed with the fit's name.
+        """Diagnostic problems of every Bayesian fit, prefixed with the fit's name.
 
         Examples
         --------
@@ -345,8 +345,8 @@ def analyse_review(
     regressions
         Fit the organisational-support meta-regressions.
     engine
-        ``"auto"`` (default: exact independent draws for these normal-normal models, see
-        :mod:`bayesmeta.models.exact_sampler`), ``"exact"`` or ``"nuts"`` (PyMC/nutpie NUTS).
+        ``"auto"`` (default: exact independent draws for these normal-normal models),
+        ``"exact"`` or ``"nuts"`` (nutpie or PyMC NUTS); see :meth:`BaseModel.fit`.
     progress
         Called with a short status line before each stage.
 
@@ -362,14 +362,13 @@ def analyse_review(
     >>> sns = table.for_outcome("social_network_support")
     >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
     ...                           draws=500, chains=2)
-    >>> analysis.table.k, analysis.result.nuts_sampler
+    >>> analysis.table.k, analysis.result.engine
     (4, 'exact')
     >>> analysis.comparison["outcome"].tolist()
     ['social_network_support']
     """
     from bayesmeta import checks
     from bayesmeta.models import MetaRegression, MultiOutcome
-    from bayesmeta.models.exact_sampler import fit_with
 
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -384,7 +383,7 @@ def analyse_review(
     say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
-        result = fit_with(MultiOutcome(table), engine, draws, random_seed=seed, **_kw(sampling))
+        result = MultiOutcome(table).fit(draws, engine=engine, random_seed=seed, **_kw(sampling))
     timings["bayesian_random_effects"] = time.perf_counter() - t0
 
     fits: list[RegressionFit] = []
@@ -395,10 +394,9 @@ def analyse_review(
                 say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    bayes = fit_with(
-                        MetaRegression(sub, mods=mods),
-                        engine,
+                    bayes = MetaRegression(sub, mods=mods).fit(
                         draws,
+                        engine=engine,
                         random_seed=seed + 1 + i,
                         **{**_kw(sampling), "target_accept": REGRESSION_TARGET_ACCEPT},
                     )
@@ -423,8 +421,26 @@ def analyse_review(
         ppc_verdicts=verdicts,
         published=published,
         timings=timings,
-        settings={"seed": seed, "engine": engine, **sampling, "sampler": result.nuts_sampler},
+        settings=_settings(result, seed, engine, sampling),
     )
+
+
+def _settings(result: Any, seed: int, engine: str, sampling: dict[str, Any]) -> dict[str, Any]:
+    """Provenance of the Bayesian fits: the engine used and the settings that applied to it."""
+    out: dict[str, Any] = {
+        "seed": seed,
+        "engine_requested": engine,
+        "engine": result.engine,
+        "engine_reason": result.sampling.get("engine_reason", ""),
+        "draws": sampling["draws"],
+        "chains": sampling["chains"],
+    }
+    if result.engine == "nuts":
+        out.update(sampler=result.sampler, tune=sampling["tune"])
+        out["target_accept"] = sampling["target_accept"]
+    else:
+        out["quadrature"] = result.diagnostics().to_dict()["method"]
+    return out
 
 
 def _kw(sampling: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import _dims as D
+from bayesmeta._registry import BINOMIAL, ENGINES, EXACT, NUTS, RANDOM_EFFECTS
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.exact import exact_posterior_batch
 from bayesmeta.models.base import default_priors
@@ -54,9 +55,7 @@ __all__ = [
     "prior_sensitivity",
 ]
 
-#: Engines of :func:`prior_sensitivity`.
-ENGINES: tuple[str, ...] = ("auto", "exact", "nuts")
-_MODELS: tuple[str, ...] = ("random_effects", "binomial")
+_MODELS: tuple[str, ...] = (RANDOM_EFFECTS, BINOMIAL)
 _UNITLESS = ("SMD", "OR", "RR", "RD")
 
 #: Generic heterogeneity priors for a sensitivity analysis on a unitless scale (SMD, log OR,
@@ -239,22 +238,7 @@ def prior_sensitivity(
     >>> bool((df["tau_median"].diff().dropna() > 0).all())
     True
     """
-    if not isinstance(table, EffectTable):
-        raise ModelSpecError(f"table must be an EffectTable, got {type(table).__name__}")
-    if engine not in ENGINES:
-        raise ModelSpecError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if model not in _MODELS:
-        raise ModelSpecError(f"model must be one of {_MODELS}, got {model!r}")
-    if not 0 < float(ci_prob) < 1:
-        raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
-    use = engine
-    if engine == "auto":
-        use = "exact" if model == "random_effects" else "nuts"
-    if use == "exact" and model != "random_effects":
-        raise ModelSpecError(
-            f"the exact engine covers the normal-normal model only; model={model!r} needs "
-            "engine='nuts' (or 'auto')"
-        )
+    use = _resolve_engine(table, engine, model, ci_prob)
     mp_user = None if mu_prior is None else prior_from_spec(mu_prior)
     if mp_user is not None and not isinstance(mp_user, (Normal, Flat)):
         raise ModelSpecError(f"mu_prior must be normal or flat, got {mp_user}")
@@ -264,7 +248,7 @@ def prior_sensitivity(
         measure = _measure(sub)
         mp = mp_user if mp_user is not None else default_priors(measure, sub.sei)[D.MU]
         plan.append((o, sub, mp, _tau_priors(tau_priors, measure)))
-    if use == "exact":
+    if use == EXACT:
         rows = _exact_rows(plan, ci_prob)
     else:
         fit_kw = {
@@ -273,11 +257,32 @@ def prior_sensitivity(
             "chains": chains,
             "random_seed": random_seed,
             "nuts_sampler": nuts_sampler,
+            "engine": NUTS,
         }
         rows = _nuts_rows(plan, model, ci_prob, fit_kw)
     out = pd.DataFrame(rows)
     out.attrs.update(ci_prob=ci_prob, ci_kind="eti", model=model)
     return out
+
+
+def _resolve_engine(table: EffectTable, engine: str, model: str, ci_prob: float) -> str:
+    """Check the arguments of :func:`prior_sensitivity`; return the engine it uses."""
+    if not isinstance(table, EffectTable):
+        raise ModelSpecError(f"table must be an EffectTable, got {type(table).__name__}")
+    if engine not in ENGINES:
+        raise ModelSpecError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if model not in _MODELS:
+        raise ModelSpecError(f"model must be one of {_MODELS}, got {model!r}")
+    if not 0 < float(ci_prob) < 1:
+        raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
+    if engine == "auto":
+        return EXACT if model == RANDOM_EFFECTS else NUTS
+    if engine == EXACT and model != RANDOM_EFFECTS:
+        raise ModelSpecError(
+            f"the exact engine covers the normal-normal model only; model={model!r} needs "
+            "engine='nuts' (or 'auto')"
+        )
+    return engine
 
 
 def _row(o: str, label: str, tp: Prior, mp: Prior, engine: str, sub: EffectTable) -> dict[str, Any]:
@@ -319,20 +324,31 @@ def _exact_rows(
             if math.isfinite(log_ml) and tp.support[0] == 0:
                 bf = math.exp(_log_ml_tau0(sub.yi, sub.sei, mp) - log_ml)
             results[(i, label)] = {
-                **_row(o, label, tp, mp, "exact", sub),
+                **_row(o, label, tp, mp, EXACT, sub),
                 "mu_median": float(b["mu_median"]),
-                "mu_ci_lb": float(b["mu_lower"]),
-                "mu_ci_ub": float(b["mu_upper"]),
+                "mu_ci_lb": _bound(b, D.MU, "lb"),
+                "mu_ci_ub": _bound(b, D.MU, "ub"),
                 "tau_median": float(b["tau_median"]),
-                "tau_ci_lb": float(b["tau_lower"]),
-                "tau_ci_ub": float(b["tau_upper"]),
-                "pi_lb": float(b["theta_new_lower"]),
-                "pi_ub": float(b["theta_new_upper"]),
+                "tau_ci_lb": _bound(b, D.TAU, "lb"),
+                "tau_ci_ub": _bound(b, D.TAU, "ub"),
+                "pi_lb": _bound(b, D.THETA_NEW, "lb"),
+                "pi_ub": _bound(b, D.THETA_NEW, "ub"),
                 "p_benefit": p_gt0 if sub.direction() == "higher" else 1.0 - p_gt0,
                 "log_ml": log_ml,
                 "bf01_tau": bf,
             }
     return [results[(i, label)] for i, (_, _, _, pri) in enumerate(plan) for label in pri]
+
+
+def _bound(row: pd.Series, var: str, side: str) -> float:
+    """Return the interval bound ``{var}_ci_lb`` / ``_ci_ub`` of a batch row.
+
+    Older batch tables name them ``{var}_lower`` / ``_upper``.
+    """
+    name = f"{var}_ci_{side}"
+    if name not in row.index:
+        name = f"{var}_{'lower' if side == 'lb' else 'upper'}"
+    return float(row[name])
 
 
 def _nuts_rows(
@@ -344,7 +360,7 @@ def _nuts_rows(
     from bayesmeta.models import Binomial, RandomEffects
     from bayesmeta.results import interval
 
-    cls = Binomial if model == "binomial" else RandomEffects
+    cls = Binomial if model == BINOMIAL else RandomEffects
     rows = []
     for o, sub, mp, priors in plan:
         for label, tp in priors.items():
@@ -355,7 +371,7 @@ def _nuts_rows(
             plo, phi = interval(tn, ci_prob)
             rows.append(
                 {
-                    **_row(o, label, tp, mp, "nuts", sub),
+                    **_row(o, label, tp, mp, NUTS, sub),
                     "mu_median": float(np.median(mu)),
                     "mu_ci_lb": mlo,
                     "mu_ci_ub": mhi,

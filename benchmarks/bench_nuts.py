@@ -9,8 +9,8 @@ Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=compiledir=<fresh dir>`
   (``bayesmeta.models.base``); default draws (4 chains x 1000 + 1000 tuning), log-likelihood
   and posterior predictive included; ``summary()`` of every result.
 - ``auto``: what ``bayesmeta reproduce`` runs by default: the same models through
-  ``fit_with(model, "auto")``, i.e. exact independent draws (no MCMC) for these normal-normal
-  models (``bayesmeta.models.exact_sampler``).
+  ``model.fit(engine="auto")``, i.e. exact independent draws (no MCMC) for these
+  normal-normal models (``bayesmeta.models.exact_sampler``).
 - ``naive``: what a user would write: one PyMC model per outcome and per regression, each with
   a default ``pm.sample()`` and ``pm.sample_posterior_predictive``; PyMC picks the sampler.
 """
@@ -53,7 +53,6 @@ def fast(engine: str = "nuts") -> dict[str, object]:
 
     from bayesmeta.errors import ConvergenceWarning
     from bayesmeta.models import MetaRegression, MultiOutcome
-    from bayesmeta.models.exact_sampler import fit_with
 
     t_import = time.perf_counter() - T_START
     table = _review()
@@ -61,14 +60,14 @@ def fast(engine: str = "nuts") -> dict[str, object]:
     n_warn = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        multi = fit_with(MultiOutcome(table), engine, random_seed=1)
+        multi = MultiOutcome(table).fit(engine=engine, random_seed=1)
         t_multi = time.perf_counter() - t0
         regs = {}
         per_reg = []
         for o in _regression_outcomes(table):
             t1 = time.perf_counter()
             model = MetaRegression(table.for_outcome(o), mods=[MOD])
-            regs[o] = fit_with(model, engine, random_seed=1)
+            regs[o] = model.fit(engine=engine, random_seed=1)
             per_reg.append(time.perf_counter() - t1)
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     summaries = [multi.summary(), *(r.summary() for r in regs.values())]
@@ -81,7 +80,7 @@ def fast(engine: str = "nuts") -> dict[str, object]:
         "regression_s": per_reg,
         "n_outcomes": len(table.outcomes),
         "n_regressions": len(regs),
-        "sampler": multi.sampling["nuts_sampler"],
+        "sampler": multi.sampler or multi.engine,
         "convergence_warnings": n_warn,
         "summary_rows": sum(len(s) for s in summaries),
         "peak_rss_mb": peak_rss_mb(),

@@ -129,7 +129,9 @@ def _fit_quietly(model: Any, draws: int, seed: int) -> Any:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return model.fit(draws, tune=400, chains=2, random_seed=seed, target_accept=0.9)
+        return model.fit(
+            draws, engine="nuts", tune=400, chains=2, random_seed=seed, target_accept=0.9
+        )
 
 
 def nuts_sbc(

@@ -7,7 +7,7 @@ here are the package's SIMULATED review (generated from the published summaries)
 numbers are not expected to reproduce the published ones; the point is the layout, and how the
 intervals differ: the Bayesian interval carries the uncertainty in tau that DL ignores.
 
-Run: python examples/compare_published.py   (BAYESMETA_EXAMPLE_DRAWS sets the MCMC draws)
+Run: python examples/compare_published.py   (BAYESMETA_EXAMPLE_DRAWS sets the draws)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ print(pub[cols].to_string(index=False))
 
 review = read_sheet(datasets.load_peer_support_simulated())
 table = review.for_outcome(OUTCOME)
-res = RandomEffects(table).fit(DRAWS, tune=DRAWS, chains=4, target_accept=0.99, random_seed=534)
+res = RandomEffects(table).fit(DRAWS, random_seed=534)  # engine="auto": exact draws here
 
 cmp = res.compare(published=white)
 print("\nResult.compare (simulated trials; Bayesian: posterior median and 95% equal-tailed CrI):")

@@ -49,8 +49,8 @@ rows.append(
      *s.loc["theta_new", ["ci_lb", "ci_ub"]])
 )  # fmt: skip
 
-# the same model by NUTS
-res = model.fit(DRAWS, tune=DRAWS, chains=4, target_accept=0.99, random_seed=2020)
+# the same model by NUTS (fit's default engine="auto" would take exact draws for this model)
+res = model.fit(DRAWS, engine="nuts", tune=DRAWS, chains=4, target_accept=0.99, random_seed=2020)
 b = res.summary(ci_prob=0.95)
 rows.append(
     ("Bayes, NUTS", *b.loc["mu", ["median", "ci_lb", "ci_ub"]], b.loc["tau", "median"],
@@ -61,5 +61,5 @@ cols = ["method", "estimate", "ci_lb", "ci_ub", "tau", "pi_lb", "pi_ub"]
 print("\nSMD (frequentist: estimate and 95% CI; Bayesian: posterior median and 95% CrI)")
 print(pd.DataFrame(rows, columns=cols).round(3).to_string(index=False))
 print(f"\nP(mu > 0) = {post.prob('mu', 0.0):.3f} (exact), {res.prob_benefit():.3f} (NUTS)")
-print(f"NUTS: {res.sampling['nuts_sampler']}, {DRAWS} draws x 4 chains, "
+print(f"engine: {res.engine} ({res.sampler}), {DRAWS} draws x 4 chains, "
       f"diagnostics ok: {res.diagnostics().ok}")  # fmt: skip

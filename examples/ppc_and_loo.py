@@ -34,8 +34,8 @@ print(prior.drop(columns="description").round(2))
 
 # 2. Fit both models
 fits = {
-    "random effects": model.fit(DRAWS, tune=DRAWS, random_seed=2024),
-    "common effect": CommonEffect(table).fit(DRAWS, tune=DRAWS, random_seed=2024),
+    "random effects": model.fit(DRAWS, random_seed=2024),  # exact draws (engine="auto")
+    "common effect": CommonEffect(table).fit(DRAWS, tune=DRAWS, random_seed=2024),  # NUTS
 }
 
 # 3. Posterior predictive checks: does each model reproduce its data?
@@ -43,12 +43,12 @@ for name, result in fits.items():
     print(f"\n== {name}")
     for text in checks.ppc_summary(result, random_seed=1)["text"]:
         print(text)
-pvals = fits["random effects"].ppc(random_seed=1)
+pvals = checks.posterior_predictive_pvalues(fits["random effects"], random_seed=1)
 print(pvals[["study", "y_obs", "pred_lb", "pred_ub", "p_value", "outside_95"]].round(3))
 
 # 4. Leave-one-trial-out predictive accuracy (PSIS-LOO) and the comparison
 for name, result in fits.items():
-    print(f"\n{name}: {result.loo()}")
+    print(f"\n{name} ({result.engine}): {checks.loo(result)}")
 comparison = checks.compare_models(fits)
 print()
 print(comparison.drop(columns="warning").round(2))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,15 @@ import pytest
 
 from bayesmeta import EffectTable, checks, datasets, exact
 from bayesmeta.errors import ConvergenceWarning, ModelSpecError
-from bayesmeta.models import MODELS, BaseModel, Binomial, CommonEffect, MultiOutcome, RandomEffects
+from bayesmeta.models import (
+    MODELS,
+    BaseModel,
+    Binomial,
+    CommonEffect,
+    MetaRegression,
+    MultiOutcome,
+    RandomEffects,
+)
 from bayesmeta.priors import HalfNormal, Normal, Prior
 from bayesmeta.results import Result
 
@@ -27,7 +37,7 @@ try:  # pragma: no cover - depends on the environment
 except ImportError:  # pragma: no cover
     SAMPLER = "pymc"
 
-FIT = {"draws": 500, "tune": 500, "chains": 4, "nuts_sampler": SAMPLER}
+FIT = {"draws": 500, "engine": "nuts", "tune": 500, "chains": 4, "nuts_sampler": SAMPLER}
 
 
 def eight_schools() -> EffectTable:
@@ -120,11 +130,46 @@ def test_prior_predictive_summary_quantiles() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# checks read the Result alone (fast: exact fits)
+
+
+def test_checks_never_rebuild_a_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    model = MetaRegression(bcg(), mods=["ablat"], center=True)
+    fits = {
+        "regression": model.fit(200, random_seed=1),
+        "random": RandomEffects(bcg()).fit(200, random_seed=1),
+    }
+    fits["regression"].to_netcdf(tmp_path / "reg.nc")
+    loaded = Result.load(tmp_path / "reg.nc")
+
+    def rebuilt(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("a check rebuilt the model")
+
+    monkeypatch.setattr(BaseModel, "from_spec", classmethod(rebuilt))
+    monkeypatch.setattr(BaseModel, "build", rebuilt)
+    for res in (fits["regression"], loaded):
+        df = checks.posterior_predictive_pvalues(res, random_seed=1)
+        assert len(df) == res.table.k
+        assert checks.ppc_summary(res, random_seed=1)["k"].tolist() == [res.table.k]
+        assert math.isfinite(checks.loo(res).elpd)
+        assert math.isfinite(checks.loo(res, integrated=False).elpd)
+    pd.testing.assert_frame_equal(
+        checks.posterior_predictive_pvalues(loaded, random_seed=1),
+        checks.posterior_predictive_pvalues(fits["regression"], random_seed=1),
+    )
+    cmp = checks.compare_models(fits)
+    assert sorted(cmp.index) == ["random", "regression"]
+    assert loaded.heterogeneity().loc[("overall", "I2"), "median"] == pytest.approx(
+        fits["regression"].heterogeneity().loc[("overall", "I2"), "median"]
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # LOO (slow: they need fits)
 
 
 @pytest.mark.slow
-def test_loo_eight_schools_finite_with_k_per_school(schools_fit: Result) -> None:
+def test_loo_eight_schools_finite_with_k_per_school(schools_fit: Result, tmp_path: Path) -> None:
     res = checks.loo(schools_fit)
     assert math.isfinite(res.elpd) and math.isfinite(res.se) and res.se > 0
     assert 0 < res.p_loo < 8
@@ -133,7 +178,8 @@ def test_loo_eight_schools_finite_with_k_per_school(schools_fit: Result) -> None
     assert res.n_bad_k == int((res.pareto_k > checks.BAD_K).sum())
     assert res.integrated and (res.warning == "") == res.ok
     assert res.pointwise["elpd_i"].sum() == pytest.approx(res.elpd)
-    assert schools_fit.loo().elpd == pytest.approx(res.elpd)
+    schools_fit.to_netcdf(tmp_path / "fit.nc")  # the saved result alone suffices
+    assert checks.loo(Result.load(tmp_path / "fit.nc")).elpd == pytest.approx(res.elpd)
     cond = checks.loo(schools_fit, integrated=False)
     assert not cond.integrated and math.isfinite(cond.elpd)
 
@@ -208,7 +254,7 @@ def test_ppc_pvalues_are_probabilities(schools_fit: Result, predictive: str) -> 
     )
     assert (df["pred_lb"] < df["pred_median"]).all() and (df["pred_median"] < df["pred_ub"]).all()
     assert df.attrs["draws"] == 2000
-    same = schools_fit.ppc(predictive=predictive, random_seed=1)
+    same = checks.posterior_predictive_pvalues(schools_fit, predictive=predictive, random_seed=1)
     pd.testing.assert_frame_equal(same, df)
 
 

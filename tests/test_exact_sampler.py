@@ -1,4 +1,4 @@
-"""Exact independent draws (bayesmeta.models.exact_sampler) against the exact engine and NUTS."""
+"""The exact engine of ``Model.fit`` (models/exact_sampler.py) against exact_posterior and NUTS."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from bayesmeta import (
     datasets,
     exact_posterior,
 )
-from bayesmeta.models.exact_sampler import fit_with, sample_exact, supports_exact
 from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal
 
 #: Draws for the exact comparisons: 4 x 10,000 independent draws give a Monte Carlo SE of a
@@ -48,9 +47,10 @@ def _quantile_mcse(draws, q):
 )
 def test_quantiles_match_exact_engine(tau_prior, mu_prior):
     tab = _eight_schools()
-    res = sample_exact(
-        RandomEffects(tab, priors={"tau": tau_prior, "mu": mu_prior}), DRAWS, random_seed=11
+    res = RandomEffects(tab, priors={"tau": tau_prior, "mu": mu_prior}).fit(
+        DRAWS, engine="exact", random_seed=11
     )
+    assert res.engine == "exact"
     ex = exact_posterior(tab.yi, tab.sei, tau_prior=tau_prior, mu_prior=mu_prior)
     for var, post in (("mu", ex.mu), ("tau", ex.tau), ("theta_new", ex.theta_new)):
         d = res.draws(var)
@@ -61,22 +61,31 @@ def test_quantiles_match_exact_engine(tau_prior, mu_prior):
     assert abs(theta_a.mean() - ex.theta(0).mean) < N_MCSE * theta_a.std() / np.sqrt(theta_a.size)
 
 
-def test_same_seed_same_draws_and_no_divergences():
+def test_same_seed_same_draws_and_a_quadrature_check():
     tab = _eight_schools()
-    a = sample_exact(RandomEffects(tab), 200, random_seed=5)
-    b = sample_exact(RandomEffects(tab), 200, random_seed=5)
+    a = RandomEffects(tab).fit(200, engine="exact", random_seed=5)
+    b = RandomEffects(tab).fit(200, engine="exact", random_seed=5)
     np.testing.assert_array_equal(a.draws("tau"), b.draws("tau"))
     diag = a.diagnostics()
-    assert diag.divergences == 0 and diag.ok
+    # an exact fit reports the quadrature's accuracy, not R-hat or divergences
+    assert diag.engine == "exact" and diag.ok and not hasattr(diag, "divergences")
+    assert diag.method == "grid" and diag.cells == 4096
+    check = diag.checks["overall"]
+    assert check["tail_mass"] <= 1e-8 and 0 < check["max_cell_mass"] < 0.05
+    assert "sample_stats" not in a.idata.children
+    # "auto" takes the exact engine for this model, with the same draws
+    auto = RandomEffects(tab).fit(200, random_seed=5)
+    assert auto.engine == "exact" and "normal-normal" in auto.sampling["engine_reason"]
+    np.testing.assert_array_equal(auto.draws("tau"), a.draws("tau"))
 
 
 def test_multi_outcome_matches_single_outcome_fits():
     from bayesmeta.sheet import read_sheet
 
     tab = read_sheet(datasets.load_peer_support_simulated())
-    multi = sample_exact(MultiOutcome(tab), 4000, random_seed=1)
+    multi = MultiOutcome(tab).fit(4000, engine="exact", random_seed=1)
     sub = tab.for_outcome("recovery")
-    single = sample_exact(RandomEffects(sub), 4000, random_seed=2)
+    single = RandomEffects(sub).fit(4000, engine="exact", random_seed=2)
     for var in ("mu", "tau"):
         m, s = multi.draws(var, "recovery"), single.draws(var)
         se = np.hypot(m.std(), s.std()) / np.sqrt(m.size)
@@ -94,7 +103,7 @@ def test_meta_regression_on_bcg_near_reml():
         moderators=["ablat"],
     )
     model = MetaRegression(tab, mods=["ablat"], priors={"mu": Flat(), "beta": Flat()})
-    res = sample_exact(model, 4000, random_seed=3)
+    res = model.fit(4000, engine="exact", random_seed=3)
     beta = res.posterior["beta"].values.ravel()
     # metafor: rma(yi, vi, mods = ~ ablat, data = dat, method = "REML") gives -0.0291
     # (models/rma/reference.json, bcg_logRR_ablat_REML_z); the posterior mean under flat
@@ -111,8 +120,9 @@ def test_meta_regression_agrees_with_nuts():
         moderators=["ablat"],
     )
     model = MetaRegression(tab, mods=["ablat"])
-    ex = sample_exact(model, 10_000, random_seed=4)
-    nuts = model.fit(1000, random_seed=4, nuts_sampler="nutpie", target_accept=0.95)
+    ex = model.fit(10_000, engine="exact", random_seed=4)
+    nuts = model.fit(1000, engine="nuts", random_seed=4, nuts_sampler="nutpie", target_accept=0.95)
+    assert nuts.engine == "nuts" and nuts.sampler == "nutpie"
     import arviz as az
 
     for var in ("mu", "tau"):
@@ -121,37 +131,48 @@ def test_meta_regression_agrees_with_nuts():
         assert diff < 4 * mcse + 0.01, (var, diff, mcse)
 
 
-def test_engine_choice_and_refusals():
+def test_engine_choice_and_refusals(monkeypatch):
     tab = _eight_schools()
-    assert supports_exact(RandomEffects(tab))
+    assert RandomEffects(tab).resolve_engine("auto")[0] == "exact"
+    assert MultiOutcome(tab).resolve_engine("auto")[0] == "exact"
+    assert MultiOutcome(tab, pool_tau=True).resolve_engine("auto")[0] == "nuts"
+    with pytest.raises(ModelSpecError, match="pool_tau"):
+        MultiOutcome(tab, pool_tau=True).fit(10, engine="exact")
+    assert RandomEffects(tab).resolve_engine("nuts")[0] == "nuts"
     with pytest.raises(ModelSpecError, match="unknown engine"):
-        fit_with(RandomEffects(tab), "gibbs")
+        RandomEffects(tab).fit(10, engine="gibbs")
     bcg = datasets.load_bcg()
     counts = EffectTable.from_arms(
         bcg,
         "OR",
         columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
     )
-    assert not supports_exact(Binomial(counts))
-    with pytest.raises(ModelSpecError, match="exact sampler"):
-        sample_exact(Binomial(counts))
+    used, reason = Binomial(counts).resolve_engine("auto")
+    assert used == "nuts" and "binomial likelihood" in reason
+    from bayesmeta.models import BaseModel
+
+    monkeypatch.setattr(BaseModel, "build", lambda self: pytest.fail("built a model"))
+    with pytest.raises(ModelSpecError, match=r"engine='exact' cannot fit this Binomial.*'auto'"):
+        Binomial(counts).fit(10, engine="exact")
 
 
 def test_saved_and_loaded(tmp_path):
     from bayesmeta.results import Result
 
-    res = sample_exact(RandomEffects(_eight_schools()), 100, random_seed=9)
+    res = RandomEffects(_eight_schools()).fit(100, random_seed=9)
     res.to_netcdf(tmp_path / "r.nc")
     back = Result.load(tmp_path / "r.nc")
     np.testing.assert_array_equal(back.draws("mu"), res.draws("mu"))
-    assert back.sampling["nuts_sampler"] == "exact"
+    assert back.engine == "exact" and back.sampler is None and "nuts_sampler" not in back.sampling
+    assert back.sampling == res.sampling
+    assert back.diagnostics() == res.diagnostics()
 
 
 def test_multi_outcome_summary_has_every_parameter():
     from bayesmeta.sheet import read_sheet
 
     tab = read_sheet(datasets.load_peer_support_simulated())
-    res = sample_exact(MultiOutcome(tab), 200, random_seed=1)
+    res = MultiOutcome(tab).fit(200, engine="exact", random_seed=1)
     s = res.summary()
     n_out = len(tab.outcomes)
     assert len(s) == 3 * n_out + tab.k  # mu, tau, theta_new per outcome; theta per row
@@ -185,7 +206,7 @@ def test_meta_regression_recovers_coefficients_at_nominal_rate():
             mods=["x"],
             priors={"mu": Normal(0, 1), "tau": HalfNormal(0.3), "beta": Normal(0, 0.5)},
         )
-        res = sample_exact(model, 250, random_seed=r)
+        res = model.fit(250, engine="exact", random_seed=r)
         b = res.posterior["beta"].values.ravel()
         m = res.draws("mu")
         hits["beta"] += np.quantile(b, 0.025) <= beta <= np.quantile(b, 0.975)
@@ -193,3 +214,56 @@ def test_meta_regression_recovers_coefficients_at_nominal_rate():
     band = 3 * np.sqrt(0.95 * 0.05 / n_rep)
     for name, h in hits.items():
         assert abs(h / n_rep - 0.95) < band, (name, h / n_rep)
+
+
+def _bcg_ablat():
+    return EffectTable.from_arms(
+        datasets.load_bcg(),
+        "RR",
+        columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"},
+        moderators=["ablat"],
+    )
+
+
+def test_meta_regression_result_carries_its_design_matrix():
+    model = MetaRegression(_bcg_ablat(), mods=["ablat"], center=True)
+    res = model.fit(50, random_seed=1)
+    X = res.idata["constant_data"]["X"]
+    assert X.dims == ("study", "moderator") and list(X["moderator"].values) == ["ablat"]
+    np.testing.assert_allclose(res.design(), model.X)
+    assert res.moderators == ["ablat"] and res.model_name == "meta_regression"
+    assert res.idata.attrs["bayesmeta_model"] == "meta_regression"
+    assert res.idata.attrs["bayesmeta_spec_version"] == 1
+
+
+def test_format_1_files_are_upgraded_on_load(tmp_path, monkeypatch):
+    """Files written before the engine field: ``nuts_sampler`` held "exact", X was missing."""
+    import bayesmeta.results as results
+
+    model = MetaRegression(_bcg_ablat(), mods=["ablat"], center=True)
+    res = model.fit(50, random_seed=1)
+    old = results.Result(
+        res.idata.copy(),
+        spec=res.spec,
+        table=res.table,
+        sampling={"nuts_sampler": "exact", "draws": 50, "tune": 0, "chains": 4, "grid": 4096},
+    )
+    del old.idata["constant_data"]["X"]
+    old.idata.attrs = {}
+    monkeypatch.setattr(results, "_FORMAT_VERSION", 1)
+    old.to_netcdf(tmp_path / "old.nc")
+    monkeypatch.undo()
+    back = results.Result.load(tmp_path / "old.nc")
+    assert back.engine == "exact" and "nuts_sampler" not in back.sampling
+    np.testing.assert_allclose(back.design(), model.X)
+    assert back.moderators == ["ablat"]
+    diag = back.diagnostics()  # no quadrature check was recorded: said, not invented
+    assert diag.engine == "exact" and not diag.ok and "older bayesmeta" in diag.problems[0]
+    old_nuts = results.Result(
+        res.idata.copy(), spec=res.spec, table=res.table, sampling={"nuts_sampler": "nutpie"}
+    )
+    monkeypatch.setattr(results, "_FORMAT_VERSION", 1)
+    old_nuts.to_netcdf(tmp_path / "old_nuts.nc")
+    monkeypatch.undo()
+    back = results.Result.load(tmp_path / "old_nuts.nc")
+    assert back.engine == "nuts" and back.sampler == "nutpie"

@@ -216,6 +216,8 @@ def test_bad_specs_raise_before_compiling(
         ({"nuts_sampler": "stan"}, "nuts_sampler"),
         ({"target_accept": 1.5}, "target_accept"),
         ({"chains": 0}, "chains"),
+        ({"engine": "gibbs"}, "unknown engine"),
+        ({"prior_draws": -1}, "prior_draws"),
     ],
 )
 def test_bad_fit_arguments_raise_before_compiling(
@@ -224,6 +226,35 @@ def test_bad_fit_arguments_raise_before_compiling(
     monkeypatch.setattr(BaseModel, "build", lambda self: pytest.fail("compiled"))
     with pytest.raises(ModelSpecError, match=match):
         RandomEffects(bcg()).fit(10, **kwargs)
+
+
+def test_auto_engine_per_model() -> None:
+    from bayesmeta.models import CommonEffect
+
+    tab = bcg("OR")
+    cases = {
+        RandomEffects(tab): "exact",
+        MetaRegression(tab, mods=["ablat"]): "exact",
+        MultiOutcome(tab): "exact",
+        MultiOutcome(simulated_three_outcomes(), pool_tau=True): "nuts",
+        Binomial(tab): "nuts",
+        CommonEffect(tab): "nuts",
+    }
+    for model, engine in cases.items():
+        used, reason = model.resolve_engine()
+        assert used == engine, (model, reason)
+        assert reason.startswith("auto")
+
+
+def test_exact_fit_with_prior_draws() -> None:
+    res = RandomEffects(eight_schools(), priors=SCHOOL_PRIORS).fit(
+        100, chains=2, random_seed=3, prior_draws=50
+    )
+    assert res.engine == "exact" and res.sampling["chains"] == 2
+    assert res.idata["prior"]["tau"].shape == (1, 50)
+    assert res.idata["prior_predictive"]["y"].shape == (1, 50, 8)
+    assert res.posterior["mu"].shape == (2, 100)
+    assert {"tune", "target_accept", "sampler"}.isdisjoint(res.sampling)
 
 
 def _with_constant(table: EffectTable) -> EffectTable:
@@ -267,6 +298,7 @@ def schools_fit() -> Result:
         warnings.simplefilter("ignore", ConvergenceWarning)  # judged by the test itself
         return model.fit(
             2000,
+            engine="nuts",
             tune=1000,
             chains=4,
             random_seed=8,
@@ -279,7 +311,13 @@ def schools_fit() -> Result:
 @pytest.fixture(scope="session")
 def multi_fit() -> Result:
     return MultiOutcome(simulated_three_outcomes()).fit(
-        1000, tune=1000, chains=4, random_seed=3, nuts_sampler=SAMPLER, target_accept=0.9
+        1000,
+        engine="nuts",
+        tune=1000,
+        chains=4,
+        random_seed=3,
+        nuts_sampler=SAMPLER,
+        target_accept=0.9,
     )
 
 
@@ -299,8 +337,10 @@ def test_eight_schools_nuts_agrees_with_bayesmeta(schools_fit: Result) -> None:
     import arviz as az
 
     idata = schools_fit.idata
-    assert schools_fit.nuts_sampler == SAMPLER
-    assert schools_fit.diagnostics().max_rhat < 1.01
+    assert schools_fit.engine == "nuts" and schools_fit.sampler == SAMPLER
+    assert schools_fit.sampling["engine_reason"] == "engine='nuts' requested"
+    diag = schools_fit.diagnostics()
+    assert diag.engine == "nuts" and diag.sampler == SAMPLER and diag.max_rhat < 1.01
     for (var, prob), ref in SCHOOLS_REF.items():
         est = float(np.quantile(schools_fit.draws(var), prob))
         mcse = float(az.mcse(idata, var_names=[var], method="quantile", prob=prob)[var])
@@ -399,8 +439,9 @@ def test_same_seed_gives_identical_draws() -> None:
     model = RandomEffects(bcg())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # short chains, on purpose
-        a = model.fit(300, tune=300, chains=2, random_seed=11, nuts_sampler=SAMPLER)
-        b = model.fit(300, tune=300, chains=2, random_seed=11, nuts_sampler=SAMPLER)
+        kw = {"tune": 300, "chains": 2, "random_seed": 11, "nuts_sampler": SAMPLER}
+        a = model.fit(300, engine="nuts", **kw)  # type: ignore[arg-type]
+        b = model.fit(300, engine="nuts", **kw)  # type: ignore[arg-type]
     # equal draws; only the attributes (creation time, sampling time) differ
     xr.testing.assert_equal(a.posterior.to_dataset(), b.posterior.to_dataset())
     xr.testing.assert_equal(
@@ -412,7 +453,7 @@ def test_same_seed_gives_identical_draws() -> None:
 def test_bad_fit_raises_convergence_warning() -> None:
     model = RandomEffects(eight_schools(), priors=SCHOOL_PRIORS, parameterization="centered")
     with pytest.warns(ConvergenceWarning) as record:
-        res = model.fit(100, tune=10, chains=2, random_seed=1, nuts_sampler=SAMPLER)
+        res = model.fit(100, engine="nuts", tune=10, chains=2, random_seed=1, nuts_sampler=SAMPLER)
     messages = " ".join(str(r.message) for r in record)
     assert "target_accept" in messages or "draws" in messages
     assert not res.diagnostics().ok
@@ -426,7 +467,13 @@ def test_meta_regression_bcg_matches_metafor_slope() -> None:
         priors={"mu": Normal(0, 100), "tau": HalfCauchy(5), "beta": Flat()},
     )
     res = model.fit(
-        1000, tune=1000, chains=4, random_seed=5, nuts_sampler=SAMPLER, target_accept=0.95
+        1000,
+        engine="nuts",
+        tune=1000,
+        chains=4,
+        random_seed=5,
+        nuts_sampler=SAMPLER,
+        target_accept=0.95,
     )
     beta = res.posterior["beta"].sel(moderator="ablat").values.mean()
     assert abs(beta - (-0.0291)) < 0.05
@@ -445,7 +492,13 @@ def test_multi_outcome_matches_single_fits(multi_fit: Result) -> None:
     assert list(post["theta"].coords["estimate_outcome"].values[:2]) == ["qol", "qol"]
     for outcome, sub in table.by_outcome():
         single = RandomEffects(sub).fit(
-            1000, tune=1000, chains=4, random_seed=4, nuts_sampler=SAMPLER, target_accept=0.9
+            1000,
+            engine="nuts",
+            tune=1000,
+            chains=4,
+            random_seed=4,
+            nuts_sampler=SAMPLER,
+            target_accept=0.9,
         )
         m_multi = multi_fit.draws("mu", outcome)
         m_single = single.draws("mu")
@@ -479,9 +532,15 @@ def test_multi_outcome_matches_single_fits(multi_fit: Result) -> None:
 @pytest.mark.slow
 def test_binomial_bcg_near_frequentist() -> None:
     tab = bcg("OR")
-    res = Binomial(tab).fit(
+    res = Binomial(tab).fit(  # engine="auto": NUTS, and the result says so
         1000, tune=1000, chains=4, random_seed=2, nuts_sampler=SAMPLER, target_accept=0.9
     )
+    assert res.engine == "nuts" and res.sampler == SAMPLER
+    assert "binomial likelihood" in res.sampling["engine_reason"]
+    n = res.idata["constant_data"]["n"]
+    assert n.dims == ("study", "arm") and list(n["arm"].values) == ["treatment", "control"]
+    np.testing.assert_array_equal(res.arm_totals()[:, 0], [a + b for a, b in zip(
+        tab.data["ai"], tab.data["bi"], strict=True)])  # fmt: skip
     mu = np.median(res.draws("mu"))
     assert abs(mu - rma(tab, method="REML").beta[0]) < 0.2
     assert res.idata["log_likelihood"]["y"].dims == ("chain", "draw", "study", "arm")

@@ -106,6 +106,14 @@ def test_report_is_complete_and_says_simulated(analysis, tmp_path):
         assert not pd.read_csv(out / "tables" / f"{name}.csv").empty
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["simulated"] is True and prov["settings"]["seed"] == 20201103
+    # the engine used, and only the settings and checks that apply to it
+    assert prov["settings"]["engine"] == analysis.result.engine == "exact"
+    assert "target_accept" not in prov["settings"] and "sampler" not in prov["settings"]
+    diag = pd.read_csv(out / "tables" / "diagnostics.csv")
+    assert set(diag["engine"]) == {"exact"} and (diag["verdict"] == "ok").all()
+    assert {"quadrature", "max_tail_mass", "max_cell_mass"} <= set(diag.columns)
+    assert not {"max_rhat", "divergences", "min_ess_bulk"} & set(diag.columns)
+    assert "R-hat" not in md.split("## Diagnostics")[1].split("##")[0]
     from bayesmeta.results import Result
 
     back = Result.load(out / "posteriors" / "random_effects.nc")

@@ -27,6 +27,7 @@ import pytest
 import xarray as xr
 
 from bayesmeta import EffectTable
+from bayesmeta._registry import SPEC_VERSION
 from bayesmeta.errors import (
     BayesMetaError,
     ConvergenceWarning,
@@ -34,9 +35,7 @@ from bayesmeta.errors import (
     NotEstimableWarning,
     ResultFileError,
 )
-from bayesmeta.models import RandomEffects
-from bayesmeta.models.base import SPEC_VERSION
-from bayesmeta.models.exact_sampler import sample_exact
+from bayesmeta.models import BaseModel, RandomEffects, from_result
 from bayesmeta.results import Result, compute_diagnostics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +54,7 @@ def small_table() -> EffectTable:
 
 @pytest.fixture(scope="module")
 def exact_result() -> Result:
-    return sample_exact(RandomEffects(small_table()), 500, chains=2, random_seed=5)
+    return RandomEffects(small_table()).fit(500, chains=2, random_seed=5)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,15 +124,32 @@ def test_problems_reach_the_user_as_warnings(exact_result: Result) -> None:
     mu = bad["posterior"]["mu"].values.copy()
     mu[1] += 5.0  # the second chain somewhere else
     bad["posterior"] = bad["posterior"].to_dataset().assign(mu=(("chain", "draw"), mu))
-    stats = bad["sample_stats"].to_dataset()
-    stats["diverging"] = (("chain", "draw"), rng.random(mu.shape) < 0.02)
-    bad["sample_stats"] = stats
-    res = Result(bad, spec=exact_result.spec, table=exact_result.table)
+    diverging = rng.random(mu.shape) < 0.02
+    bad["sample_stats"] = xr.Dataset({"diverging": (("chain", "draw"), diverging)})
+    nuts = {"engine": "nuts", "sampler": "nutpie"}
+    res = Result(bad, spec=exact_result.spec, table=exact_result.table, sampling=nuts)
     with pytest.warns(ConvergenceWarning) as rec:
         diag = res._warn_diagnostics()
     assert len(rec) == len(diag.problems) >= 2
     text = " ".join(str(r.message) for r in rec)
     assert "divergent" in text and "R-hat" in text
+
+
+def test_exact_fit_warns_about_its_quadrature_not_about_chains(exact_result: Result) -> None:
+    """An exact result is judged by its quadrature's accuracy check, never by R-hat."""
+    bad = exact_result.idata.copy()
+    mu = bad["posterior"]["mu"].values.copy()
+    mu[1] += 5.0  # chains of independent draws cannot disagree; R-hat is not consulted
+    bad["posterior"] = bad["posterior"].to_dataset().assign(mu=(("chain", "draw"), mu))
+    res = Result(bad, spec=exact_result.spec, table=exact_result.table,
+                 sampling=exact_result.sampling)  # fmt: skip
+    assert res.diagnostics().ok
+    sampling = json.loads(json.dumps(exact_result.sampling))
+    sampling["quadrature"]["outcomes"]["overall"]["tail_mass"] = 1e-3
+    res = Result(bad, spec=exact_result.spec, table=exact_result.table, sampling=sampling)
+    with pytest.warns(ConvergenceWarning, match="cuts off posterior mass") as rec:
+        diag = res._warn_diagnostics()
+    assert len(rec) == len(diag.problems) == 1 and diag.engine == "exact"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -156,7 +172,9 @@ class _Impossible(RandomEffects):
 def test_non_finite_logp_at_start_is_a_fit_error(sampler: str) -> None:
     pytest.importorskip(sampler)
     with pytest.raises(FitError) as info:
-        _Impossible(small_table()).fit(20, tune=20, chains=1, random_seed=1, nuts_sampler=sampler)
+        _Impossible(small_table()).fit(
+            20, engine="nuts", tune=20, chains=1, random_seed=1, nuts_sampler=sampler
+        )
     msg = str(info.value)
     assert "_Impossible.fit failed" in msg
     assert "initial" in msg.lower() or "starting point" in msg.lower()
@@ -167,7 +185,9 @@ def test_non_finite_logp_at_start_is_a_fit_error(sampler: str) -> None:
 def test_fit_error_message_has_no_backtrace() -> None:
     pytest.importorskip("nutpie")
     with pytest.raises(FitError) as info:
-        _Impossible(small_table()).fit(20, tune=20, chains=1, random_seed=1, nuts_sampler="nutpie")
+        _Impossible(small_table()).fit(
+            20, engine="nuts", tune=20, chains=1, random_seed=1, nuts_sampler="nutpie"
+        )
     assert "backtrace" not in str(info.value).lower()
 
 
@@ -187,19 +207,18 @@ def test_keyboard_interrupt_during_sampling_propagates(
     if hasattr(base, "_nutpie_sample"):
         monkeypatch.setattr(base, "_nutpie_sample", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        RandomEffects(small_table()).fit(20, tune=20, chains=1, nuts_sampler=sampler)
+        RandomEffects(small_table()).fit(20, engine="nuts", tune=20, chains=1, nuts_sampler=sampler)
 
 
 def test_keyboard_interrupt_in_cli_fit_exits_130_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bayesmeta.models.exact_sampler as es
     from bayesmeta.cli import main
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(es, "fit_with", interrupted)
+    monkeypatch.setattr(BaseModel, "fit", interrupted)
     csv = tmp_path / "d.csv"
     small_table().data[["study", "yi", "vi"]].to_csv(csv, index=False)
     out = tmp_path / "out"
@@ -230,7 +249,8 @@ def test_netcdf_round_trip_is_exact(exact_result: Result, tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(back.table.data, exact_result.table.data)
     assert back.table.moderators == exact_result.table.moderators
     pd.testing.assert_frame_equal(back.summary(), exact_result.summary())
-    assert back.model().spec() == exact_result.model().spec()
+    assert from_result(back).spec() == from_result(exact_result).spec()
+    assert back.engine == exact_result.engine == "exact"
     # saved again, the file reads back identical once more
     back.to_netcdf(tmp_path / "again.nc")
     xr.testing.assert_identical(Result.load(tmp_path / "again.nc").idata, back.idata)
@@ -326,15 +346,15 @@ import sys, warnings
 import numpy as np
 from tests.test_robustness import small_table
 from bayesmeta.models import RandomEffects
-from bayesmeta.models.exact_sampler import sample_exact
 engine, out = sys.argv[1], sys.argv[2]
 model = RandomEffects(small_table())
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     if engine == "exact":
-        res = sample_exact(model, 400, chains=2, random_seed=123)
+        res = model.fit(400, engine="exact", chains=2, random_seed=123)
     else:
-        res = model.fit(300, tune=300, chains=2, random_seed=123, nuts_sampler=engine)
+        res = model.fit(300, engine="nuts", tune=300, chains=2, random_seed=123,
+                        nuts_sampler=engine)
 post = res.posterior.to_dataset()
 np.savez(out, **{k: post[k].values for k in ("mu", "tau", "theta", "theta_new")},
          y_rep=res.idata["posterior_predictive"]["y"].values)
@@ -387,7 +407,7 @@ def test_real_funnel_reports_divergences() -> None:
     model = RandomEffects(tab, priors={"mu": "normal(0, 5)", "tau": "half_cauchy(5)"},
                           parameterization="centered")  # fmt: skip
     with pytest.warns(ConvergenceWarning) as rec:
-        res = model.fit(500, tune=300, chains=2, random_seed=2, target_accept=0.8)
+        res = model.fit(500, engine="nuts", tune=300, chains=2, random_seed=2, target_accept=0.8)
     diag = res.diagnostics()
     assert diag.divergences > 0
     assert any("divergent" in str(r.message) for r in rec)

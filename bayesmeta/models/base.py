@@ -3,7 +3,8 @@
 A model object stores configuration only: ``__init__`` validates the table and the priors and
 never compiles or samples. :meth:`BaseModel.spec` is a plain JSON-able dict from which
 :meth:`BaseModel.from_spec` rebuilds the model; :meth:`BaseModel.build` returns the ``pm.Model``
-(named coords, no sampling); :meth:`BaseModel.fit` runs NUTS and returns a
+(named coords, no sampling); :meth:`BaseModel.fit` draws from the posterior with the exact
+engine or NUTS (``engine="auto" | "exact" | "nuts"``) and returns a
 :class:`~bayesmeta.results.Result`.
 
 PyMC is imported inside :meth:`build`, :meth:`fit` and :meth:`sample_prior_predictive` only, so
@@ -21,7 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from bayesmeta import _dims as D
+from bayesmeta._registry import ENGINES, EXACT, NUTS, SPEC_VERSION, model_class, register_model
+from bayesmeta._version import __version__
 from bayesmeta.errors import FitError, ModelSpecError
+from bayesmeta.models.exact_sampler import ExactUnit, draw, to_datatree
 from bayesmeta.priors import Flat, HalfNormal, Normal, Prior, prior_from_spec
 from bayesmeta.table import EffectTable
 
@@ -33,14 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = ["NUTS_SAMPLERS", "SPEC_VERSION", "BaseModel", "default_priors", "default_sampler"]
 
-#: Version of the spec format written by :meth:`BaseModel.spec`.
-SPEC_VERSION = 1
 #: NUTS implementations :meth:`BaseModel.fit` accepts.
 NUTS_SAMPLERS: tuple[str, ...] = ("pymc", "nutpie")
 
 # names of the auxiliary standard-normal variables of the non-centred parameterisation
-Z: str = "z"
-Z_NEW: str = "z_new"
+Z: str = D.Z
+Z_NEW: str = D.Z_NEW
 
 # Default priors by effect measure (on the scale the effect is analysed on: log scale for ratios).
 #   SMD: |mu| > 2 is implausible for an intervention effect; Rhodes et al. (2015) put the median
@@ -142,7 +144,6 @@ class BaseModel:
     --------
     >>> import pandas as pd
     >>> from bayesmeta import EffectTable, RandomEffects
-    >>> from bayesmeta.models.exact_sampler import sample_exact
     >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
     ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
     >>> model = RandomEffects(tab, priors={"tau": "half_cauchy(0.5)"})
@@ -156,6 +157,11 @@ class BaseModel:
     name: ClassVar[str] = "base"
     #: prior name -> target ("mu" or "tau").
     prior_names: ClassVar[dict[str, str]] = {D.MU: "mu", D.TAU: "tau"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            register_model(cls)
 
     def __init__(self, table: EffectTable, *, priors: Mapping[str, Any] | None = None) -> None:
         if not isinstance(table, EffectTable):
@@ -215,15 +221,12 @@ class BaseModel:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
         >>> spec = RandomEffects(tab).spec()
         >>> spec["model"], spec["priors"]["tau"]
         ('random_effects', {'family': 'half_normal', 'scale': 0.5})
         """
-        from bayesmeta import __version__
-
         return {
             "model": self.name,
             "version": SPEC_VERSION,
@@ -242,19 +245,14 @@ class BaseModel:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
         >>> spec = RandomEffects(tab, priors={"tau": "half_normal(0.3)"}).spec()
         >>> BaseModel.from_spec(spec, tab)
         RandomEffects(k=4, mu=Normal(mu=0, sigma=1), tau=HalfNormal(scale=0.3))
         """
-        from bayesmeta.models import MODELS
-
         name = spec.get("model")
-        target = MODELS.get(str(name)) if cls is BaseModel else cls
-        if target is None:
-            raise ModelSpecError(f"unknown model {name!r} in spec; known: {sorted(MODELS)}")
+        target = model_class(str(name)) if cls is BaseModel else cls
         if target.name != name:
             raise ModelSpecError(f"spec is for model {name!r}, not {target.name!r}")
         priors = {k: _prior_from_json(v) for k, v in dict(spec.get("priors", {})).items()}
@@ -285,7 +283,6 @@ class BaseModel:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
         >>> model = RandomEffects(tab).build()
@@ -321,7 +318,6 @@ class BaseModel:
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
         >>> prior = RandomEffects(tab).sample_prior_predictive(20, random_seed=1)
@@ -335,80 +331,189 @@ class BaseModel:
             out: xr.DataTree = pm.sample_prior_predictive(draws, random_seed=random_seed)
         return out
 
-    def fit(
-        self,
-        draws: int = 1000,
-        *,
-        tune: int = 1000,
-        chains: int = 4,
-        cores: int = 1,
-        random_seed: int | None = None,
-        nuts_sampler: str | None = None,
-        target_accept: float = 0.8,
-        prior_draws: int = 0,
-        progressbar: bool = False,
-    ) -> Result:
-        """Sample the posterior with NUTS and return a :class:`~bayesmeta.results.Result`.
+    # ------------------------------------------------------------------ engines
+    def _exact_obstacle(self) -> str | None:
+        """Why the exact engine cannot fit this model (None when it can)."""
+        return f"{type(self).__name__} is not a normal-normal model with a tau to integrate over"
 
-        The result holds the posterior, ``sample_stats``, ``log_likelihood`` (of ``y``),
-        ``posterior_predictive`` (of ``y``), observed and constant data, and with
-        ``prior_draws > 0`` the ``prior`` and ``prior_predictive`` groups. Diagnostics are
-        checked before returning; problems are raised as
-        :class:`~bayesmeta.errors.ConvergenceWarning` saying what to do.
+    def _exact_units(self) -> list[tuple[str, ExactUnit]]:
+        """One (outcome, :class:`~bayesmeta.models.exact_sampler.ExactUnit`) per analysis."""
+        raise NotImplementedError
 
-        Parameters
-        ----------
-        draws, tune, chains, cores
-            As ``pm.sample``; ``cores=1`` is fastest for models this small.
-        random_seed
-            Seed for sampling and predictive draws: the same seed (and sampler) gives identical
-            draws.
-        nuts_sampler
-            ``"nutpie"`` (default when installed) or ``"pymc"``. Recorded in the result.
-        target_accept
-            Target acceptance rate of the step-size adaptation; raise it (0.95, 0.99) when
-            divergences are reported.
-        prior_draws
-            Also sample this many prior (predictive) draws.
-        progressbar
-            Show PyMC's progress bar.
+    def _exact_layout(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~bayesmeta.models.exact_sampler.to_datatree` (layout)."""
+        return {}
+
+    def resolve_engine(self, engine: str = "auto") -> tuple[str, str]:
+        """Return the engine :meth:`fit` uses for ``engine``, and why: ``(engine, reason)``.
+
+        ``"auto"`` takes the exact engine wherever the model allows it (normal-normal models
+        with normal or flat priors on the location coefficients, no ``pool_tau``) and NUTS
+        otherwise.
+
+        Raises
+        ------
+        ModelSpecError
+            ``engine`` is unknown, or ``"exact"`` for a model the exact engine cannot fit.
 
         Examples
         --------
         >>> import pandas as pd
         >>> from bayesmeta import EffectTable, RandomEffects
-        >>> from bayesmeta.models.exact_sampler import sample_exact
+        >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
+        ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
+        >>> RandomEffects(tab).resolve_engine()
+        ('exact', 'auto: a normal-normal model; exact independent draws')
+        >>> from bayesmeta import Binomial, datasets
+        >>> bcg = EffectTable.from_arms(datasets.load_bcg(), "OR",
+        ...     columns={"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"})
+        >>> Binomial(bcg).resolve_engine()  # doctest: +NORMALIZE_WHITESPACE
+        ('nuts', 'auto: NUTS, because the exact engine cannot take a binomial likelihood (the
+          exact engine integrates normal likelihoods only)')
+        >>> Binomial(bcg).resolve_engine("exact")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayesmeta.errors.ModelSpecError: engine='exact' cannot fit this Binomial: a binomial ...
+        """
+        if engine not in ENGINES:
+            raise ModelSpecError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        obstacle = self._exact_obstacle()
+        if engine == EXACT and obstacle is not None:
+            raise ModelSpecError(
+                f"engine='exact' cannot fit this {type(self).__name__}: {obstacle}. Use "
+                "engine='auto' (exact where possible, NUTS otherwise) or engine='nuts'"
+            )
+        if engine == NUTS:
+            return NUTS, "engine='nuts' requested"
+        if obstacle is None:
+            why = "requested" if engine == EXACT else "auto: a normal-normal model"
+            return EXACT, f"{why}; exact independent draws"
+        return NUTS, f"auto: NUTS, because the exact engine cannot take {obstacle}"
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        draws: int = 1000,
+        *,
+        engine: str = "auto",
+        chains: int = 4,
+        random_seed: int | None = None,
+        tune: int = 1000,
+        cores: int = 1,
+        nuts_sampler: str | None = None,
+        target_accept: float = 0.8,
+        prior_draws: int = 0,
+        progressbar: bool = False,
+    ) -> Result:
+        """Fit the model and return a :class:`~bayesmeta.results.Result`.
+
+        With ``engine="auto"`` (default) normal-normal models get exact independent draws
+        (:mod:`bayesmeta.models.exact_sampler`; well under a second) and every other model
+        NUTS; :meth:`resolve_engine` tells which in advance. ``result.engine`` records the
+        engine used and ``result.sampling["engine_reason"]`` why.
+
+        The result holds the posterior, ``log_likelihood`` (of ``y``), ``posterior_predictive``
+        (of ``y``), observed and constant data (standard errors, the moderator matrix of a
+        meta-regression, the arm totals of a binomial fit), NUTS's ``sample_stats``, and with
+        ``prior_draws > 0`` the ``prior`` and ``prior_predictive`` groups. Diagnostics are
+        checked before returning (R-hat, ESS, divergences for NUTS; the quadrature's accuracy
+        for the exact engine); problems are raised as
+        :class:`~bayesmeta.errors.ConvergenceWarning` saying what to do.
+
+        Parameters
+        ----------
+        draws, chains
+            Draws per chain and chains (exact draws are laid out the same way).
+        engine
+            ``"auto"``, ``"exact"`` (a :class:`~bayesmeta.errors.ModelSpecError` saying why when
+            the model cannot be fitted exactly) or ``"nuts"``.
+        random_seed
+            Seed of every draw: the same seed (engine and sampler) gives identical draws.
+        tune, cores
+            NUTS only: as ``pm.sample``; ``cores=1`` is fastest for models this small.
+        nuts_sampler
+            NUTS only: ``"nutpie"`` (default when installed) or ``"pymc"``; recorded in
+            ``result.sampling["sampler"]``.
+        target_accept
+            NUTS only: target acceptance rate of the step-size adaptation; raise it (0.95,
+            0.99) when divergences are reported.
+        prior_draws
+            Also sample this many prior (predictive) draws.
+        progressbar
+            NUTS only: show PyMC's progress bar.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmeta import EffectTable, RandomEffects
         >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
         ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
         >>> model = RandomEffects(tab)
-        >>> res = model.fit(draws=1000, chains=4, random_seed=1)  # doctest: +SKIP
-
-        Exact independent draws (no MCMC) give a :class:`~bayesmeta.results.Result` of the same
-        shape for this model; :func:`~bayesmeta.models.exact_sampler.fit_with` picks the engine:
-
-        >>> from bayesmeta.models.exact_sampler import fit_with
-        >>> res = fit_with(model, "auto", 200, random_seed=1)
-        >>> res.nuts_sampler, sorted(res.idata.children)[:3]
+        >>> res = model.fit(200, random_seed=1)
+        >>> res.engine, sorted(res.idata.children)[:3]
         ('exact', ['constant_data', 'log_likelihood', 'observed_data'])
+        >>> nuts = model.fit(1000, engine="nuts", random_seed=1)  # doctest: +SKIP
         """
+        _check_fit_args(draws, tune, chains, prior_draws, nuts_sampler, target_accept)
+        used, reason = self.resolve_engine(engine)
+        s_fit, s_ppc, s_prior = (
+            int(s) for s in np.random.SeedSequence(random_seed).generate_state(3)
+        )
+        if used == EXACT:
+            idata, sampling = self._sample_exact(draws, chains, random_seed)
+        else:
+            sampler = default_sampler() if nuts_sampler is None else nuts_sampler
+            idata = self._sample_nuts(
+                draws, tune, chains, cores, (s_fit, s_ppc), sampler, target_accept, progressbar
+            )
+            sampling = {
+                "sampler": sampler,
+                "draws": draws,
+                "tune": tune,
+                "chains": chains,
+                "random_seed": random_seed,
+                "target_accept": float(target_accept),
+            }
+        if prior_draws:
+            prior = self.sample_prior_predictive(prior_draws, random_seed=s_prior)
+            for group in ("prior", "prior_predictive"):
+                idata[group] = prior[group]
+        return self._finish(idata, {"engine": used, "engine_reason": reason, **sampling})
+
+    def _sample_exact(
+        self, draws: int, chains: int, random_seed: int | None
+    ) -> tuple[xr.DataTree, dict[str, Any]]:
+        """Exact independent draws of every analysis, and the quadrature's accuracy check."""
+        rng = np.random.default_rng(random_seed)
+        units = self._exact_units()
+        out = [draw(unit, draws * chains, rng) for _, unit in units]
+        checks = {o: d.pop("check") for (o, _), d in zip(units, out, strict=True)}
+        idata = to_datatree(self.table, out, draws, chains, **self._exact_layout())
+        first = next(iter(checks.values()))
+        quadrature = {
+            "method": first.get("method"),
+            "cells": first.get("cells"),
+            "outcomes": {o: {k: v for k, v in c.items() if k not in ("method", "cells")}
+                         for o, c in checks.items()},
+        }  # fmt: skip
+        sampling = {"draws": draws, "chains": chains, "random_seed": random_seed}
+        return idata, {**sampling, "quadrature": quadrature}
+
+    def _sample_nuts(
+        self,
+        draws: int,
+        tune: int,
+        chains: int,
+        cores: int,
+        seeds: tuple[int, int],
+        sampler: str,
+        target_accept: float,
+        progressbar: bool,
+    ) -> xr.DataTree:
+        """NUTS draws, the log-likelihood and posterior predictive draws of ``y``."""
         import pymc as pm
 
-        from bayesmeta.results import Result
-
-        sampler = default_sampler() if nuts_sampler is None else nuts_sampler
-        if sampler not in NUTS_SAMPLERS:
-            raise ModelSpecError(
-                f"nuts_sampler must be one of {NUTS_SAMPLERS}, got {nuts_sampler!r}"
-            )
-        if sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
-            raise ModelSpecError("nuts_sampler='nutpie' needs nutpie: pip install nutpie")
-        for arg, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ModelSpecError(f"{arg} must be an integer >= {low}, got {value!r}")
-        if not 0 < float(target_accept) < 1:
-            raise ModelSpecError(f"target_accept must be in (0, 1), got {target_accept!r}")
-        seeds = np.random.SeedSequence(random_seed).generate_state(3)
-        s_fit, s_ppc, s_prior = (int(s) for s in seeds)
+        s_fit, s_ppc = seeds
         model = self.build()
         try:
             # a second copy whose observed data are shared variables, for compiled-model reuse
@@ -424,28 +529,16 @@ class BaseModel:
                     )  # fmt: skip
                 else:
                     idata = pm.sample(
-                        draws,
-                        tune=tune,
-                        chains=chains,
-                        cores=cores,
-                        random_seed=s_fit,
-                        nuts_sampler=sampler,
-                        progressbar=progressbar,
+                        draws, tune=tune, chains=chains, cores=cores, random_seed=s_fit,
+                        nuts_sampler=sampler, progressbar=progressbar,
                         compute_convergence_checks=False,
                         nuts={"target_accept": float(target_accept)},
-                    )
+                    )  # fmt: skip
                 pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
                 pm.sample_posterior_predictive(
-                    idata,
-                    var_names=[D.Y],
-                    random_seed=s_ppc,
-                    extend_inferencedata=True,
+                    idata, var_names=[D.Y], random_seed=s_ppc, extend_inferencedata=True,
                     progressbar=False,
-                )
-                if prior_draws:
-                    prior = pm.sample_prior_predictive(prior_draws, random_seed=s_prior)
-                    for group in ("prior", "prior_predictive"):
-                        idata[group] = prior[group]
+                )  # fmt: skip
         except (ModelSpecError, FitError):
             raise
         except Exception as exc:  # the sampler could not start or crashed
@@ -455,19 +548,39 @@ class BaseModel:
                 f"{first}. Check that the priors give the data a positive probability (e.g. a "
                 "bounded prior that excludes the estimates), or try nuts_sampler='pymc'"
             ) from exc
-        sampling = {
-            "nuts_sampler": sampler,
-            "draws": draws,
-            "tune": tune,
-            "chains": chains,
-            "random_seed": random_seed,
-            "target_accept": float(target_accept),
-        }
         _text_stats(idata)
+        return idata
+
+    def _finish(self, idata: xr.DataTree, sampling: dict[str, Any]) -> Result:
+        """Label the groups, record the model in the tree's attrs, check the diagnostics."""
+        from bayesmeta.results import Result
+
         self._post_process(idata)
+        idata.attrs.update(bayesmeta_model=self.name, bayesmeta_spec_version=SPEC_VERSION)
         result = Result(idata, spec=self.spec(), table=self.table, sampling=sampling)
         result._warn_diagnostics()
         return result
+
+
+def _check_fit_args(
+    draws: int,
+    tune: int,
+    chains: int,
+    prior_draws: int,
+    nuts_sampler: str | None,
+    target_accept: float,
+) -> None:
+    """Raise :class:`ModelSpecError` for a bad argument of :meth:`BaseModel.fit`."""
+    counts = (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1))
+    for arg, value, low in (*counts, ("prior_draws", prior_draws, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ModelSpecError(f"{arg} must be an integer >= {low}, got {value!r}")
+    if nuts_sampler is not None and nuts_sampler not in NUTS_SAMPLERS:
+        raise ModelSpecError(f"nuts_sampler must be one of {NUTS_SAMPLERS}, got {nuts_sampler!r}")
+    if nuts_sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
+        raise ModelSpecError("nuts_sampler='nutpie' needs nutpie: pip install nutpie")
+    if not 0 < float(target_accept) < 1:
+        raise ModelSpecError(f"target_accept must be in (0, 1), got {target_accept!r}")
 
 
 # ------------------------------------------------------------------ compiled-model reuse (nutpie)

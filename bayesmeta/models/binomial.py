@@ -1,4 +1,4 @@
-r"""Random-effects meta-analysis of 2x2 tables with an exact binomial likelihood (log odds ratio).
+r"""Random-effects meta-analysis of 2x2 tables with a binomial likelihood (log odds ratio).
 
 .. math::
 
@@ -28,11 +28,8 @@ from bayesmeta.models.random_effects import _single_outcome, check_parameterizat
 from bayesmeta.priors import Normal
 from bayesmeta.table import EffectTable
 
-__all__ = ["ARM", "Binomial"]
+__all__ = ["Binomial"]
 
-#: Dimension of the two arms of a 2x2 table.
-ARM = "arm"
-ARMS = ("treatment", "control")
 ALPHA = "alpha"
 
 
@@ -92,6 +89,9 @@ class Binomial(BaseModel):
         a, n1, c, n2 = self._counts
         return [(int(w), int(x), int(y), int(z)) for w, x, y, z in zip(a, n1, c, n2, strict=True)]
 
+    def _exact_obstacle(self) -> str | None:
+        return "a binomial likelihood (the exact engine integrates normal likelihoods only)"
+
     def _default_priors(self) -> dict[str, Any]:
         pri: dict[str, Any] = dict(default_priors("OR", self.table.sei))
         pri[ALPHA] = Normal(0.0, 5.0)
@@ -101,14 +101,14 @@ class Binomial(BaseModel):
         return {"parameterization": self.parameterization}
 
     def _coords(self) -> dict[str, list[Any]]:
-        return {D.STUDY: self.table.studies, ARM: list(ARMS)}
+        return {D.STUDY: self.table.studies, D.ARM: list(D.ARMS)}
 
     def _define(self) -> None:
         import pymc as pm
 
         priors = self.priors
         a, n1, c, n2 = self._counts
-        n = pm.Data("n", np.column_stack([n1, n2]), dims=(D.STUDY, ARM))
+        n = pm.Data(D.N, np.column_stack([n1, n2]), dims=(D.STUDY, D.ARM))
         mu = priors[D.MU].to_pymc(D.MU)
         tau = priors[D.TAU].to_pymc(D.TAU)
         alpha = priors[ALPHA].to_pymc(ALPHA, dims=D.STUDY)
@@ -121,7 +121,7 @@ class Binomial(BaseModel):
         pm.Deterministic(D.THETA_NEW, mu + tau * z_new)
         logit_p = pm.math.stack([alpha + theta, alpha], axis=1)
         pm.Binomial(
-            D.Y, n=n, logit_p=logit_p, observed=np.column_stack([a, c]), dims=(D.STUDY, ARM)
+            D.Y, n=n, logit_p=logit_p, observed=np.column_stack([a, c]), dims=(D.STUDY, D.ARM)
         )
 
 

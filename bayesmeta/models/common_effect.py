@@ -66,6 +66,9 @@ class CommonEffect(BaseModel):
             self.measure = _measure(table)
         super().__init__(table, priors=priors)
 
+    def _exact_obstacle(self) -> str | None:
+        return "a model without tau (the exact engine integrates over tau)"
+
     def _default_priors(self) -> dict[str, Any]:
         return {D.MU: default_priors(self.measure, self.table.sei)[D.MU]}
 
@@ -76,7 +79,7 @@ class CommonEffect(BaseModel):
         import pymc as pm
         import pytensor.tensor as pt
 
-        sei = pm.Data("sei", self.table.sei, dims=D.STUDY)
+        sei = pm.Data(D.SEI, self.table.sei, dims=D.STUDY)
         mu = self.priors[D.MU].to_pymc(D.MU)
         pm.Deterministic(D.TAU, pt.zeros_like(mu))
         pm.Deterministic(D.THETA, mu * pt.ones_like(sei), dims=D.STUDY)

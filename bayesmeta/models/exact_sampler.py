@@ -21,76 +21,123 @@ error), :math:`\tau` is drawn from the piecewise-constant density, then :math:`b
 :math:`y^{rep}_i \sim N(\theta_i, s_i^2)`.
 
 The draws are independent, so there is nothing to tune and nothing to diverge; they are laid
-out as ``chains`` x ``draws`` so the usual diagnostics (R-hat, ESS) apply and read as a check.
-The discretisation error of the grid is far below the Monte Carlo error of any practical number
-of draws (``tests/test_exact_sampler.py`` compares with :func:`bayesmeta.exact.exact_posterior`).
+out as ``chains`` x ``draws`` so that a result reads the same whichever engine produced it.
+The grid's own accuracy check (the posterior mass in its last cell, which bounds what the grid
+cuts off, and the largest mass in one cell, its resolution) is recorded per outcome in
+``Result.sampling["quadrature"]`` and read by ``Result.diagnostics()``. The discretisation
+error of the grid is far below the Monte Carlo error of any practical number of draws
+(``tests/test_exact_sampler.py`` compares with :func:`bayesmeta.exact.exact_posterior`).
+
+This module is the exact engine behind ``BaseModel.fit(engine="exact")`` (and ``"auto"``): the
+models describe each analysis as an :class:`ExactUnit`, :func:`draw` draws from it and
+:func:`to_datatree` lays the draws out as a NUTS fit's groups. It imports neither the models
+nor the results.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesmeta import _dims as D
-from bayesmeta.errors import FitError, ModelSpecError
+from bayesmeta.errors import FitError
 from bayesmeta.priors import Flat, Normal, Prior
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayesmeta.models.base import BaseModel
-    from bayesmeta.results import Result
+    from bayesmeta.table import EffectTable
 
-__all__ = ["ENGINES", "GRID", "fit_with", "sample_exact", "supports_exact"]
-
-#: How a model may be fitted: "auto" (exact draws where the model allows, NUTS otherwise),
-#: "exact" or "nuts".
-ENGINES: tuple[str, ...] = ("auto", "exact", "nuts")
+__all__ = ["GRID", "METHOD", "ExactUnit", "draw", "location_obstacle", "to_datatree"]
 
 #: Number of grid cells for the marginal posterior of tau.
 GRID = 4096
-_MODELS = ("random_effects", "meta_regression", "multi_outcome")
+#: How the tau marginal is integrated (recorded with the accuracy check).
+METHOD = "grid"
+#: Largest posterior mass the last grid cell may hold (beyond it the posterior is cut off).
+MAX_TAIL_MASS = 1e-8
 
 
-def supports_exact(model: BaseModel) -> bool:
-    """Whether :func:`sample_exact` can draw from this model's posterior.
+@dataclass(frozen=True)
+class ExactUnit:
+    """One normal-normal analysis for the exact engine.
+
+    Attributes
+    ----------
+    y, s
+        Estimates and their standard errors, length ``k``.
+    X
+        Design matrix ``(k, p)``, first column the intercept.
+    coef_priors
+        Normal or flat priors of the ``p`` coefficients (intercept first).
+    tau_prior
+        Prior of tau (any proper or improper prior with a log density).
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from bayesmeta import EffectTable, RandomEffects
-    >>> tab = EffectTable(pd.DataFrame({"study": list("abc"), "yi": [0.1, 0.3, 0.2],
-    ...                                 "vi": [0.01, 0.02, 0.015]}), measure="SMD")
-    >>> supports_exact(RandomEffects(tab))
-    True
+    >>> from bayesmeta.priors import HalfNormal, Normal
+    >>> unit = ExactUnit(np.array([0.1, 0.3]), np.array([0.1, 0.2]), np.ones((2, 1)),
+    ...                  [Normal(0, 1)], HalfNormal(0.5))
+    >>> unit.X.shape
+    (2, 1)
     """
-    if model.name not in _MODELS:
-        return False
-    if model.spec().get("options", {}).get("pool_tau"):
-        return False
-    return all(isinstance(p, (Normal, Flat)) for p in _location_priors(model))
+
+    y: np.ndarray
+    s: np.ndarray
+    X: np.ndarray
+    coef_priors: list[Prior]
+    tau_prior: Prior
 
 
-def _location_priors(model: BaseModel) -> list[Prior]:
-    pri = model.priors
-    out: list[Prior] = []
-    for key in (D.MU, D.BETA):
-        v = pri.get(key)
-        if v is None:
-            continue
-        if isinstance(v, dict):
-            out += list(v.values())
-        elif isinstance(v, (list, tuple)):
-            out += list(v)
-        else:
-            out.append(v)
-    return out
+def location_obstacle(priors: list[Prior]) -> str | None:
+    """Why the exact engine cannot take these location priors (None when it can).
+
+    Examples
+    --------
+    >>> from bayesmeta.priors import Flat, HalfNormal, Normal
+    >>> location_obstacle([Normal(0, 1), Flat()]) is None
+    True
+    >>> location_obstacle([HalfNormal(1)])
+    'a non-normal prior on a coefficient (HalfNormal(scale=1))'
+    """
+    bad = [p for p in priors if not isinstance(p, (Normal, Flat))]
+    if bad:
+        return f"a non-normal prior on a coefficient ({bad[0]})"
+    return None
 
 
-def _per_outcome(value: Any, outcome: str) -> Any:
-    return value[outcome] if isinstance(value, dict) else value
+def draw(unit: ExactUnit, n: int, rng: np.random.Generator) -> dict[str, Any]:
+    """``n`` independent posterior draws of one analysis, and the quadrature's accuracy check.
+
+    The one call into the exact core: ``tau`` (n,), ``b`` (n, p), ``theta`` (n, k),
+    ``y_rep`` (n, k), ``z_new`` (n,) come from it; ``z``, ``theta_new`` and ``loglik`` follow
+    here; ``check`` holds the core's accuracy numbers.
+
+    Examples
+    --------
+    >>> from bayesmeta.priors import HalfNormal, Normal
+    >>> unit = ExactUnit(np.array([0.1, 0.3, 0.2]), np.array([0.1, 0.2, 0.15]),
+    ...                  np.ones((3, 1)), [Normal(0, 1)], HalfNormal(0.5))
+    >>> out = draw(unit, 100, np.random.default_rng(1))
+    >>> out["theta"].shape, out["check"]["method"]
+    ((100, 3), 'grid')
+    """
+    core = _draw_unit(unit.y, unit.s, unit.X, unit.coef_priors, unit.tau_prior, n, rng)
+    check = {"method": METHOD, "cells": GRID, **dict(core.pop("check", {}))}
+    tau, b, theta = core["tau"], core["b"], core["theta"]
+    xb = b @ unit.X.T  # (n, k)
+    s = unit.s
+    loglik = -0.5 * np.log(2 * math.pi * s**2)[None, :] - 0.5 * ((unit.y[None, :] - theta) / s) ** 2
+    return {
+        **core,
+        D.Z: (theta - xb) / tau[:, None],
+        "theta_new": b[:, 0] + tau * core["z_new"],
+        "loglik": loglik,
+        "check": check,
+    }
 
 
 def _draw_unit(
@@ -102,7 +149,11 @@ def _draw_unit(
     n: int,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Exact draws for one analysis: tau (n,), b (n, p), theta (n, k), y_rep (n, k), z_new (n,)."""
+    """Exact draws for one analysis: tau (n,), b (n, p), theta (n, k), y_rep (n, k), z_new (n,).
+
+    Also ``check``: the grid's accuracy numbers (``tail_mass``, the posterior mass of the last
+    cell; ``max_cell_mass``, the largest mass of one cell).
+    """
     k, p = X.shape
     lam0 = np.array([0.0 if isinstance(q, Flat) else 1.0 / q.sigma**2 for q in coef_priors])  # type: ignore[attr-defined]
     m0 = np.array([0.0 if isinstance(q, Flat) else q.mu for q in coef_priors])  # type: ignore[attr-defined]
@@ -116,7 +167,7 @@ def _draw_unit(
         raise FitError("the posterior of tau is zero everywhere on the grid; check the priors")
     lp[~np.isfinite(lp)] = -np.inf
     w = np.exp(lp - lp.max())
-    if w[-1] > 1e-8 * w.sum():
+    if w[-1] > MAX_TAIL_MASS * w.sum():
         raise FitError(
             "the posterior of tau has too much mass in its tail to be normalised; it is probably "
             "improper (e.g. an improper tau prior with too few studies): use a proper tau prior"
@@ -140,17 +191,9 @@ def _draw_unit(
     theta = theta_mean + rng.standard_normal((n, k)) / np.sqrt(prec)
     z_new = rng.standard_normal(n)
     y_rep = theta + s[None, :] * rng.standard_normal((n, k))
-    loglik = -0.5 * np.log(2 * math.pi * s**2)[None, :] - 0.5 * ((y[None, :] - theta) / s) ** 2
-    return {
-        "tau": tau,
-        "b": b,
-        "theta": theta,
-        "z": (theta - xb) / tau[:, None],
-        "z_new": z_new,
-        "theta_new": b[:, 0] + tau * z_new,
-        "y_rep": y_rep,
-        "loglik": loglik,
-    }
+    total = float(w.sum())
+    check = {"tail_mass": float(w[-1] / total), "max_cell_mass": float(w.max() / total)}
+    return {"tau": tau, "b": b, "theta": theta, "y_rep": y_rep, "z_new": z_new, "check": check}
 
 
 def _log_marginal(
@@ -177,192 +220,116 @@ def _log_marginal(
     return np.asarray(out, dtype=float)
 
 
-def sample_exact(
-    model: BaseModel,
-    draws: int = 1000,
+def to_datatree(
+    table: EffectTable,
+    units: list[dict[str, Any]],
+    draws: int,
+    chains: int,
     *,
-    chains: int = 4,
-    random_seed: int | None = None,
-) -> Result:
-    """Independent exact posterior draws for a normal-normal model, as a :class:`Result`.
+    multi: bool = False,
+    moderators: list[str] | None = None,
+    X: np.ndarray | None = None,
+) -> xr.DataTree:
+    """Lay the draws of :func:`draw` out as a NUTS fit's DataTree.
 
-    Works for :class:`RandomEffects`, :class:`MetaRegression` and :class:`MultiOutcome` (without
-    ``pool_tau``) whose priors on ``mu`` and ``beta`` are :class:`Normal` or :class:`Flat`; the
-    ``tau`` prior may be any prior. The result has the same groups and variables as a NUTS fit
-    (posterior, posterior_predictive, log_likelihood, observed and constant data, and a
-    ``sample_stats`` group with no divergences), so every :class:`Result` method applies.
+    Groups ``posterior``, ``posterior_predictive``, ``log_likelihood``, ``observed_data`` and
+    ``constant_data`` (``sei``, and for a meta-regression the moderator matrix ``X`` with dims
+    ``(study, moderator)``). No ``sample_stats``: there is no sampler.
 
     Parameters
     ----------
-    model
-        The configured model.
+    table
+        The effect table.
+    units
+        One :func:`draw` output per outcome (multi-outcome) or a single one.
     draws, chains
-        ``chains`` x ``draws`` independent draws.
-    random_seed
-        Seed: the same seed gives identical draws.
-
-    Raises
-    ------
-    ModelSpecError
-        The model is not normal-normal or has a non-normal prior on a coefficient.
-    FitError
-        The posterior is improper.
+        Layout of the ``chains * draws`` draws.
+    multi
+        Rows on the ``estimate`` dimension with per-outcome ``mu``, ``tau`` (a
+        :class:`~bayesmeta.models.MultiOutcome` fit); else rows on ``study``.
+    moderators, X
+        A meta-regression's moderator names and matrix (without the intercept).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> from bayesmeta import EffectTable, RandomEffects
-    >>> tab = EffectTable(pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
-    ...                                 "vi": [0.01, 0.02, 0.015, 0.03]}), measure="SMD")
-    >>> res = sample_exact(RandomEffects(tab), 500, random_seed=1)
-    >>> res.diagnostics().divergences
-    0
-    """
-    from bayesmeta.results import Result
-
-    if not supports_exact(model):
-        raise ModelSpecError(
-            f"the exact sampler needs a normal-normal model ({', '.join(_MODELS)}, no pool_tau) "
-            "with normal or flat priors on mu and beta; fit this model with NUTS instead"
-        )
-    rng = np.random.default_rng(random_seed)
-    n = draws * chains
-    table = model.table
-    pri = model.priors
-    multi = model.name == "multi_outcome"
-    outcomes = table.outcomes
-    units = []
-    for o in outcomes:
-        sub = table.for_outcome(o) if multi else table
-        X = np.ones((sub.k, 1))
-        coef = [_per_outcome(pri[D.MU], o)]
-        if model.name == "meta_regression":
-            mods = list(model.mods)  # type: ignore[attr-defined]
-            Xm: np.ndarray = model.X  # type: ignore[attr-defined]
-            X = np.column_stack([X, Xm.astype(float)])
-            coef += [pri[D.BETA][m] for m in mods]
-        units.append(_draw_unit(sub.yi, sub.sei, X, coef, _per_outcome(pri[D.TAU], o), n, rng))
-    idata = _to_datatree(model, units, draws, chains)
-    sampling = {
-        "nuts_sampler": "exact",
-        "draws": draws,
-        "tune": 0,
-        "chains": chains,
-        "random_seed": random_seed,
-        "grid": GRID,
-    }
-    return Result(idata, spec=model.spec(), table=table, sampling=sampling)
-
-
-def fit_with(
-    model: BaseModel,
-    engine: str = "auto",
-    draws: int = 1000,
-    *,
-    random_seed: int | None = None,
-    **nuts_kwargs: Any,
-) -> Result:
-    """Fit ``model`` with the exact sampler or NUTS.
-
-    ``engine="auto"`` uses :func:`sample_exact` when :func:`supports_exact` says the model allows
-    it (normal-normal models with normal or flat priors on the coefficients) and NUTS
-    (:meth:`BaseModel.fit`) otherwise; ``"exact"`` insists on the exact sampler; ``"nuts"`` always
-    runs NUTS with ``nuts_kwargs`` (``tune``, ``chains``, ``target_accept``, ...).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from bayesmeta import EffectTable, RandomEffects
+    >>> from bayesmeta import EffectTable
+    >>> from bayesmeta.priors import HalfNormal, Normal
     >>> tab = EffectTable(pd.DataFrame({"study": list("abc"), "yi": [0.1, 0.3, 0.2],
-    ...                                 "vi": [0.01, 0.02, 0.015]}), measure="SMD")
-    >>> fit_with(RandomEffects(tab), "auto", 200, random_seed=3).nuts_sampler
-    'exact'
+    ...                                 "vi": [0.01, 0.04, 0.02]}), measure="SMD")
+    >>> unit = ExactUnit(tab.yi, tab.sei, np.ones((3, 1)), [Normal(0, 1)], HalfNormal(0.5))
+    >>> tree = to_datatree(tab, [draw(unit, 20, np.random.default_rng(1))], 10, 2)
+    >>> sorted(tree.children)  # doctest: +NORMALIZE_WHITESPACE
+    ['constant_data', 'log_likelihood', 'observed_data', 'posterior', 'posterior_predictive']
+    >>> tree["posterior"]["theta"].dims
+    ('chain', 'draw', 'study')
     """
-    if engine not in ENGINES:
-        raise ModelSpecError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "exact" or (engine == "auto" and supports_exact(model)):
-        chains = int(nuts_kwargs.get("chains", 4))
-        return sample_exact(model, draws, chains=chains, random_seed=random_seed)
-    return model.fit(draws, random_seed=random_seed, **nuts_kwargs)
-
-
-def _to_datatree(
-    model: BaseModel, units: list[dict[str, np.ndarray]], draws: int, chains: int
-) -> xr.DataTree:
     import xarray as xr
 
     def cd(a: np.ndarray) -> np.ndarray:
         return a.reshape((chains, draws, *a.shape[1:]))
 
-    table = model.table
+    sd = (D.CHAIN, D.DRAW)
     coords: dict[str, Any] = {D.CHAIN: np.arange(chains), D.DRAW: np.arange(draws)}
-    multi = model.name == "multi_outcome"
     if multi:
-        row = D.ESTIMATE
-        row_coords = {
-            D.ESTIMATE: np.arange(table.k),
-            "estimate_study": (D.ESTIMATE, table.data["study"].to_numpy(str)),
-            "estimate_outcome": (D.ESTIMATE, table.data["outcome"].to_numpy(str)),
-        }
-        scalar = {D.OUTCOME: np.array(table.outcomes)}
-        post = {
-            D.MU: cd(np.stack([u["b"][:, 0] for u in units], axis=1)),
-            D.TAU: cd(np.stack([u["tau"] for u in units], axis=1)),
-            "z_new": cd(np.stack([u["z_new"] for u in units], axis=1)),
-            D.THETA_NEW: cd(np.stack([u["theta_new"] for u in units], axis=1)),
-        }
-        per_row = {
-            D.THETA: cd(np.concatenate([u["theta"] for u in units], axis=1)),
-            "z": cd(np.concatenate([u["z"] for u in units], axis=1)),
-        }
-        yrep = cd(np.concatenate([u["y_rep"] for u in units], axis=1))
-        ll = cd(np.concatenate([u["loglik"] for u in units], axis=1))
-        # rows of the table are grouped by outcome in units; restore table order
-        order = np.concatenate(
-            [np.flatnonzero(table.data["outcome"].to_numpy() == o) for o in table.outcomes]
-        )
-        inv = np.empty_like(order)
-        inv[order] = np.arange(order.size)
-        per_row = {k: v[..., inv] for k, v in per_row.items()}
-        yrep, ll = yrep[..., inv], ll[..., inv]
+        row, row_coords, scalar, post, per_row = _multi_layout(table, units)
         scalar_dims: tuple[str, ...] = (D.OUTCOME,)
     else:
-        row = D.STUDY
-        row_coords = {D.STUDY: np.array(table.studies)}
-        scalar = {}
-        u = units[0]
-        post = {
-            D.MU: cd(u["b"][:, 0]),
-            D.TAU: cd(u["tau"]),
-            "z_new": cd(u["z_new"]),
-            D.THETA_NEW: cd(u["theta_new"]),
-        }
-        per_row = {D.THETA: cd(u["theta"]), "z": cd(u["z"])}
-        yrep, ll = cd(u["y_rep"]), cd(u["loglik"])
+        row, row_coords, scalar, post, per_row = _single_layout(table, units[0])
         scalar_dims = ()
-    sd = (D.CHAIN, D.DRAW)
-    data_vars: dict[str, Any] = {k: (sd + scalar_dims, v) for k, v in post.items()}
-    data_vars.update({k: ((*sd, row), v) for k, v in per_row.items()})
+    data_vars: dict[str, Any] = {k: (sd + scalar_dims, cd(v)) for k, v in post.items()}
+    data_vars.update({k: ((*sd, row), cd(v)) for k, v in per_row.items() if k in _ROW_VARS})
+    constant: dict[str, Any] = {D.SEI: ((row,), table.sei)}
     if not multi and units[0]["b"].shape[1] > 1:
-        mods = list(getattr(model, "mods", []))
-        scalar[D.MODERATOR] = np.array(mods)
+        scalar[D.MODERATOR] = np.array(list(moderators or []))
         data_vars[D.BETA] = ((*sd, D.MODERATOR), cd(units[0]["b"][:, 1:]))
-    all_coords = {**coords, **row_coords, **scalar}
-    posterior = xr.Dataset(data_vars, coords=all_coords)
-    pp = xr.Dataset({D.Y: ((*sd, row), yrep)}, coords={**coords, **row_coords})
-    loglik = xr.Dataset({D.Y: ((*sd, row), ll)}, coords={**coords, **row_coords})
-    observed = xr.Dataset({D.Y: ((row,), table.yi)}, coords=row_coords)
-    constant = xr.Dataset({"sei": ((row,), table.sei)}, coords=row_coords)
-    stats = xr.Dataset({"diverging": (sd, np.zeros((chains, draws), dtype=bool))}, coords=coords)
-    for ds in (posterior, pp, loglik, stats):
-        ds.attrs.update(inference_library="bayesmeta.exact", sample_dims=["chain", "draw"])
-    return xr.DataTree.from_dict(
-        {
-            "posterior": posterior,
-            "posterior_predictive": pp,
-            "log_likelihood": loglik,
-            "observed_data": observed,
-            "constant_data": constant,
-            "sample_stats": stats,
-        }
-    )
+        constant[D.X] = ((row, D.MODERATOR), np.asarray(X, dtype=float))
+    row_c = {**coords, **row_coords}
+    groups = {
+        "posterior": xr.Dataset(data_vars, coords={**row_c, **scalar}),
+        "posterior_predictive": xr.Dataset({D.Y: ((*sd, row), cd(per_row["y_rep"]))}, row_c),
+        "log_likelihood": xr.Dataset({D.Y: ((*sd, row), cd(per_row["loglik"]))}, row_c),
+        "observed_data": xr.Dataset({D.Y: ((row,), table.yi)}, coords=row_coords),
+        "constant_data": xr.Dataset(
+            constant, coords={**row_coords, **{k: v for k, v in scalar.items() if k != D.OUTCOME}}
+        ),
+    }
+    for name in ("posterior", "posterior_predictive", "log_likelihood"):
+        groups[name].attrs.update(inference_library="bayesmeta.exact", sample_dims=list(sd))
+    return xr.DataTree.from_dict(groups)
+
+
+# per-row variables of the posterior (the rest of a layout's per-row arrays go elsewhere)
+_ROW_VARS = (D.THETA, D.Z)
+
+
+def _single_layout(
+    table: EffectTable, u: dict[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Rows on ``study``: (row dim, row coords, scalar coords, scalar vars, per-row arrays)."""
+    post = {D.MU: u["b"][:, 0], D.TAU: u["tau"], D.Z_NEW: u["z_new"], D.THETA_NEW: u["theta_new"]}
+    per_row = {k: u[k] for k in (D.THETA, D.Z, "y_rep", "loglik")}
+    return D.STUDY, {D.STUDY: np.array(table.studies)}, {}, post, per_row
+
+
+def _multi_layout(
+    table: EffectTable, units: list[dict[str, Any]]
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Rows on ``estimate``, one unit per outcome, in the table's row order."""
+    post = {
+        D.MU: np.stack([u["b"][:, 0] for u in units], axis=1),
+        D.TAU: np.stack([u["tau"] for u in units], axis=1),
+        D.Z_NEW: np.stack([u["z_new"] for u in units], axis=1),
+        D.THETA_NEW: np.stack([u["theta_new"] for u in units], axis=1),
+    }
+    # rows are grouped by outcome in the units; restore the table's order
+    outcome_col = table.data["outcome"].to_numpy()
+    order = np.concatenate([np.flatnonzero(outcome_col == o) for o in table.outcomes])
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    per_row = {
+        k: np.concatenate([u[k] for u in units], axis=1)[..., inv]
+        for k in (D.THETA, D.Z, "y_rep", "loglik")
+    }
+    row_coords = {D.ESTIMATE: np.arange(table.k)}
+    return D.ESTIMATE, row_coords, {D.OUTCOME: np.array(table.outcomes)}, post, per_row

@@ -38,6 +38,7 @@ from bayesmeta.models.base import (
     default_priors,
     vector_prior,
 )
+from bayesmeta.models.exact_sampler import ExactUnit, location_obstacle
 from bayesmeta.models.random_effects import PARAMETERIZATIONS
 from bayesmeta.priors import HalfNormal, Normal, Prior
 from bayesmeta.table import EffectTable
@@ -187,6 +188,22 @@ class MultiOutcome(BaseModel):
     def _options(self) -> dict[str, Any]:
         return {"parameterization": self.parameterization, "pool_tau": self.pool_tau}
 
+    # ------------------------------------------------------------------ exact engine
+    def _exact_obstacle(self) -> str | None:
+        if self.pool_tau:
+            return "pool_tau=True (the outcomes' heterogeneities share one distribution)"
+        return location_obstacle(list(self.priors[D.MU].values()))
+
+    def _exact_units(self) -> list[tuple[str, ExactUnit]]:
+        pri = self.priors
+        return [
+            (o, ExactUnit(t.yi, t.sei, np.ones((t.k, 1)), [pri[D.MU][o]], pri[D.TAU][o]))
+            for o, t in ((o, self.table.for_outcome(o)) for o in self.outcomes)
+        ]
+
+    def _exact_layout(self) -> dict[str, Any]:
+        return {"multi": True}
+
     # ------------------------------------------------------------------ PyMC
     def _coords(self) -> dict[str, list[Any]]:
         return {D.OUTCOME: list(self.outcomes), D.ESTIMATE: list(range(self.table.k))}
@@ -197,7 +214,7 @@ class MultiOutcome(BaseModel):
         priors = self.priors
         index = {o: i for i, o in enumerate(self.outcomes)}
         idx = np.array([index[o] for o in self.table.data["outcome"]], dtype=int)
-        sei = pm.Data("sei", self.table.sei, dims=D.ESTIMATE)
+        sei = pm.Data(D.SEI, self.table.sei, dims=D.ESTIMATE)
         mu = vector_prior(D.MU, [priors[D.MU][o] for o in self.outcomes], D.OUTCOME)
         if self.pool_tau:
             m = priors[TAU_LOG_MEAN].to_pymc(TAU_LOG_MEAN)

@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from bayesmeta import _dims as D
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.models.base import Z_NEW, BaseModel, Z, default_priors
+from bayesmeta.models.exact_sampler import ExactUnit, location_obstacle
 from bayesmeta.table import EffectTable
 
 __all__ = ["PARAMETERIZATIONS", "RandomEffects", "check_parameterization"]
@@ -114,6 +117,25 @@ class RandomEffects(BaseModel):
     def _coords(self) -> dict[str, list[Any]]:
         return {D.STUDY: self.table.studies}
 
+    # ------------------------------------------------------------------ exact engine
+    def _coefficient_priors(self) -> list[Any]:
+        """Priors of the location coefficients, intercept first."""
+        return [self.priors[D.MU]]
+
+    def _design(self) -> np.ndarray:
+        """Design matrix of the exact engine, the intercept first."""
+        return np.ones((self.table.k, 1))
+
+    def _exact_obstacle(self) -> str | None:
+        return location_obstacle(self._coefficient_priors())
+
+    def _exact_units(self) -> list[tuple[str, ExactUnit]]:
+        t = self.table
+        unit = ExactUnit(
+            t.yi, t.sei, self._design(), self._coefficient_priors(), self.priors[D.TAU]
+        )
+        return [(t.outcomes[0], unit)]
+
     def _linear_predictor(self, mu: Any) -> Any:
         """Return the mean of the study effects (``mu``; meta-regression adds ``X @ beta``)."""
         return mu
@@ -122,7 +144,7 @@ class RandomEffects(BaseModel):
         import pymc as pm
 
         priors = self.priors
-        sei = pm.Data("sei", self.table.sei, dims=D.STUDY)
+        sei = pm.Data(D.SEI, self.table.sei, dims=D.STUDY)
         mu = priors[D.MU].to_pymc(D.MU)
         tau = priors[D.TAU].to_pymc(D.TAU)
         center = self._linear_predictor(mu)

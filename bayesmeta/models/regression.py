@@ -185,10 +185,20 @@ class MetaRegression(RandomEffects):
     def _coords(self) -> dict[str, list[Any]]:
         return {D.STUDY: self.table.studies, D.MODERATOR: list(self.mods)}
 
+    def _coefficient_priors(self) -> list[Any]:
+        pri = self.priors
+        return [pri[D.MU], *(pri[D.BETA][m] for m in self.mods)]
+
+    def _design(self) -> np.ndarray:
+        return np.column_stack([np.ones(self.table.k), self.X.astype(float)])
+
+    def _exact_layout(self) -> dict[str, Any]:
+        return {"moderators": list(self.mods), "X": self.X}
+
     def _linear_predictor(self, mu: Any) -> Any:
         import pymc as pm
 
-        X = pm.Data("X", self.X, dims=(D.STUDY, D.MODERATOR))
+        X = pm.Data(D.X, self.X, dims=(D.STUDY, D.MODERATOR))
         beta_priors = self.priors[D.BETA]
         beta = vector_prior(D.BETA, [beta_priors[m] for m in self.mods], D.MODERATOR)
         return mu + pm.math.dot(X, beta)
