@@ -525,7 +525,7 @@ def loo(result: Result, *, integrated: bool = True) -> LooResult:
     >>> res = RandomEffects(tab).fit(200, random_seed=1)
     >>> out = loo(res)
     >>> round(out.elpd, 1), out.n_bad_k
-    (0.3, 0)
+    (0.2, 0)
     """
     import arviz as az
 

@@ -332,7 +332,8 @@ def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
     """One row per Bayesian fit with the checks of the engine that drew it.
 
     NUTS fits: sampler, divergences, R-hat, ESS. Exact fits: the quadrature's accuracy check
-    (method, cells, the largest tail mass and cell mass over outcomes); R-hat, divergences and
+    (method, whether every refinement converged, the largest change between refinements, the
+    most nodes used); R-hat, divergences and
     target_accept do not apply to independent draws and are left out.
     """
     rows = []
@@ -345,11 +346,10 @@ def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
         if d.engine == "exact":
             checks = list(d.checks.values())
             row.update(
-                quadrature=f"{d.method}, {d.cells} cells",
-                max_tail_mass=max((float(c.get("tail_mass", 0.0)) for c in checks), default=0.0),
-                max_cell_mass=max(
-                    (float(c.get("max_cell_mass", 0.0)) for c in checks), default=0.0
-                ),
+                quadrature=d.method,
+                converged=all(bool(c.get("converged")) for c in checks),
+                max_change=max((float(c.get("max_change", 0.0)) for c in checks), default=0.0),
+                max_nodes=max((int(c.get("nodes", 0)) for c in checks), default=0),
             )
         else:
             row.update(
@@ -371,9 +371,9 @@ def _diagnostics_intro(diag: pd.DataFrame) -> str:
     parts = ["Checks of the engine that drew each posterior."]
     if "exact" in engines:
         parts.append(
-            "Exact engine: independent draws from a quadrature of the heterogeneity's "
-            "posterior, checked by the posterior mass its grid cuts off (tail) and the largest "
-            "mass in one grid cell (resolution)."
+            "Exact engine: independent draws from an adaptive quadrature of the "
+            "heterogeneity's posterior, checked by whether successive refinements of the rule "
+            "agreed (converged, largest relative change)."
         )
     if "nuts" in engines:
         parts.append("NUTS: divergent transitions, R-hat and effective sample sizes.")

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core helpers", ("effect_sizes", "priors", "_stats", "_csv")),
     ("data", ("table", "sheet")),
     ("numerical cores", ("frequentist", "exact", "datasets", "simulate", "casestudies")),
+    ("numerical analyses", ("bma", "bias", "influence")),
     ("results", ("results", "batch")),
     ("models", ("models",)),
     ("checks and figures", ("checks", "plots", "sensitivity")),

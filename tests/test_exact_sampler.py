@@ -69,9 +69,9 @@ def test_same_seed_same_draws_and_a_quadrature_check():
     diag = a.diagnostics()
     # an exact fit reports the quadrature's accuracy, not R-hat or divergences
     assert diag.engine == "exact" and diag.ok and not hasattr(diag, "divergences")
-    assert diag.method == "grid" and diag.cells == 4096
+    assert "Gauss-Legendre" in diag.method
     check = diag.checks["overall"]
-    assert check["tail_mass"] <= 1e-8 and 0 < check["max_cell_mass"] < 0.05
+    assert check["converged"] and check["max_change"] <= check["rtol"] and check["nodes"] > 0
     assert "sample_stats" not in a.idata.children
     # "auto" takes the exact engine for this model, with the same draws
     auto = RandomEffects(tab).fit(200, random_seed=5)

@@ -510,7 +510,6 @@ def test_forest_wide_font_keeps_columns_apart(font: str) -> None:
 def test_ppc_uses_the_tables_replicates_and_p_value() -> None:
     from bayesmeta import EffectTable, RandomEffects
     from bayesmeta.checks import posterior_predictive_pvalues, ppc_summary
-    from bayesmeta.models.exact_sampler import sample_exact
     from bayesmeta.plots import predictive_replicates
     from bayesmeta.plots.ppc import format_p
 
@@ -524,7 +523,7 @@ def test_ppc_uses_the_tables_replicates_and_p_value() -> None:
         ),
         measure="SMD",
     )
-    res = sample_exact(RandomEffects(tab), 400, random_seed=1)
+    res = RandomEffects(tab).fit(400, engine="exact", random_seed=1)
     table = posterior_predictive_pvalues(res, random_seed=7)
     p_sd = float(ppc_summary(res, random_seed=7)["p_sd"].iloc[0])
     y_obs, rep = predictive_replicates(res, random_seed=7)
@@ -638,7 +637,6 @@ def test_ppc_per_outcome_of_a_multi_outcome_fit_matches_the_tables() -> None:
     # the report's call: replicates drawn once, one figure per outcome, the table's p_sd checked
     from bayesmeta import EffectTable
     from bayesmeta.checks import posterior_predictive_pvalues, ppc_summary
-    from bayesmeta.models.exact_sampler import sample_exact
     from bayesmeta.models.multi_outcome import MultiOutcome
     from bayesmeta.plots import predictive_replicates
 
@@ -650,7 +648,7 @@ def test_ppc_per_outcome_of_a_multi_outcome_fit_matches_the_tables() -> None:
             "vi": [0.01, 0.02, 0.02, 0.03, 0.02, 0.01, 0.03, 0.02],
         }
     )
-    res = sample_exact(MultiOutcome(EffectTable(df, measure="SMD")), 300, random_seed=3)
+    res = MultiOutcome(EffectTable(df, measure="SMD")).fit(300, engine="exact", random_seed=3)
     seed = 11
     table = posterior_predictive_pvalues(res, random_seed=seed)
     verdicts = ppc_summary(res, random_seed=seed).set_index("outcome")

@@ -111,7 +111,8 @@ def test_report_is_complete_and_says_simulated(analysis, tmp_path):
     assert "target_accept" not in prov["settings"] and "sampler" not in prov["settings"]
     diag = pd.read_csv(out / "tables" / "diagnostics.csv")
     assert set(diag["engine"]) == {"exact"} and (diag["verdict"] == "ok").all()
-    assert {"quadrature", "max_tail_mass", "max_cell_mass"} <= set(diag.columns)
+    assert {"quadrature", "converged", "max_change", "max_nodes"} <= set(diag.columns)
+    assert diag["converged"].all()
     assert not {"max_rhat", "divergences", "min_ess_bulk"} & set(diag.columns)
     assert "R-hat" not in md.split("## Diagnostics")[1].split("##")[0]
     from bayesmeta.results import Result

@@ -145,9 +145,9 @@ def test_exact_fit_warns_about_its_quadrature_not_about_chains(exact_result: Res
                  sampling=exact_result.sampling)  # fmt: skip
     assert res.diagnostics().ok
     sampling = json.loads(json.dumps(exact_result.sampling))
-    sampling["quadrature"]["outcomes"]["overall"]["tail_mass"] = 1e-3
+    sampling["quadrature"]["outcomes"]["overall"].update(converged=False, max_change=1e-3)
     res = Result(bad, spec=exact_result.spec, table=exact_result.table, sampling=sampling)
-    with pytest.warns(ConvergenceWarning, match="cuts off posterior mass") as rec:
+    with pytest.warns(ConvergenceWarning, match="quadrature over tau did not converge") as rec:
         diag = res._warn_diagnostics()
     assert len(rec) == len(diag.problems) == 1 and diag.engine == "exact"
 

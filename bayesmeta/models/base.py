@@ -492,8 +492,7 @@ class BaseModel:
         first = next(iter(checks.values()))
         quadrature = {
             "method": first.get("method"),
-            "cells": first.get("cells"),
-            "outcomes": {o: {k: v for k, v in c.items() if k not in ("method", "cells")}
+            "outcomes": {o: {k: v for k, v in c.items() if k != "method"}
                          for o, c in checks.items()},
         }  # fmt: skip
         sampling = {"draws": draws, "chains": chains, "random_seed": random_seed}

@@ -13,20 +13,20 @@ coefficients, everything but :math:`\tau` integrates out in closed form. Given :
     \log p(y \mid \tau) = c - \tfrac12 \log|V| - \tfrac12 \log|P|
         - \tfrac12 (y^\top V^{-1} y + m_0^\top\Lambda_0 m_0 - h^\top P^{-1} h).
 
-So :math:`p(\tau \mid y) \propto p(\tau)\,p(y \mid \tau)` is evaluated on a fine grid (``GRID``
-cells of :math:`t \in (0, 1)`, :math:`\tau = S\,t/(1-t)`, with :math:`S` the median standard
-error), :math:`\tau` is drawn from the piecewise-constant density, then :math:`b \mid \tau`,
-:math:`\theta_i \mid b, \tau, y \sim N\big((y_i/s_i^2 + x_i^\top b/\tau^2)/w_i, 1/w_i\big)` with
-:math:`w_i = 1/s_i^2 + 1/\tau^2`, :math:`\theta_{new} = \mu + \tau z`, and the replicates
-:math:`y^{rep}_i \sim N(\theta_i, s_i^2)`.
+So :math:`p(\tau \mid y) \propto p(\tau)\,p(y \mid \tau)` is one-dimensional: the exact core
+(:func:`bayesmeta.exact.draw_posterior`) integrates it with its adaptive Gauss-Legendre rule,
+draws :math:`\tau` by inverting that rule's CDF at uniform numbers, then :math:`b \mid \tau`,
+:math:`\theta_i \mid b, \tau, y` and :math:`\theta_{new} = x^\top b + \tau z` in closed form, and
+the replicates :math:`y^{rep}_i \sim N(\theta_i, s_i^2)`. Deterministic summaries come from the same
+rule (:func:`bayesmeta.exact.exact_posterior`), so draws and summaries cannot disagree beyond
+Monte Carlo error.
 
 The draws are independent, so there is nothing to tune and nothing to diverge; they are laid
 out as ``chains`` x ``draws`` so that a result reads the same whichever engine produced it.
-The grid's own accuracy check (the posterior mass in its last cell, which bounds what the grid
-cuts off, and the largest mass in one cell, its resolution) is recorded per outcome in
-``Result.sampling["quadrature"]`` and read by ``Result.diagnostics()``. The discretisation
-error of the grid is far below the Monte Carlo error of any practical number of draws
-(``tests/test_exact_sampler.py`` compares with :func:`bayesmeta.exact.exact_posterior`).
+The rule's own accuracy check (whether successive refinements agreed to ``rtol``, the largest
+change between the last two, the number of panels and nodes) is recorded per outcome in
+``Result.sampling["quadrature"]`` and read by ``Result.diagnostics()``. Improper posteriors are
+refused before any computation (:class:`~bayesmeta.errors.ModelSpecError`).
 
 This module is the exact engine behind ``BaseModel.fit(engine="exact")`` (and ``"auto"``): the
 models describe each analysis as an :class:`ExactUnit`, :func:`draw` draws from it and
@@ -36,14 +36,13 @@ nor the results.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bayesmeta import _dims as D
-from bayesmeta.errors import FitError
+from bayesmeta.exact import draw_posterior
 from bayesmeta.priors import Flat, Normal, Prior
 
 if TYPE_CHECKING:
@@ -51,14 +50,7 @@ if TYPE_CHECKING:
 
     from bayesmeta.table import EffectTable
 
-__all__ = ["GRID", "METHOD", "ExactUnit", "draw", "location_obstacle", "to_datatree"]
-
-#: Number of grid cells for the marginal posterior of tau.
-GRID = 4096
-#: How the tau marginal is integrated (recorded with the accuracy check).
-METHOD = "grid"
-#: Largest posterior mass the last grid cell may hold (beyond it the posterior is cut off).
-MAX_TAIL_MASS = 1e-8
+__all__ = ["ExactUnit", "draw", "location_obstacle", "to_datatree"]
 
 
 @dataclass(frozen=True)
@@ -112,9 +104,10 @@ def location_obstacle(priors: list[Prior]) -> str | None:
 def draw(unit: ExactUnit, n: int, rng: np.random.Generator) -> dict[str, Any]:
     """``n`` independent posterior draws of one analysis, and the quadrature's accuracy check.
 
-    The one call into the exact core: ``tau`` (n,), ``b`` (n, p), ``theta`` (n, k),
-    ``y_rep`` (n, k), ``z_new`` (n,) come from it; ``z``, ``theta_new`` and ``loglik`` follow
-    here; ``check`` holds the core's accuracy numbers.
+    The one call into the exact core (:func:`bayesmeta.exact.draw_posterior`): ``tau`` (n,),
+    ``b`` (n, p), ``theta`` (n, k), ``y_rep`` (n, k), ``z_new`` (n,), ``z``, ``theta_new`` and
+    ``loglik``; ``check`` holds the rule's accuracy numbers (``method``, ``converged``,
+    ``max_change``, ``rtol``, ``panels``, ``nodes``).
 
     Examples
     --------
@@ -122,102 +115,20 @@ def draw(unit: ExactUnit, n: int, rng: np.random.Generator) -> dict[str, Any]:
     >>> unit = ExactUnit(np.array([0.1, 0.3, 0.2]), np.array([0.1, 0.2, 0.15]),
     ...                  np.ones((3, 1)), [Normal(0, 1)], HalfNormal(0.5))
     >>> out = draw(unit, 100, np.random.default_rng(1))
-    >>> out["theta"].shape, out["check"]["method"]
-    ((100, 3), 'grid')
+    >>> out["theta"].shape, out["check"]["converged"]
+    ((100, 3), True)
     """
-    core = _draw_unit(unit.y, unit.s, unit.X, unit.coef_priors, unit.tau_prior, n, rng)
-    check = {"method": METHOD, "cells": GRID, **dict(core.pop("check", {}))}
-    tau, b, theta = core["tau"], core["b"], core["theta"]
-    xb = b @ unit.X.T  # (n, k)
-    s = unit.s
-    loglik = -0.5 * np.log(2 * math.pi * s**2)[None, :] - 0.5 * ((unit.y[None, :] - theta) / s) ** 2
-    return {
-        **core,
-        D.Z: (theta - xb) / tau[:, None],
-        "theta_new": b[:, 0] + tau * core["z_new"],
-        "loglik": loglik,
-        "check": check,
+    core = draw_posterior(unit.y, unit.s, unit.X, unit.coef_priors, unit.tau_prior, n, rng)
+    acc = core.pop("accuracy")
+    check = {
+        "method": acc["method"],
+        "converged": bool(acc["converged"]),
+        "max_change": float(acc["max_change"]),
+        "rtol": float(acc["rtol"]),
+        "panels": int(acc["panels"]),
+        "nodes": int(acc["n_nodes"]),
     }
-
-
-def _draw_unit(
-    y: np.ndarray,
-    s: np.ndarray,
-    X: np.ndarray,
-    coef_priors: list[Prior],
-    tau_prior: Prior,
-    n: int,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Exact draws for one analysis: tau (n,), b (n, p), theta (n, k), y_rep (n, k), z_new (n,).
-
-    Also ``check``: the grid's accuracy numbers (``tail_mass``, the posterior mass of the last
-    cell; ``max_cell_mass``, the largest mass of one cell).
-    """
-    k, p = X.shape
-    lam0 = np.array([0.0 if isinstance(q, Flat) else 1.0 / q.sigma**2 for q in coef_priors])  # type: ignore[attr-defined]
-    m0 = np.array([0.0 if isinstance(q, Flat) else q.mu for q in coef_priors])  # type: ignore[attr-defined]
-    S = float(np.median(s))
-    t = (np.arange(GRID) + 0.5) / GRID
-    tau_grid = S * t / (1 - t)
-    jac = S / (1 - t) ** 2
-    lp = _log_marginal(y, s, X, lam0, m0, tau_grid) + np.asarray(tau_prior.logpdf(tau_grid))
-    lp = lp + np.log(jac)
-    if not np.isfinite(lp).any():
-        raise FitError("the posterior of tau is zero everywhere on the grid; check the priors")
-    lp[~np.isfinite(lp)] = -np.inf
-    w = np.exp(lp - lp.max())
-    if w[-1] > MAX_TAIL_MASS * w.sum():
-        raise FitError(
-            "the posterior of tau has too much mass in its tail to be normalised; it is probably "
-            "improper (e.g. an improper tau prior with too few studies): use a proper tau prior"
-        )
-    cell = rng.choice(GRID, size=n, p=w / w.sum())
-    tt = (cell + rng.uniform(size=n)) / GRID
-    tau = S * tt / (1 - tt)
-
-    V = s[None, :] ** 2 + tau[:, None] ** 2  # (n, k)
-    Wt = 1.0 / V
-    P = np.einsum("ki,nk,kj->nij", X, Wt, X) + np.diag(lam0)[None]
-    h = np.einsum("ki,nk->ni", X, Wt * y[None, :]) + (lam0 * m0)[None]
-    L = np.linalg.cholesky(P)
-    mean = np.linalg.solve(P, h[..., None])[..., 0]
-    # b = mean + L^{-T} e, so that cov = (L L^T)^{-1} = P^{-1}
-    e = rng.standard_normal((n, p))
-    b = mean + np.linalg.solve(np.swapaxes(L, 1, 2), e[..., None])[..., 0]
-    xb = b @ X.T  # (n, k)
-    prec = 1.0 / s[None, :] ** 2 + 1.0 / tau[:, None] ** 2
-    theta_mean = (y[None, :] / s[None, :] ** 2 + xb / tau[:, None] ** 2) / prec
-    theta = theta_mean + rng.standard_normal((n, k)) / np.sqrt(prec)
-    z_new = rng.standard_normal(n)
-    y_rep = theta + s[None, :] * rng.standard_normal((n, k))
-    total = float(w.sum())
-    check = {"tail_mass": float(w[-1] / total), "max_cell_mass": float(w.max() / total)}
-    return {"tau": tau, "b": b, "theta": theta, "y_rep": y_rep, "z_new": z_new, "check": check}
-
-
-def _log_marginal(
-    y: np.ndarray,
-    s: np.ndarray,
-    X: np.ndarray,
-    lam0: np.ndarray,
-    m0: np.ndarray,
-    tau: np.ndarray,
-) -> np.ndarray:
-    """Log p(y | tau) up to a constant, vectorised over the tau grid."""
-    V = s[None, :] ** 2 + tau[:, None] ** 2
-    Wt = 1.0 / V
-    P = np.einsum("ki,gk,kj->gij", X, Wt, X) + np.diag(lam0)[None]
-    h = np.einsum("ki,gk->gi", X, Wt * y[None, :]) + (lam0 * m0)[None]
-    sign, logdet = np.linalg.slogdet(P)
-    quad = np.einsum("gi,gi->g", h, np.linalg.solve(P, h[..., None])[..., 0])
-    out = (
-        -0.5 * np.sum(np.log(V), axis=1)
-        - 0.5 * logdet
-        - 0.5 * (np.sum(Wt * y[None, :] ** 2, axis=1) + float(np.sum(lam0 * m0**2)) - quad)
-    )
-    out[sign <= 0] = -np.inf
-    return np.asarray(out, dtype=float)
+    return {**core, "check": check}
 
 
 def to_datatree(
