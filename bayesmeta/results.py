@@ -805,7 +805,7 @@ class Result:
         >>> round(res.prob_benefit(), 2)
         0.98
         >>> round(res.prob_benefit(threshold=0.2), 2)
-        0.66
+        0.65
         """
         o = self._resolve(outcome)
         mu = self.draws(D.MU, o if self._multi() else None)
