@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayesmeta import EffectTable, datasets, rma
 from bayesmeta.errors import ConvergenceWarning, ModelSpecError, ResultFileError
+from bayesmeta.exact import exact_posterior
 from bayesmeta.models import (
     BaseModel,
     Binomial,
@@ -159,8 +160,17 @@ def test_default_priors_by_measure() -> None:
     assert default_priors("SMD", np.array([0.1]))["tau"] == HalfNormal(0.5)
     assert default_priors("OR", np.array([0.1]))["tau"] == HalfNormal(1.0)
     assert default_priors("RR", np.array([0.1]))["mu"] == Normal(0, 2.5)
-    generic = RandomEffects(eight_schools()).priors
-    assert generic["mu"] == Normal(0, 110) and generic["tau"] == HalfNormal(11)
+    # a measure with units and no sample sizes: no guess, the two ways out named
+    with pytest.raises(ModelSpecError, match=r"sample sizes.*or give priors for 'mu' and 'tau'"):
+        RandomEffects(eight_schools()).fit()
+    assert RandomEffects(eight_schools(), priors=SCHOOL_PRIORS).priors == SCHOOL_PRIORS
+    with pytest.raises(ModelSpecError, match="give priors for 'tau'"):
+        RandomEffects(eight_schools(), priors={"mu": "normal(0, 50)"}).fit()
+    # unknown measure names are refused, not treated as MD
+    for measure in ("logOR", "lnOR"):
+        tab = EffectTable(bcg().data[["study", "yi", "vi"]], measure=measure)
+        with pytest.raises(ModelSpecError, match="known measures: SMD, OR, RR, RD, MD, generic"):
+            RandomEffects(tab).fit()
     beta = MetaRegression(bcg(), mods=["ablat"]).priors["beta"]
     assert beta == {"ablat": Normal(0, 0.17)}
 
@@ -563,3 +573,42 @@ def test_eight_schools_nuts_quantiles_agree_with_exact_engine(schools_fit: Resul
                 az.mcse(schools_fit.idata, var_names=[var], method="quantile", prob=prob)[var]
             )
             assert abs(est - ref) < 3 * mcse, (var, prob, est, ref, mcse)
+
+
+# ------------------------------------------------------------------------------------------------
+# default priors for measures with units: scaled by the unit-information SD (issue: priors that
+# do not depend on trial size)
+def _md_table(se: float, sigma: float = 10.0) -> EffectTable:
+    """Six MD trials (effects -6, -2, 1, 3, 7, 10), balanced arms giving standard error ``se``."""
+    n_arm = round(2 * sigma**2 / se**2)
+    frame = pd.DataFrame(
+        {
+            "study": list("abcdef"),
+            "yi": [-6.0, -2.0, 1.0, 3.0, 7.0, 10.0],
+            "sei": [se] * 6,
+            "n1i": [n_arm] * 6,
+            "n2i": [n_arm] * 6,
+        }
+    )
+    return EffectTable(frame, measure="MD")
+
+
+def test_md_default_priors_are_scaled_by_the_unit_information_sd() -> None:
+    # sigma = 10 per participant: the unit-information SD is 2 sigma = 20 whatever the trial size
+    for se in (2.0, 1.0, 0.3):
+        assert RandomEffects(_md_table(se)).priors == {
+            "mu": Normal(0, 20),
+            "tau": HalfNormal(10),
+        }
+
+
+@pytest.mark.parametrize("se", [2.0, 1.0, 0.3])
+def test_md_default_posterior_does_not_shrink_with_trial_size(se: float) -> None:
+    tab = _md_table(se)
+    reml = rma(tab, method="REML")
+    lo, hi = np.sqrt(reml.tau2_ci_lb), np.sqrt(reml.tau2_ci_ub)  # Q-profile CI of tau
+    pri = RandomEffects(tab).priors
+    post = exact_posterior(tab.yi, tab.sei, tau_prior=pri["tau"], mu_prior=pri["mu"])
+    assert lo <= post.tau.median <= hi
+    mu_lb, mu_ub = post.mu.interval(0.95)
+    assert mu_lb < 0 < mu_ub  # bigger trials alone do not make the pooled effect "significant"

@@ -92,6 +92,17 @@ class Binomial(BaseModel):
     def _exact_obstacle(self) -> str | None:
         return "a binomial likelihood (the exact engine integrates normal likelihoods only)"
 
+    def _parse_prior(self, key: str, value: Any) -> Any:
+        prior = super()._parse_prior(key, value)
+        if key == ALPHA and not prior.is_proper:
+            raise ModelSpecError(
+                f"priors['alpha'] = {prior}: the study baselines need a proper prior. With a "
+                "flat one, a study with no events in either arm (or all events in both) leaves "
+                "its baseline log odds unbounded and the posterior improper; use e.g. "
+                "'normal(0, 5)' (the default)"
+            )
+        return prior
+
     def _default_priors(self) -> dict[str, Any]:
         pri: dict[str, Any] = dict(default_priors("OR", self.table.sei))
         pri[ALPHA] = Normal(0.0, 5.0)

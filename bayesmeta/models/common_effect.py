@@ -70,7 +70,9 @@ class CommonEffect(BaseModel):
         return "a model without tau (the exact engine integrates over tau)"
 
     def _default_priors(self) -> dict[str, Any]:
-        return {D.MU: default_priors(self.measure, self.table.sei)[D.MU]}
+        given = [D.TAU, *([D.MU] if self._given(D.MU) else [])]
+        n = self.table.sample_sizes()
+        return dict(default_priors(self.measure, self.table.sei, n, given=given))
 
     def _coords(self) -> dict[str, list[Any]]:
         return {D.STUDY: self.table.studies}

@@ -146,15 +146,20 @@ class MultiOutcome(BaseModel):
         return super()._parse_prior(key, value)
 
     def _default_priors(self) -> dict[str, Any]:
-        per = {o: default_priors(self.measures[o], t.sei) for o, t in self.table.by_outcome()}
-        out: dict[str, Any] = {D.MU: {o: per[o][D.MU] for o in self.outcomes}}
+        per = {}
+        for o, t in self.table.by_outcome():
+            given = [v for v in (D.MU, D.TAU) if self._given(v, o)]
+            if self.pool_tau:  # tau comes from the pooled distribution, not a per-outcome prior
+                given = [v for v in given if v != D.TAU]
+            per[o] = default_priors(self.measures[o], t.sei, t.sample_sizes(), given=given)
+        out: dict[str, Any] = {D.MU: {o: per[o][D.MU] for o in self.outcomes if D.MU in per[o]}}
         if self.pool_tau:
             tau0 = per[self.outcomes[0]][D.TAU]
             scale = tau0.scale if isinstance(tau0, HalfNormal) else 1.0
             out[TAU_LOG_MEAN] = Normal(round(math.log(0.674 * scale), 3), 1.0)
             out[TAU_LOG_SD] = HalfNormal(0.5)
         else:
-            out[D.TAU] = {o: per[o][D.TAU] for o in self.outcomes}
+            out[D.TAU] = {o: per[o][D.TAU] for o in self.outcomes if D.TAU in per[o]}
         return out
 
     @property

@@ -109,7 +109,10 @@ class RandomEffects(BaseModel):
         self.parameterization = check_parameterization(parameterization)
 
     def _default_priors(self) -> dict[str, Any]:
-        return dict(default_priors(self.measure, self.table.sei))
+        given = [v for v in (D.MU, D.TAU) if self._given(v)]
+        return dict(
+            default_priors(self.measure, self.table.sei, self.table.sample_sizes(), given=given)
+        )
 
     def _options(self) -> dict[str, Any]:
         return {"parameterization": self.parameterization}

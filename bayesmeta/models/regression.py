@@ -153,7 +153,7 @@ class MetaRegression(RandomEffects):
 
     def _default_priors(self) -> dict[str, Any]:
         pri = super()._default_priors()
-        mu_prior = pri[D.MU]
+        mu_prior = self.user_priors.get(D.MU, pri.get(D.MU))
         scale = mu_prior.sigma if isinstance(mu_prior, Normal) else 1.0
         sd = self._X_raw.std(axis=0, ddof=1)
         pri[D.BETA] = {
