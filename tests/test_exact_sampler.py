@@ -24,6 +24,11 @@ DRAWS = 10_000
 N_MCSE = 4.0
 
 
+#: The eight schools carry no sample sizes, so a measure with units needs its priors given
+#: (R bayesmeta's first example: mu ~ N(0, 50^2), tau ~ half-Cauchy(25)).
+SCHOOL_PRIORS = {"mu": Normal(0.0, 50.0), "tau": HalfCauchy(25.0)}
+
+
 def _eight_schools():
     es = datasets.load_eight_schools()
     return EffectTable(
@@ -63,8 +68,8 @@ def test_quantiles_match_exact_engine(tau_prior, mu_prior):
 
 def test_same_seed_same_draws_and_a_quadrature_check():
     tab = _eight_schools()
-    a = RandomEffects(tab).fit(200, engine="exact", random_seed=5)
-    b = RandomEffects(tab).fit(200, engine="exact", random_seed=5)
+    a = RandomEffects(tab, priors=SCHOOL_PRIORS).fit(200, engine="exact", random_seed=5)
+    b = RandomEffects(tab, priors=SCHOOL_PRIORS).fit(200, engine="exact", random_seed=5)
     np.testing.assert_array_equal(a.draws("tau"), b.draws("tau"))
     diag = a.diagnostics()
     # an exact fit reports the quadrature's accuracy, not R-hat or divergences
@@ -74,7 +79,7 @@ def test_same_seed_same_draws_and_a_quadrature_check():
     assert check["converged"] and check["max_change"] <= check["rtol"] and check["nodes"] > 0
     assert "sample_stats" not in a.idata.children
     # "auto" takes the exact engine for this model, with the same draws
-    auto = RandomEffects(tab).fit(200, random_seed=5)
+    auto = RandomEffects(tab, priors=SCHOOL_PRIORS).fit(200, random_seed=5)
     assert auto.engine == "exact" and "normal-normal" in auto.sampling["engine_reason"]
     np.testing.assert_array_equal(auto.draws("tau"), a.draws("tau"))
 
@@ -133,14 +138,15 @@ def test_meta_regression_agrees_with_nuts():
 
 def test_engine_choice_and_refusals(monkeypatch):
     tab = _eight_schools()
-    assert RandomEffects(tab).resolve_engine("auto")[0] == "exact"
-    assert MultiOutcome(tab).resolve_engine("auto")[0] == "exact"
-    assert MultiOutcome(tab, pool_tau=True).resolve_engine("auto")[0] == "nuts"
+    assert RandomEffects(tab, priors=SCHOOL_PRIORS).resolve_engine("auto")[0] == "exact"
+    assert MultiOutcome(tab, priors=SCHOOL_PRIORS).resolve_engine("auto")[0] == "exact"
+    pooled = MultiOutcome(tab, pool_tau=True, priors={"mu": SCHOOL_PRIORS["mu"]})
+    assert pooled.resolve_engine("auto")[0] == "nuts"
     with pytest.raises(ModelSpecError, match="pool_tau"):
-        MultiOutcome(tab, pool_tau=True).fit(10, engine="exact")
-    assert RandomEffects(tab).resolve_engine("nuts")[0] == "nuts"
+        pooled.fit(10, engine="exact")
+    assert RandomEffects(tab, priors=SCHOOL_PRIORS).resolve_engine("nuts")[0] == "nuts"
     with pytest.raises(ModelSpecError, match="unknown engine"):
-        RandomEffects(tab).fit(10, engine="gibbs")
+        RandomEffects(tab, priors=SCHOOL_PRIORS).fit(10, engine="gibbs")
     bcg = datasets.load_bcg()
     counts = EffectTable.from_arms(
         bcg,
@@ -159,7 +165,7 @@ def test_engine_choice_and_refusals(monkeypatch):
 def test_saved_and_loaded(tmp_path):
     from bayesmeta.results import Result
 
-    res = RandomEffects(_eight_schools()).fit(100, random_seed=9)
+    res = RandomEffects(_eight_schools(), priors=SCHOOL_PRIORS).fit(100, random_seed=9)
     res.to_netcdf(tmp_path / "r.nc")
     back = Result.load(tmp_path / "r.nc")
     np.testing.assert_array_equal(back.draws("mu"), res.draws("mu"))
