@@ -119,8 +119,10 @@ def test_cli_fit_on_hard_inputs(name: str, capsys: pytest.CaptureFixture[str]) -
         code = main(
             # measure SMD: the rows carry no sample sizes, which a measure with units would
             # need for its default priors
-            ["fit", str(HARD / f"{name}.csv"), "--measure", "SMD", "--engine", "exact"]
-            + ["--draws", "200", "--json"]
+            [
+                *("fit", str(HARD / f"{name}.csv"), "--measure", "SMD", "--engine", "exact"),
+                *("--draws", "200", "--json"),
+            ]
         )
     out = capsys.readouterr()
     assert code == 0, out.err
