@@ -27,6 +27,7 @@ import pandas as pd
 
 from bayesmeta.errors import ConvergenceWarning, NotEstimableWarning
 from bayesmeta.frequentist import FrequentistResult, rma, subgroup_analysis
+from bayesmeta.models.base import DEFAULT_TARGET_ACCEPT
 from bayesmeta.table import EffectTable
 
 __all__ = [
@@ -43,9 +44,6 @@ INDICATOR_MODERATORS: tuple[str, ...] = ("org_support_1", "org_support_2", "org_
 #: Fewest trials for a meta-regression on the level (intercept + slope + tau need k >= 3).
 MIN_K_REGRESSION = 3
 
-#: Step-size target for the meta-regressions: with 3-7 trials and a slope the posterior has a
-#: funnel that 0.95 still leaves a few divergences in; 0.99 removes them on the bundled review.
-REGRESSION_TARGET_ACCEPT = 0.99
 
 Progress = Callable[[str], None]
 
@@ -321,7 +319,7 @@ def analyse_review(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
-    target_accept: float = 0.95,
+    target_accept: float | None = None,
     regressions: bool = True,
     engine: str = "auto",
     progress: Progress | None = None,
@@ -341,7 +339,8 @@ def analyse_review(
     seed
         Seed of every random draw: the same seed gives the same numbers.
     draws, tune, chains, target_accept
-        NUTS settings for every Bayesian fit.
+        Settings for every Bayesian fit (``target_accept``: NUTS only, default
+        :data:`bayesmeta.models.base.DEFAULT_TARGET_ACCEPT`).
     regressions
         Fit the organisational-support meta-regressions.
     engine
@@ -378,6 +377,8 @@ def analyse_review(
     subgroups = subgroup_table(table, published=published)
     timings["frequentist"] = time.perf_counter() - t0
 
+    if target_accept is None:
+        target_accept = DEFAULT_TARGET_ACCEPT
     sampling = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
     t0 = time.perf_counter()
     say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
@@ -398,7 +399,7 @@ def analyse_review(
                         draws,
                         engine=engine,
                         random_seed=seed + 1 + i,
-                        **{**_kw(sampling), "target_accept": REGRESSION_TARGET_ACCEPT},
+                        **_kw(sampling),
                     )
                 reml = rma(sub, mods=mods, method="REML", test="knha")
                 fits.append(RegressionFit(outcome, list(mods), bayes, reml))
