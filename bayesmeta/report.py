@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta._version import __version__
-from bayesmeta.review import ReviewAnalysis, fmt_ci
+from bayesmeta.review import ReviewAnalysis, fmt_ci, trial_note
 
-__all__ = ["OUTCOME_LABELS", "side_by_side", "write_report"]
+__all__ = ["OUTCOME_LABELS", "evidence_table", "side_by_side", "write_report"]
 
 #: Display names of the review's outcomes (other outcomes show their key).
 OUTCOME_LABELS: dict[str, str] = {
@@ -94,6 +94,42 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
                 "tau (95% CrI)": fmt_ci(r["tau_median"], r["tau_ci_lb"], r["tau_ci_ub"]),
                 "P(favours PS)": f"{r['p_benefit']:.2f}",
                 "95% PI (Bayes)": f"({tf(r['pi_lb']):.2f}, {tf(r['pi_ub']):.2f})",
+                "Note": trial_note(int(r["k"])),
+            }
+        )
+        if not rows[-1]["REML+KH"]:
+            rows[-1]["REML+KH"] = "not estimable (k = 1)" if int(r["k"]) == 1 else "n/a"
+    return pd.DataFrame(rows)
+
+
+def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
+    """One row per outcome: the DL result as published beside the evidence in words.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> from bayesmeta.review import analyse_review
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> analysis = analyse_review(table.for_outcome("days_in_hospital"), draws=200, chains=2)
+    >>> evidence_table(analysis).iloc[0]["Effect (model averaging)"]
+    'strong evidence of no effect (BF01 = 12.5)'
+    """
+    bma = analysis.model_averaging.set_index("outcome")
+    side = side_by_side(analysis).set_index("Outcome")
+    rows = []
+    for outcome in analysis.table.outcomes:
+        b = bma.loc[outcome]
+        k = analysis.table.for_outcome(outcome).k
+        rows.append(
+            {
+                "Outcome": _label(outcome),
+                "k": k,
+                "DL (data)": side.loc[_label(outcome), "DL (data)"],
+                "Effect (model averaging)": b["evidence_effect"],
+                "P(effect)": f"{b['p_effect']:.2f}",
+                "Heterogeneity": b["evidence_heterogeneity"],
+                "Note": trial_note(k),
             }
         )
     return pd.DataFrame(rows)
@@ -453,9 +489,46 @@ def _sections(
             _REGRESSION_INTRO,
             _labelled(regression.round(3)),
         ),
+        (
+            "Is there an effect at all? Bayesian model averaging",
+            _BMA_INTRO,
+            evidence_table(analysis),
+        ),
+        ("Prior sensitivity of the Bayes factors", _BF_SENS_INTRO, _bf_sensitivity(analysis)),
         ("Posterior predictive checks", "", _labelled(verdicts)),
         ("Diagnostics", _diagnostics_intro(diag), diag),
     ]
+
+
+_BMA_INTRO = (
+    "Exact Bayesian model averaging over four models per outcome (effect 0 or free x "
+    "heterogeneity 0 or free; bayesmeta.bma), with the random-effects fit's priors. The "
+    "inclusion Bayes factor weighs the models with an effect against those without; it can tell "
+    "evidence of no effect from absence of evidence, which a confidence interval cannot. Words "
+    "follow Lee & Wagenmakers (2013, Table 7.1): BF 1-3 inconclusive, 3-10 moderate, 10-30 "
+    "strong, 30-100 very strong, above 100 extreme. P(effect) is the posterior probability of "
+    "the models with an effect (equal prior model probabilities)."
+)
+_BF_SENS_INTRO = (
+    "Bayes factors depend on the priors more than posteriors do. BF10 for an effect with the "
+    "scales of the mu and tau priors halved, kept and doubled (a wider mu prior predicts larger "
+    "effects and so favours no effect)."
+)
+
+
+def _bf_sensitivity(analysis: ReviewAnalysis) -> pd.DataFrame:
+    """BF10 for an effect per outcome (rows) and prior scale pair (columns)."""
+    sens = analysis.bf_sensitivity
+    if sens.empty:
+        return sens
+    wide = sens.assign(
+        scales=[
+            f"mu x{m:g}, tau x{t:g}" for m, t in zip(sens.mu_scale, sens.tau_scale, strict=True)
+        ]
+    ).pivot(index="outcome", columns="scales", values="bf_effect")
+    wide = wide.reindex(analysis.table.outcomes).map(lambda v: f"{v:.3g}")
+    wide.index = [_label(o) for o in wide.index]
+    return wide.rename_axis("Outcome").reset_index()
 
 
 _SUBGROUP_INTRO = (

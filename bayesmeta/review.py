@@ -141,6 +141,8 @@ class ReviewAnalysis:
     ppc: pd.DataFrame = field(default_factory=pd.DataFrame)
     ppc_verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
     published: pd.DataFrame | None = None
+    model_averaging: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bf_sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -225,6 +227,9 @@ def frequentist_table(
                 warnings.simplefilter("ignore", NotEstimableWarning)
                 r = rma(sub, mods=mods or None, method=method, test=test)
             pi = (r.pi_lb, r.pi_ub) if r.p == 1 else (math.nan, math.nan)
+            note = trial_note(r.k)
+            if test == "knha" and r.k - r.p < 1:
+                note = f"{method}+KH needs k > {r.p} (Knapp-Hartung uses k - {r.p} df)"
             for j, coef in enumerate(r.coef_names):
                 rows.append(
                     {
@@ -243,9 +248,157 @@ def frequentist_table(
                         "QEp": r.QEp,
                         "pi_lb": pi[0],
                         "pi_ub": pi[1],
+                        "note": note,
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def trial_note(k: int) -> str:
+    """Return a warning in words for outcomes with too few trials; empty from 3 trials on.
+
+    Shown beside the outcome in the CLI table, the JSON output and the report.
+
+    Examples
+    --------
+    >>> trial_note(1)
+    '1 trial: no pooling; the Bayesian interval is driven by the tau prior'
+    >>> trial_note(5)
+    ''
+    """
+    if k == 1:
+        return "1 trial: no pooling; the Bayesian interval is driven by the tau prior"
+    if k == 2:
+        return "2 trials: heterogeneity barely estimable; intervals depend on the tau prior"
+    return ""
+
+
+def _outcome_priors(table: EffectTable) -> dict[str, tuple[Any, Any]]:
+    """(mu prior, tau prior) of every outcome, as the review's random-effects fit uses them."""
+    from bayesmeta.models import MultiOutcome
+
+    pri = MultiOutcome(table).priors
+    return {o: (pri["mu"][o], pri["tau"][o]) for o in table.outcomes}
+
+
+def model_averaging_table(
+    table: EffectTable, priors: dict[str, tuple[Any, Any]] | None = None, ci_prob: float = 0.95
+) -> pd.DataFrame:
+    """Tabulate exact Bayesian model averaging per outcome (is there an effect? heterogeneity?).
+
+    One row per outcome: posterior probabilities of the four models (``p_m00`` ... ``p_m11``,
+    see :mod:`bayesmeta.bma`), the inclusion Bayes factors ``bf_effect`` and
+    ``bf_heterogeneity`` (BF10), the evidence in words, and the model-averaged posterior of
+    ``mu`` (mean, equal-tailed interval; the point mass at 0 included).
+
+    Parameters
+    ----------
+    table
+        The review's data.
+    priors
+        Outcome -> (mu prior, tau prior); default the priors of the review's random-effects fit.
+    ci_prob
+        Interval probability.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> bma = model_averaging_table(table.for_outcome("recovery"))
+    >>> bma.columns[:4].tolist()
+    ['outcome', 'k', 'bf_effect', 'evidence_effect']
+    """
+    from bayesmeta.bma import model_average
+
+    priors = priors or _outcome_priors(table)
+    rows = []
+    for outcome, sub in table.by_outcome():
+        mu_prior, tau_prior = priors[outcome]
+        bma = model_average(sub.yi, sub.sei, tau_prior=tau_prior, mu_prior=mu_prior)
+        words = bma.statements()
+        summ = bma.summary(ci_prob)
+        rows.append(
+            {
+                "outcome": outcome,
+                "k": sub.k,
+                "bf_effect": bma.bf_effect,
+                "evidence_effect": words["effect"],
+                "bf_heterogeneity": bma.bf_heterogeneity,
+                "evidence_heterogeneity": words["heterogeneity"],
+                "p_effect": summ["p_effect"],
+                "mu_mean": summ["mean"],
+                "mu_ci_lb": summ["ci_lb"],
+                "mu_ci_ub": summ["ci_ub"],
+                **{f"p_{m}": float(p) for m, p in bma.models["post_prob"].items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: Multipliers of the default prior scales in the Bayes-factor sensitivity analysis.
+BF_SENSITIVITY_FACTORS: tuple[float, ...] = (0.5, 1.0, 2.0)
+
+
+def bf_sensitivity_table(
+    table: EffectTable,
+    priors: dict[str, tuple[Any, Any]] | None = None,
+    factors: tuple[float, ...] = BF_SENSITIVITY_FACTORS,
+) -> pd.DataFrame:
+    """How the Bayes factor for an effect depends on the prior scales, per outcome.
+
+    Bayes factors depend on the priors more than posteriors do (a wider ``mu`` prior predicts
+    larger effects and so favours "no effect"). Each row: one outcome with the ``mu`` prior's
+    and the ``tau`` prior's scale multiplied by a factor from ``factors`` (normal and
+    half-normal priors; other families keep their scale), the inclusion BF10 for an effect and
+    its words.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> sens = bf_sensitivity_table(table.for_outcome("recovery"))
+    >>> len(sens), sens.columns[:3].tolist()
+    (9, ['outcome', 'mu_scale', 'tau_scale'])
+    """
+    from bayesmeta.bma import model_average
+
+    priors = priors or _outcome_priors(table)
+    rows = []
+    for outcome, sub in table.by_outcome():
+        mu_prior, tau_prior = priors[outcome]
+        for fm in factors:
+            for ft in factors:
+                mp, tp = _scaled(mu_prior, fm), _scaled(tau_prior, ft)
+                if mp is None or tp is None:
+                    continue
+                bma = model_average(sub.yi, sub.sei, tau_prior=tp, mu_prior=mp)
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "mu_scale": fm,
+                        "tau_scale": ft,
+                        "mu_prior": str(mp),
+                        "tau_prior": str(tp),
+                        "bf_effect": bma.bf_effect,
+                        "evidence_effect": bma.statements()["effect"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _scaled(prior: Any, factor: float) -> Any:
+    """Return the prior with its scale times ``factor`` (normal, half-normal), else None."""
+    from bayesmeta.priors import HalfNormal, Normal
+
+    if factor == 1.0:
+        return prior
+    if isinstance(prior, Normal):
+        return Normal(prior.mu, prior.sigma * factor)
+    if isinstance(prior, HalfNormal):
+        return HalfNormal(prior.scale * factor)
+    return None
 
 
 def subgroup_table(
@@ -405,6 +558,13 @@ def analyse_review(
                 fits.append(RegressionFit(outcome, list(mods), bayes, reml))
         timings["meta_regression"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    say("model averaging: evidence for an effect and for heterogeneity, per outcome (exact)")
+    priors = _outcome_priors(table)  # the priors of the random-effects fit above
+    bma = model_averaging_table(table, priors)
+    bf_sens = bf_sensitivity_table(table, priors)
+    timings["model_averaging"] = time.perf_counter() - t0
+
     say("checks: posterior predictive, comparison with published estimates")
     ppc = checks.posterior_predictive_pvalues(result, random_seed=seed)
     verdicts = checks.ppc_summary(result, random_seed=seed)
@@ -421,6 +581,8 @@ def analyse_review(
         ppc=ppc,
         ppc_verdicts=verdicts,
         published=published,
+        model_averaging=bma,
+        bf_sensitivity=bf_sens,
         timings=timings,
         settings=_settings(result, seed, engine, sampling),
     )
@@ -449,7 +611,7 @@ def _kw(sampling: dict[str, Any]) -> dict[str, Any]:
 
 
 def fmt_ci(est: float, lb: float, ub: float, digits: int = 2) -> str:
-    """``"0.12 (-0.05, 0.30)"``; an empty string when the estimate is missing."""
-    if est is None or not math.isfinite(est):
+    """``"0.12 (-0.05, 0.30)"``; an empty string when the estimate or its interval is missing."""
+    if any(v is None or not math.isfinite(v) for v in (est, lb, ub)):
         return ""
     return f"{est:.{digits}f} ({lb:.{digits}f}, {ub:.{digits}f})"
