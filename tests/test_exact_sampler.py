@@ -126,7 +126,7 @@ def test_meta_regression_agrees_with_nuts():
     )
     model = MetaRegression(tab, mods=["ablat"])
     ex = model.fit(10_000, engine="exact", random_seed=4)
-    nuts = model.fit(1000, engine="nuts", random_seed=4, nuts_sampler="nutpie", target_accept=0.95)
+    nuts = model.fit(1000, engine="nuts", random_seed=4, nuts_sampler="nutpie")
     assert nuts.engine == "nuts" and nuts.sampler == "nutpie"
     import arviz as az
 

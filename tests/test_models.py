@@ -313,7 +313,6 @@ def schools_fit() -> Result:
             chains=4,
             random_seed=8,
             nuts_sampler=SAMPLER,
-            target_accept=0.95,
             prior_draws=200,
         )
 
@@ -327,7 +326,6 @@ def multi_fit() -> Result:
         chains=4,
         random_seed=3,
         nuts_sampler=SAMPLER,
-        target_accept=0.9,
     )
 
 
@@ -483,7 +481,6 @@ def test_meta_regression_bcg_matches_metafor_slope() -> None:
         chains=4,
         random_seed=5,
         nuts_sampler=SAMPLER,
-        target_accept=0.95,
     )
     beta = res.posterior["beta"].sel(moderator="ablat").values.mean()
     assert abs(beta - (-0.0291)) < 0.05
@@ -508,7 +505,6 @@ def test_multi_outcome_matches_single_fits(multi_fit: Result) -> None:
             chains=4,
             random_seed=4,
             nuts_sampler=SAMPLER,
-            target_accept=0.9,
         )
         m_multi = multi_fit.draws("mu", outcome)
         m_single = single.draws("mu")
@@ -543,7 +539,7 @@ def test_multi_outcome_matches_single_fits(multi_fit: Result) -> None:
 def test_binomial_bcg_near_frequentist() -> None:
     tab = bcg("OR")
     res = Binomial(tab).fit(  # engine="auto": NUTS, and the result says so
-        1000, tune=1000, chains=4, random_seed=2, nuts_sampler=SAMPLER, target_accept=0.9
+        1000, tune=1000, chains=4, random_seed=2, nuts_sampler=SAMPLER
     )
     assert res.engine == "nuts" and res.sampler == SAMPLER
     assert "binomial likelihood" in res.sampling["engine_reason"]
