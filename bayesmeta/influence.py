@@ -1,4 +1,4 @@
-r"""Influence of single studies: leave-one-out and cumulative meta-analysis, frequentist and Bayesian.
+r"""Influence of single studies: leave-one-out and cumulative meta-analysis (also Bayesian).
 
 :func:`leave1out` and :func:`cumul` re-fit a :func:`~bayesmeta.frequentist.rma` model without
 each study in turn, or adding the studies one at a time, and report every field of metafor 3.8's
@@ -91,7 +91,7 @@ class InfluenceResult:
     full: FrequentistResult = field(repr=False)
 
     def to_frame(self) -> pd.DataFrame:
-        """The results as a table, with metafor's columns (``tval`` under Knapp-Hartung).
+        """Return the results as a table, with metafor's columns (``tval`` under Knapp-Hartung).
 
         Examples
         --------
@@ -113,7 +113,7 @@ class InfluenceResult:
 
 
 def _one_study(y: float, v: float, level: float) -> tuple[float, ...]:
-    """metafor's rma.uni with k = 1: an equal-effects z fit (tau2 0, Q 0, I2 0, H2 1)."""
+    """Fit one study as metafor's rma.uni: equal effects, z (tau2 0, Q 0, I2 0, H2 1)."""
     se = math.sqrt(v)
     z = y / se
     crit = float(stats.norm.isf((1 - level) / 2))
@@ -438,7 +438,7 @@ def bayesian_leave1out(
     >>> res = bayesian_leave1out(es.yi, es.sei, tau_prior="half_normal(1)",
     ...                          mu_prior="normal(0, 2.5)")
     >>> round(res.full["mean"], 3), round(float(res.mean[0]), 3)
-    (-0.708, -0.699)
+    (-0.711, -0.703)
     """
     y, s, labs = _inputs(yi, sei, labels)
     k = y.size
