@@ -446,7 +446,7 @@ def bayesian_leave1out(
         raise ModelSpecError(f"bayesian_leave1out needs at least 2 studies, got {k}")
     if len(labs) != k:
         raise DataError(f"labels has {len(labs)} entries but yi has {k}", column="labels")
-    post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior, labels=labs)
+    post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior)  # validates priors
     Y = np.vstack([np.where(np.eye(k, dtype=bool), np.nan, y[None, :]), y[None, :]])
     S = np.vstack([np.where(np.eye(k, dtype=bool), np.nan, s[None, :]), s[None, :]])
     tab = exact_posterior_batch(

@@ -213,3 +213,19 @@ def test_kendall_null_distribution() -> None:
     cdf = _kendall_null_cdf(4)
     np.testing.assert_allclose(np.diff(np.r_[0, cdf]) * 24, [1, 3, 5, 6, 5, 3, 1])
     assert cdf[-1] == pytest.approx(1.0)
+
+
+def test_guide_page_code_runs() -> None:
+    """The Python block of docs/guide/bias-and-influence.md runs (tests/test_docs.py lists
+    the other guide pages)."""
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "guide" / "bias-and-influence.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for block in blocks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(block, "bias-and-influence.md", "exec"), {})
