@@ -229,3 +229,12 @@ def test_guide_page_code_runs() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(block, "bias-and-influence.md", "exec"), {})
+
+
+def test_trimfill_without_missing_studies_returns_the_base_fit() -> None:
+    ref = REF["datasets"]["bcg_logRR"]
+    fit = rma(ref["yi"], ref["vi"], method="DL", test="knha")
+    res = trimfill(fit, "R0")
+    assert res.k0 == 0 and res.fit is fit and not res.fill.any()
+    assert res.p_k0 == pytest.approx(0.5) and res.iterations >= 1
+    assert res.filled_yi.size == 0

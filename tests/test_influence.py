@@ -140,3 +140,9 @@ def test_bayesian_leave1out_accepts_a_fit_or_a_table() -> None:
         bayesian_leave1out([0.1, 0.2], tau_prior="half_normal(0.5)")
     with pytest.raises(ModelSpecError):
         bayesian_leave1out([0.1], [0.1], tau_prior="half_normal(0.5)")
+
+
+def test_bayesian_leave1out_with_repeated_labels() -> None:
+    fit = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], labels=["a", "a", "b", "c"])
+    res = bayesian_leave1out(fit, tau_prior="half_normal(0.5)")  # labels need not be unique
+    assert res.labels == ("a", "a", "b", "c") and np.all(np.isfinite(res.mean))

@@ -39,21 +39,22 @@ datasets <- list(
   bcg_logRR = list(
     description = "dat.bcg, log risk ratio",
     data_call = "dat <- escalc(\"RR\", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)",
-    labels = "paste(dat$author, dat$year)",
+    labels = "paste(dat$author, dat$year)", slab = "paste(author, year)",
     # cumulative order: by publication year (1973 occurs twice: ties keep the data order)
     orders = list(list(call = "cumul(res, order = year)", key = "year", decreasing = FALSE))),
   normand_MD = list(
     description = "dat.normand1999, raw mean difference (days)",
     data_call = paste0("dat <- escalc(\"MD\", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, ",
                        "sd2i = sd2i, n2i = n2i, data = dat.normand1999)"),
-    labels = "as.character(dat$source)",
+    labels = "as.character(dat$source)", slab = "as.character(source)",
     # cumulative order: largest trial first
     orders = list(list(call = "cumul(res, order = n1i + n2i, decreasing = TRUE)",
                        key = "n1i + n2i", decreasing = TRUE)))
 )
 
-fit_call_for <- function(method, test) {
-  s <- paste0("res <- rma(yi, vi, data = dat, method = \"", method, "\", test = \"", test, "\"")
+fit_call_for <- function(method, test, slab) {
+  s <- paste0("res <- rma(yi, vi, data = dat, slab = ", slab, ", method = \"", method,
+              "\", test = \"", test, "\"")
   if (method == "REML") s <- paste0(s, ", control = ", CTRL)
   paste0(s, ")")
 }
@@ -85,11 +86,9 @@ for (dname in names(datasets)) {
   for (method in methods) for (test in tests) {
     env <- new.env()
     env$dat <- dat
-    fit_call <- fit_call_for(method, test)
+    fit_call <- fit_call_for(method, test, d$slab)
     base <- capture(fit_call, env)
     stem <- paste(dname, method, test, sep = "_")
-    # metafor's slab: study labels
-    env$res$slab <- eval(parse(text = d$labels), envir = env0)
     common <- list(dataset = dname, fit_call = fit_call, base_warnings = I(base$warnings),
                    full = list(estimate = as.numeric(env$res$beta), se = env$res$se,
                                ci_lb = env$res$ci.lb, ci_ub = env$res$ci.ub))
