@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from bayesmeta.errors import DataError, ModelSpecError
+from bayesmeta.errors import DataError, ModelSpecError, SmallStudyWarning
 from bayesmeta.frequentist import FrequentistResult, rma
 
 __all__ = [
@@ -51,17 +51,6 @@ _PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 #: Predictors whose value tends to 0 for an infinitely large study: the intercept is then the
 #: "limit estimate" (metafor's ``est``).
 _LIMIT_PREDICTORS = ("sei", "vi", "ninv", "sqrtninv")
-
-
-class SmallStudyWarning(UserWarning):
-    """Fewer studies than the Cochrane Handbook advises for a test of funnel-plot asymmetry.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> issubclass(SmallStudyWarning, UserWarning)
-    True
-    """
 
 
 def _small_k(k: int, what: str) -> list[str]:

@@ -15,6 +15,7 @@ __all__ = [
     "ModelSpecError",
     "NotEstimableWarning",
     "ResultFileError",
+    "SmallStudyWarning",
 ]
 
 
@@ -132,4 +133,18 @@ class NotEstimableWarning(UserWarning):
     ...     fit = rma([0.3], [0.04], method="REML")
     >>> [w.category.__name__ for w in caught], fit.tau2
     (['NotEstimableWarning'], nan)
+    """
+
+
+class SmallStudyWarning(UserWarning):
+    """Fewer studies than the Cochrane Handbook advises for a test of funnel-plot asymmetry.
+
+    The Handbook (section 10.4.3.1) advises against tests for funnel-plot asymmetry with fewer
+    than 10 studies; :mod:`bayesmeta.bias` computes them on request and records this warning in
+    the result.
+
+    Examples
+    --------
+    >>> issubclass(SmallStudyWarning, UserWarning)
+    True
     """

@@ -1,4 +1,4 @@
-"""Structure and legibility of the small-study and influence figures (bayesmeta.plots_bias)."""
+"""Structure and legibility of the small-study and influence figures (bayesmeta.plots.bias)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bayesmeta import datasets, escalc, rma
 from bayesmeta.bias import trimfill
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.influence import bayesian_leave1out, cumul, leave1out
-from bayesmeta.plots_bias import funnel_plot, leave1out_plot
+from bayesmeta.plots.bias import funnel_plot, leave1out_plot
 
 DPI = 150  # the drawing dpi of the report's figures
 

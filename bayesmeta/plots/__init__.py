@@ -32,6 +32,7 @@ at the dpi (:data:`DPI`) the figure is drawn with.
 from __future__ import annotations
 
 from bayesmeta.plots._layout import ACCENT, DPI, font_family
+from bayesmeta.plots.bias import funnel_plot, leave1out_plot
 from bayesmeta.plots.bubble import bubble_plot
 from bayesmeta.plots.forest import forest_plot
 from bayesmeta.plots.ppc import ppc_plot, predictive_replicates
@@ -45,6 +46,8 @@ __all__ = [
     "bubble_plot",
     "font_family",
     "forest_plot",
+    "funnel_plot",
+    "leave1out_plot",
     "ppc_plot",
     "predictive_replicates",
     "save_figure",
