@@ -130,7 +130,8 @@ def test_half_normal_prose_numbers():
 # ---------------------------------------------------------------------- code blocks in pages
 PAGES = ("getting-started.md", "guide/effect-sizes.md", "guide/frequentist.md",
          "guide/tau-priors.md", "guide/bayesian-models.md", "guide/meta-regression.md",
-         "guide/published.md")  # fmt: skip
+         "guide/published.md", "guide/model-averaging.md",
+         "guide/bias-and-influence.md")  # fmt: skip
 
 
 def _blocks(page: str) -> list[str]:
