@@ -43,9 +43,14 @@ The search, deterministic from ``seed``:
 >>> bool(check["reproduced"].all())
 True
 >>> sn = check[(check["outcome"] == "social_network_support") & (check["subgroup"] == "all")]
->>> sn[["quantity", "published", "recomputed_rounded"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
-[['k', 4.0, 4.0], ['estimate', 0.09, 0.09], ['ci_lb', -0.25, -0.25], ['ci_ub', 0.42, 0.42],
- ['I2_percent', 67.0, 67.0], ['QEp', 0.05, 0.0]]
+>>> for row in sn.itertuples():
+...     print(f"{row.quantity:<10} published {row.published:g}, re-computed {row.recomputed:.4f}")
+k          published 4, re-computed 4.0000
+estimate   published 0.09, re-computed 0.0888
+ci_lb      published -0.25, re-computed -0.2467
+ci_ub      published 0.42, re-computed 0.4242
+I2_percent published 67, re-computed 67.4386
+QEp        published 0.05, re-computed 0.0266
 """
 
 from __future__ import annotations
@@ -133,10 +138,22 @@ class TrialDesign:
 
 #: The 19 trials: 14 contributing (Trial 01 to 14), 5 not (Trial 15 to 19).
 DESIGN: tuple[TrialDesign, ...] = (
-    TrialDesign("substitute", "higher", 24, (_QOL, SNS, _WAC, _WAS, _SYM, _DAYS), (48, 48),
-                "white2020_studies row 1 (ref 23): sizes, role, support, follow-up, outcomes"),
-    TrialDesign("add-on", "higher", 6, (_QOL,), (10, 51),
-                "white2020_studies row 2 (ref 28): sizes, role, support, follow-up"),
+    TrialDesign(
+        "substitute",
+        "higher",
+        24,
+        (_QOL, SNS, _WAC, _WAS, _SYM, _DAYS),
+        (48, 48),
+        "white2020_studies row 1 (ref 23): sizes, role, support, follow-up, outcomes",
+    ),
+    TrialDesign(
+        "add-on",
+        "higher",
+        6,
+        (_QOL,),
+        (10, 51),
+        "white2020_studies row 2 (ref 28): sizes, role, support, follow-up",
+    ),
     TrialDesign("add-on", "lower", 12, (SNS, _REC, _SYM, _HOSP)),
     TrialDesign("add-on", "higher", 12, (SNS, _REC, _EMP, _DEP)),
     TrialDesign("add-on", "higher", 9, (SNS, _QOL, _SYM, _DAYS)),
@@ -330,15 +347,20 @@ def _solve_sns(
             n1, n2 = arms(p)
             return _sns_residuals(p[:4], n1, n2, margin)
 
-        sol = optimize.least_squares(resid, p0, max_nfev=400, bounds=(
-            [-2, -2, -2, -2, np.log(40), np.log(40), np.log(40)],
-            [2, 2, 2, 2, np.log(320), np.log(320), np.log(320)],
-        ))
+        sol = optimize.least_squares(
+            resid,
+            p0,
+            max_nfev=400,
+            bounds=(
+                [-2, -2, -2, -2, np.log(40), np.log(40), np.log(40)],
+                [2, 2, 2, 2, np.log(320), np.log(320), np.log(320)],
+            ),
+        )
         if np.abs(sol.fun).max() > 1e-6:
             continue
         n1, n2 = arms(sol.x)
         n1, n2 = np.round(n1), np.round(n2)
-        sol2 = optimize.least_squares(lambda y: _sns_residuals(y, n1, n2, margin), sol.x[:4])
+        sol2 = optimize.least_squares(_sns_residuals, sol.x[:4], args=(n1, n2, margin))
         if np.abs(sol2.fun).max() <= 1e-6:
             return sol2.x, n1.astype(int), n2.astype(int)
     raise FitError("no social network support solution found; try another seed")
@@ -347,10 +369,8 @@ def _solve_sns(
 # ------------------------------------------------------------------------------ other outcomes
 
 
-def _solve_location_spread(
-    z: np.ndarray, vfun: Any, est: float, i2: float
-) -> np.ndarray:
-    """y = a + b z with DL estimate ``est`` and I² ``i2`` (fixed-point iteration)."""
+def _solve_location_spread(z: np.ndarray, vfun: Any, est: float, i2: float) -> np.ndarray:
+    """Return y = a + b z with DL estimate ``est`` and I² ``i2`` (fixed-point iteration)."""
     k = z.size
     z = z - z.mean()
     q_target = (k - 1) / (1 - i2 / 100) if i2 > 0 else 0.6 * (k - 1)
@@ -401,7 +421,7 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
         rand[i] = np.ceil(np.asarray(a) / ret[i]).astype(int)
 
     def split(total: int) -> tuple[int, int]:
-        n1 = int(round(total * rng.uniform(0.46, 0.54)))
+        n1 = round(float(total * rng.uniform(0.46, 0.54)))
         return n1, total - n1
 
     for i, d in enumerate(DESIGN):
@@ -415,7 +435,7 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
         if DESIGN[i].randomised is None:
             set_rand(i, analysed[(i, SNS)])
     # 2. satisfaction: Trials 07 and 09
-    t07 = int(round(_N_TARGETS[_SAT] * rng.uniform(0.42, 0.58)))
+    t07 = round(float(_N_TARGETS[_SAT] * rng.uniform(0.42, 0.58)))
     for i, tot in ((6, t07), (8, _N_TARGETS[_SAT] - t07)):
         analysed[(i, _SAT)] = split(tot)
         set_rand(i, analysed[(i, _SAT)])
@@ -461,7 +481,9 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
     # indicators consistent with the level
     indicators = np.zeros((n_tr, 3), dtype=int)
     for i, d in enumerate(DESIGN):
-        met = int(rng.integers(2, 4)) if d.org_support_level == "higher" else int(rng.integers(0, 2))
+        met = (
+            int(rng.integers(2, 4)) if d.org_support_level == "higher" else int(rng.integers(0, 2))
+        )
         indicators[i, rng.choice(3, met, replace=False)] = 1
 
     trials = pd.DataFrame(
@@ -489,6 +511,7 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
         idx = [i for i in contributing if name in DESIGN[i].outcomes]
         n1 = np.array([analysed[(i, name)][0] for i in idx], dtype=float)
         n2 = np.array([analysed[(i, name)][1] for i in idx], dtype=float)
+        y: np.ndarray | None
         if name == SNS:
             y = np.asarray(y_sns)
         elif name == _HOSP:
@@ -498,14 +521,16 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
             y = _solve_location_spread(
                 rng.standard_normal(len(idx)), lambda g, n1=n1, n2=n2: _v_smd(g, n1, n2), est, i2
             )
-        if name == _HOSP:
+        arm_values: list[dict[str, Any] | None]
+        if y is None:
             cells = _hospitalised(rng, n1, n2)
             if cells is None:
                 return None
             arm_values = [{"ai": a, "ci": c} for a, c in cells]
         else:
             arm_values = [
-                _arms(rng, name, float(g), int(a), int(b)) for g, a, b in zip(y, n1, n2, strict=True)
+                _arms(rng, name, float(g), int(a), int(b))
+                for g, a, b in zip(y, n1, n2, strict=True)
             ]
             if any(a is None for a in arm_values):
                 return None
@@ -624,7 +649,12 @@ def _smd(rows: pd.DataFrame, convention: str) -> tuple[np.ndarray, np.ndarray]:
     es = escalc(
         "SMD",
         convention=convention,
-        **{c: rows[c].to_numpy(float) for c in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")},
+        m1i=rows["m1i"].to_numpy(float),
+        sd1i=rows["sd1i"].to_numpy(float),
+        n1i=rows["n1i"].to_numpy(float),
+        m2i=rows["m2i"].to_numpy(float),
+        sd2i=rows["sd2i"].to_numpy(float),
+        n2i=rows["n2i"].to_numpy(float),
     )
     return np.asarray(es.yi), np.asarray(es.vi)
 
@@ -734,7 +764,7 @@ def reproduction_check(
     (39, 39)
     >>> row = check[(check.outcome == "social_network_support") & (check.subgroup == "higher")
     ...             & (check.quantity == "estimate")].iloc[0]
-    >>> row["published"], row["recomputed_rounded"], bool(row["reproduced"])
+    >>> float(row["published"]), float(row["recomputed_rounded"]), bool(row["reproduced"])
     (-0.04, -0.04, True)
     """
     from bayesmeta.frequentist import rma, rma_mh, subgroup_analysis
