@@ -72,10 +72,13 @@ __all__ = [
     "OUTCOME_TARGETS",
     "RECONSTRUCTION_SEED",
     "TARGETS",
+    "TRIAL_COLUMNS",
     "TrialDesign",
+    "bundled_trials",
     "reconstruct_review",
     "reconstruct_trials",
     "reproduction_check",
+    "trials_records",
 ]
 
 #: The default seed: the review's publication date (BMC Psychiatry, 3 November 2020).
@@ -726,6 +729,50 @@ def reconstruct_trials(seed: int = RECONSTRUCTION_SEED) -> pd.DataFrame:
     return trials
 
 
+#: Columns of the trials table kept in ``peer_support_simulated.json`` (key ``"trials"``).
+TRIAL_COLUMNS: tuple[str, ...] = (
+    "study",
+    "n_randomised",
+    "n1_randomised",
+    "n2_randomised",
+    "org_support_level",
+    "peer_role",
+    "follow_up_months",
+    "contributes",
+)
+
+
+def trials_records(trials: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the trials as JSON-native records, as kept in ``peer_support_simulated.json``.
+
+    Examples
+    --------
+    >>> trials_records(reconstruct_trials())[0]["n1_randomised"]
+    48
+    """
+    out: list[dict[str, Any]] = []
+    for row in trials[list(TRIAL_COLUMNS)].to_dict(orient="records"):
+        out.append({str(k): v.item() if hasattr(v, "item") else v for k, v in row.items()})
+    return out
+
+
+def bundled_trials() -> pd.DataFrame:
+    """Return the 19 trials of the bundled reconstruction without re-running the search.
+
+    Read from the ``"trials"`` entry of ``peer_support_simulated.json`` (a test checks it equals
+    :func:`reconstruct_trials`).
+
+    Examples
+    --------
+    >>> trials = bundled_trials()
+    >>> len(trials), int(trials["n_randomised"].sum())
+    (19, 3329)
+    """
+    from bayesmeta.datasets import describe
+
+    return pd.DataFrame(describe("peer_support_simulated")["trials"], columns=list(TRIAL_COLUMNS))
+
+
 def reproduction_check(
     sheet: pd.DataFrame | None = None,
     *,
@@ -737,7 +784,8 @@ def reproduction_check(
     Parameters
     ----------
     sheet
-        An extraction sheet (default: the bundled reconstruction, with its trials).
+        An extraction sheet (default: the bundled reconstruction, with its trials from
+        :func:`bundled_trials`).
     trials
         The review's trials (for the 19 trials and 3329 participants); without it, and with a
         ``sheet`` given, those rows are left out.
@@ -775,7 +823,7 @@ def reproduction_check(
 
         sheet = load_peer_support_simulated()
         if trials is None:
-            trials = reconstruct_trials()
+            trials = bundled_trials()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotEstimableWarning)
         table = read_sheet(sheet, convention=convention)

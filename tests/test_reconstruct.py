@@ -217,3 +217,28 @@ def test_values_plausible(raw: pd.DataFrame) -> None:
     hosp = raw[raw["outcome"] == "hospitalised"]
     risk = hosp["ci"].sum() / hosp["n2i"].sum()
     assert 0.15 < risk < 0.45
+
+
+def test_json_keeps_the_trials_of_the_search() -> None:
+    kept = rec.bundled_trials()
+    found = rec.reconstruct_trials()[list(rec.TRIAL_COLUMNS)]
+    pd.testing.assert_frame_equal(kept, found, check_dtype=False)
+    assert rec.trials_records(found) == describe_trials()
+
+
+def describe_trials() -> list[dict[str, object]]:
+    from bayesmeta.datasets import describe
+
+    return list(describe("peer_support_simulated")["trials"])
+
+
+def test_default_check_uses_the_bundled_sheet_and_trials() -> None:
+    check = rec.reproduction_check()
+    assert len(check) == len(rec.TARGETS) and check["reproduced"].all()
+    review = check[check["outcome"] == "review"].set_index("quantity")["recomputed"]
+    assert review.to_dict() == {
+        "n_trials": 19,
+        "n_participants": 3329,
+        "n_trials_meta_analysis": 14,
+        "n_outcomes": 11,
+    }
