@@ -1,5 +1,10 @@
 r"""A simulated review with the structure of White et al. (2020), for demonstrations and tests.
 
+Two generators: :func:`simulate_review` draws a review at random from the published summaries
+(sampling error included, for simulation studies); the bundled ``peer_support_simulated.csv`` is
+instead the calibrated reconstruction of :mod:`bayesmeta.reconstruct`, whose DL estimates
+reproduce the published numbers (``python -m bayesmeta.simulate`` writes it).
+
 The trial-level data of White et al. (2020) are not available to us. :func:`simulate_review`
 generates a *simulated* review with the same structure, in the shape of an extraction sheet
 (:mod:`bayesmeta.sheet`): 19 trials, of which 14 contribute data, eleven outcomes with their
@@ -73,10 +78,13 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta.errors import ModelSpecError
+from bayesmeta.reconstruct import GENERATING_CALL as RECONSTRUCTION_CALL
+from bayesmeta.reconstruct import reconstruct_review
 from bayesmeta.sheet import ORG_INDICATORS, PEER_ROLES, template_columns
 
 __all__ = [
     "DEFAULT_SEED",
+    "GENERATING_CALL",
     "OutcomeSpec",
     "SimulationSpec",
     "default_outcomes",
@@ -89,8 +97,9 @@ __all__ = [
 #: The default seed: the review's publication date (BMC Psychiatry, 3 November 2020).
 DEFAULT_SEED = 20201103
 
-#: The generating call of the bundled ``peer_support_simulated.csv``.
-GENERATING_CALL = "bayesmeta.simulate.simulate_review(SimulationSpec(), seed=20201103)"
+#: The generating call of the bundled ``peer_support_simulated.csv``: since issue 12 the bundled
+#: review is the calibrated reconstruction of :mod:`bayesmeta.reconstruct`, not a random draw.
+GENERATING_CALL = RECONSTRUCTION_CALL
 
 _SIMULATED_NOTE = (
     "SIMULATED data with the structure of White et al. (2020), generated from its published "
@@ -818,17 +827,20 @@ def _draw_arms(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bayesmeta.simulate [--seed N] [--spec spec.json] [--out file.csv]``.
+    """``python -m bayesmeta.simulate [--random] [--seed N] [--spec spec.json] [--out file.csv]``.
 
-    Writes the simulated review as CSV (to standard output by default); ``--dump-spec`` prints
-    the default spec as JSON instead, to edit and pass back with ``--spec``.
+    Writes, as CSV (to standard output by default), the calibrated reconstruction
+    (:func:`bayesmeta.reconstruct.reconstruct_review`, the bundled ``peer_support_simulated.csv``
+    with the default seed), or with ``--random`` or ``--spec`` a random review from
+    :func:`simulate_review`. ``--dump-spec`` prints the default spec as JSON instead, to edit and
+    pass back with ``--spec``.
 
     Examples
     --------
     >>> import contextlib, io
     >>> buf = io.StringIO()
     >>> with contextlib.redirect_stdout(buf):
-    ...     code = main(["--seed", "1"])
+    ...     code = main(["--random", "--seed", "1"])
     >>> code, buf.getvalue().splitlines()[0].split(",")[:2]
     (0, ['study', 'outcome'])
     """
@@ -837,6 +849,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spec", help="a JSON file from --dump-spec (default: the default spec)")
     parser.add_argument("--out", help="CSV file to write (default: standard output)")
     parser.add_argument("--dump-spec", action="store_true", help="print the spec as JSON")
+    parser.add_argument(
+        "--random",
+        action="store_true",
+        help="a random review from the spec (default: the calibrated reconstruction)",
+    )
     args = parser.parse_args(argv)
     if args.spec:
         with open(args.spec, encoding="utf-8") as fh:
@@ -846,7 +863,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump_spec:
         sys.stdout.write(json.dumps(spec.to_dict(), indent=2) + "\n")
         return 0
-    text = to_csv_text(simulate_review(spec, seed=args.seed))
+    if args.random or args.spec:
+        text = to_csv_text(simulate_review(spec, seed=args.seed))
+    else:
+        text = to_csv_text(reconstruct_review(seed=args.seed))
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

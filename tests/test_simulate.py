@@ -181,11 +181,10 @@ def test_values_plausible(review: pd.DataFrame) -> None:
 # ------------------------------------------------------------------------- the bundled copy
 
 
-def test_bundled_csv_matches_regeneration(review: pd.DataFrame) -> None:
-    assert _bundled_text(".csv") == to_csv_text(review), (
-        "peer_support_simulated.csv differs from simulate_review(); regenerate it with "
-        "`python -m bayesmeta.simulate --out bayesmeta/datasets/peer_support_simulated.csv`"
-    )
+def test_bundled_csv_is_the_reconstruction_not_a_random_draw(review: pd.DataFrame) -> None:
+    """The bundled file is bayesmeta.reconstruct's; tests/test_reconstruct.py re-finds it."""
+    assert _bundled_text(".csv") != to_csv_text(review)
+    assert GENERATING_CALL == "bayesmeta.reconstruct.reconstruct_review(seed=20201103)"
 
 
 @pytest.mark.parametrize("convention", ["metafor", "revman"])
@@ -212,6 +211,7 @@ def test_bundled_json_says_simulated_and_matches_the_csv() -> None:
     header = _bundled_text(".csv").split("\n", 1)[0].split(",")
     assert list(info["columns"]) == header
     assert any("SIMULATED" in note for note in info["notes"])
+    assert "calibrated reconstruction" in info["title"]
 
 
 def test_bundled_dataset_loads_with_its_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +223,9 @@ def test_bundled_dataset_loads_with_its_dictionary(monkeypatch: pytest.MonkeyPat
     assert str(frame["org_support_level"].dtype) == "category"
     tab = read_sheet(frame)
     assert len(tab.outcomes) == 11
-    pd.testing.assert_frame_equal(tab.data, read_sheet(simulate_review()).data)
+    from bayesmeta.reconstruct import reconstruct_review
+
+    pd.testing.assert_frame_equal(tab.data, read_sheet(reconstruct_review()).data)
 
 
 # ------------------------------------------------------------------------- the spec
