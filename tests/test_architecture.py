@@ -21,7 +21,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "_dims", "_version", "_registry")),
     ("core helpers", ("effect_sizes", "priors", "_stats", "_csv")),
     ("data", ("table", "sheet")),
-    ("numerical cores", ("frequentist", "exact", "datasets", "simulate", "casestudies")),
+    (
+        "numerical cores",
+        ("frequentist", "exact", "datasets", "simulate", "reconstruct", "casestudies"),
+    ),
     ("numerical analyses", ("bma", "bias", "influence")),
     ("results", ("results", "batch")),
     ("models", ("models",)),
