@@ -489,6 +489,11 @@ def _sections(
             _REGRESSION_INTRO,
             _labelled(regression.round(3)),
         ),
+        *(
+            [("Published numbers re-computed", _REPRODUCTION_INTRO, _reproduction(analysis))]
+            if not analysis.reproduction.empty
+            else []
+        ),
         (
             "Is there an effect at all? Bayesian model averaging",
             _BMA_INTRO,
@@ -498,6 +503,28 @@ def _sections(
         ("Posterior predictive checks", "", _labelled(verdicts)),
         ("Diagnostics", _diagnostics_intro(diag), diag),
     ]
+
+
+_REPRODUCTION_INTRO = (
+    "Every number the paper publishes for a named outcome, re-computed from the data with "
+    "DerSimonian-Laird as RevMan 5 does, and compared at the paper's rounding."
+)
+
+
+def _reproduction(analysis: ReviewAnalysis) -> pd.DataFrame:
+    """The reproduction check, one row per published number, with readable columns."""
+    rep = analysis.reproduction
+    return pd.DataFrame(
+        {
+            "Outcome": rep["outcome"].map(_label),
+            "Subgroup": rep["subgroup"],
+            "Quantity": rep["quantity"],
+            "Published": rep["published"].map(lambda v: f"{v:g}"),
+            "Re-computed": rep["recomputed_rounded"].map(lambda v: f"{v:g}"),
+            "Reproduced": rep["reproduced"].map({True: "yes", False: "**no**"}),
+            "Difference": rep["difference"].map(lambda v: f"{float(v):+.4f}"),
+        }
+    )
 
 
 _BMA_INTRO = (

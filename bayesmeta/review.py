@@ -142,6 +142,7 @@ class ReviewAnalysis:
     ppc_verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
     published: pd.DataFrame | None = None
     model_averaging: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
     bf_sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
