@@ -512,7 +512,7 @@ _REPRODUCTION_INTRO = (
 
 
 def _reproduction(analysis: ReviewAnalysis) -> pd.DataFrame:
-    """The reproduction check, one row per published number, with readable columns."""
+    """Return the reproduction check, one row per published number, with readable columns."""
     rep = analysis.reproduction
     return pd.DataFrame(
         {
