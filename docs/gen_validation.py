@@ -42,6 +42,12 @@ TOLERANCES: dict[str, dict[str, float]] = {
     "eight_schools_tau": {"rtol": 1e-5, "atol": 1e-6},
     # R bayesmeta's DIRECT grid: 1 % of the largest standard error (17.6), absolute
     "eight_schools_mixture": {"rtol": 0.0, "atol": 0.176},
+    # bmr(): tau by integrate() (relative 1e-5); coefficients are DIRECT grid mixtures, compared
+    # in units of R's own grid error at its defaults (tests/test_exact_regression.py)
+    "bmr_tau": {"rtol": 1e-5, "atol": 0.0},
+    "bmr_coef": {"rtol": 0.0, "atol": 1.0},
+    # marginal likelihoods by integrate() in R (tests/test_bma.py)
+    "model_averaging": {"rtol": 1e-8, "atol": 1e-8},
 }
 
 #: Below this, a reference value counts as zero and the absolute difference is reported.
@@ -308,6 +314,70 @@ def eight_schools_rows(part: str) -> Iterator[Row]:
         yield mix.row(key, call)
 
 
+def bmr_rows(part: str) -> Iterator[Row]:
+    """``models/normal-normal-regression/reference.json``: R bayesmeta 3.4 ``bmr()``.
+
+    ``part`` is ``"tau"`` (tau's median, mean, sd, central interval and the log marginal
+    likelihood: relative differences) or ``"coef"`` (each coefficient's mean, sd and quantiles,
+    the mean and prediction at the moderator values: the difference in units of R's own grid
+    error at its default grid, floored at 1e-6).
+    """
+    from bayesmeta import exact_posterior
+    from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal
+
+    ref = _load("normal-normal-regression", "reference.json")
+    for case in ref["cases"]:
+        data, r, err = case["data"], case["reference"], case["grid_error"]
+        tp = case["tau_prior"]
+        tau_prior = (
+            HalfNormal(tp["sigma"]) if tp["family"] == "halfnormal" else HalfCauchy(tp["beta"])
+        )
+        bp = case["beta_prior"]
+        pairs = [] if bp == "flat" else zip(bp["mean"], bp["sd"], strict=True)
+        beta = Flat() if bp == "flat" else [Normal(m, v) for m, v in pairs]
+        post = exact_posterior(
+            data["yi"], data["sei"], X=np.array(data["X"], float), moderators=data["columns"],
+            tau_prior=tau_prior, beta_prior=beta,
+        )  # fmt: skip
+        if part == "tau":
+            d = _Diff()
+            for stat in ("median", "mean", "sd"):
+                d.add(f"tau.{stat}", getattr(post.tau, stat), r["tau"][stat])
+            d.add("tau.central95", post.tau.interval(0.95, "eti"), r["tau"]["central"])
+            if r["log_marginal_likelihood"] is not None:
+                d.add("log p(y)", post.log_marginal_likelihood, r["log_marginal_likelihood"])
+            yield d.row(case["id"], case["call"])
+            continue
+        d = _Diff(absolute=True)
+        for b, eb in zip(r["beta"], err["beta"], strict=True):
+            c = post.coef(b["name"])
+            for stat in ("mean", "sd"):
+                scale = max(float(eb[stat]), 1e-6)
+                d.add(f"{b['name']}.{stat}", getattr(c, stat) / scale, b[stat] / scale)
+            q = np.asarray(c.quantile([0.025, 0.25, 0.5, 0.75, 0.975]))
+            scale_q = np.maximum(np.asarray(eb["quantiles"], float), 1e-6)
+            d.add(f"{b['name']}.q", q / scale_q, list(np.asarray(b["quantiles"]) / scale_q))
+        yield d.row(case["id"], case["call"], "in units of R's default-grid error")
+
+
+def model_averaging_rows() -> Iterator[Row]:
+    """``models/model-averaging/reference.json``: R bayesmeta's marginal likelihoods."""
+    from bayesmeta.bma import model_average
+
+    ref = _load("model-averaging", "reference.json")
+    for case in ref["cases"]:
+        bma = model_average(
+            case["data"]["yi"], case["data"]["sei"], tau_prior="half_normal(0.5)",
+            mu_prior="normal(0, 4)",
+        )  # fmt: skip
+        d = _Diff(absolute=True)
+        for name, value in case["log_marginal"].items():
+            d.add(f"log p(y; {name})", bma.models.loc[name, "log_marginal"], value)
+        for name, value in case["posterior_probability"].items():
+            d.add(f"P({name}; y)", bma.models.loc[name, "post_prob"], value)
+        yield d.row(case["id"], case["call"], "absolute differences")
+
+
 # ------------------------------------------------------------------------------ the page
 @dataclass
 class Section:
@@ -397,6 +467,41 @@ SECTIONS = (
         "Absolute differences. R bayesmeta discretises the mixture over tau on a grid chosen "
         "for ~1 % of a standard error; our quadrature is accurate to ~1e-10 against an "
         "independent oracle (`tests/test_exact.py`), so these differences are R's grid error.",
+    ),
+    Section(
+        "bmr-tau",
+        "Exact meta-regression: tau and the marginal likelihood (bcg)",
+        "models/normal-normal-regression/reference.json",
+        "R bayesmeta 3.4: bmr() on a fine DIRECT grid; tau by integrate()",
+        "relative 1e-5",
+        1e-5,
+        "tests/test_exact_regression.py::test_bmr_reference",
+        lambda: bmr_rows("tau"),
+        "bcg log risk ratios on `alloc` (flat and normal coefficient priors) and on latitude "
+        "(half-Cauchy tau prior). An independent `scipy.integrate` reference in the same test "
+        "file agrees to ~1e-13.",
+    ),
+    Section(
+        "bmr-coef",
+        "Exact meta-regression: coefficients (bcg)",
+        "models/normal-normal-regression/reference.json",
+        "R bayesmeta 3.4: bmr(); coefficients are mixtures over R's DIRECT grid",
+        "R's own grid error (difference / error at bmr's default grid <= 1)",
+        1.0,
+        "tests/test_exact_regression.py::test_bmr_reference",
+        lambda: bmr_rows("coef"),
+        "Differences divided by R's grid error (the change from bmr's default grid to a 20x "
+        "finer one): values below 1 mean agreement within R's own accuracy.",
+    ),
+    Section(
+        "model-averaging",
+        "Bayesian model averaging (bcg, normand1999, eight schools)",
+        "models/model-averaging/reference.json",
+        "R bayesmeta 3.4: $marginal.likelihood, $bayesfactor; closed form for mu = tau = 0",
+        "absolute 1e-8 on log marginal likelihoods and probabilities",
+        1e-8,
+        "tests/test_bma.py",
+        model_averaging_rows,
     ),
 )
 

@@ -64,7 +64,13 @@ def test_agreement_covers_every_reference_case(validation):
 
 def test_documented_tolerances_are_the_tests():
     gv = _load("gen_validation")
-    from tests import test_effect_sizes, test_exact, test_frequentist
+    from tests import (
+        test_bma,
+        test_effect_sizes,
+        test_exact,
+        test_exact_regression,
+        test_frequentist,
+    )
 
     tol = gv.TOLERANCES
     assert tol["rma"]["rtol"] == test_frequentist.RTOL
@@ -75,6 +81,8 @@ def test_documented_tolerances_are_the_tests():
     by_anchor = {s.anchor: s.tol for s in gv.SECTIONS}
     assert by_anchor["rma"] == test_frequentist.RTOL
     assert by_anchor["exact-mixtures"] == pytest.approx(test_exact.MIX_ATOL)
+    assert by_anchor["bmr-tau"] == tol["bmr_tau"]["rtol"] == test_exact_regression.R_TAU_RTOL
+    assert by_anchor["model-averaging"] == test_bma.PROB_TOL == test_bma.LOGML_TOL
 
 
 def test_agreement_page_renders(validation):
