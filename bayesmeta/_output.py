@@ -482,10 +482,14 @@ def _tmpdir(target: Path) -> Path:
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}{os.getpid()}-", dir=target.parent)
     )
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    return tmp
+    return umask
 
 
 def _rmtree(path: Path) -> None:
@@ -624,6 +628,7 @@ def replace_file(
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_umask())
         with _held():
             os.replace(tmp, p)
     except OSError as exc:
