@@ -352,7 +352,8 @@ def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
     ``force=True`` an output whose listed files were edited or which holds added files (those are
     kept). Refused, with :class:`~bayesmeta.errors.OutputError` (exit code 2): a regular file, a
     folder with files bayesmeta did not write, an edited output without ``force``, a parent that
-    is a file, a path too long.
+    is a file, a path too long, a folder where no file can be made (permission, read-only file
+    system: probed by making and removing an empty temporary folder).
 
     Examples
     --------
@@ -371,10 +372,11 @@ def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
     try:
         target = p.resolve()
         state, edited, extra = _inspect(target)
-        for parent in target.parents:  # the nearest existing ancestor must be a folder
+        for parent in target.parents:  # the nearest existing ancestor must be a writable folder
             if parent.exists() or parent.is_symlink():
                 if not parent.is_dir():
                     raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(parent))
+                os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_TAG}probe-", dir=parent))
                 break
     except OSError as exc:
         raise os_error(exc, p, writing=False) from None
@@ -535,8 +537,11 @@ def output_folder(
             yield tmp
             _write_manifest(tmp)
         except OSError as exc:
-            if isinstance(exc, OutputError):
-                raise
+            if isinstance(exc, OutputError):  # name the user's path, not the temporary one
+                msg = str(exc).replace(str(tmp), os.fspath(target))
+                err = OutputError("", path=os.fspath(path), cause=exc.cause, exit_code=3)
+                err.args = (msg,)
+                raise err from None
             raise os_error(exc, path, writing=True) from None
         stage("move")
         _commit(tmp, target, path, force=force, lock_timeout=lock_timeout)

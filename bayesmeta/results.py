@@ -911,9 +911,12 @@ class Result:
             fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
             return bool(fmt == _FORMAT)
 
+        # HDF5 is given memory, not the disk: a full disk or a file-size limit then fails in
+        # Python's own write (a clear OSError), not inside HDF5 (errors in __del__, a crash)
+        data = bytes(tree.to_netcdf(engine="h5netcdf"))
         replace_file(
             path,
-            lambda tmp: tree.to_netcdf(os.fspath(tmp), engine="h5netcdf"),
+            lambda tmp: tmp.write_bytes(data),
             may_replace=is_result,
             what="a bayesmeta result",
         )
