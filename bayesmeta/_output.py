@@ -148,6 +148,7 @@ class _SignalState:
         self.received: int | None = None
         self.done = False  # the interrupt reached its handler (the CLI): stop re-raising
         self.hold = 0  # > 0 inside a swap or a cleanup: record, do not raise
+        self.kill_lock = threading.Lock()  # no re-delivery while the handlers are restored
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
@@ -163,9 +164,10 @@ class _SignalState:
         # until the command line has acknowledged it.
         while self.installed and not self.done and self.received is not None:
             time.sleep(0.25)
-            if self.installed and not self.done and not self.hold:
-                with contextlib.suppress(OSError):
-                    os.kill(os.getpid(), self.received)
+            with self.kill_lock:
+                if self.installed and not self.done and not self.hold:
+                    with contextlib.suppress(OSError):
+                        os.kill(os.getpid(), self.received)
 
     def check(self) -> None:
         if self.received is not None and not self.done and not self.hold:
@@ -233,8 +235,9 @@ def signal_guard() -> Iterator[_SignalState]:
     try:
         yield _SIGNALS
     finally:
-        _SIGNALS.done = True
-        _SIGNALS.installed = False
+        with _SIGNALS.kill_lock:
+            _SIGNALS.done = True
+            _SIGNALS.installed = False
         for s, h in old.items():
             signal.signal(s, h)
         sys.unraisablehook = old_hook
