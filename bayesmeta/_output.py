@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -558,6 +559,7 @@ def _commit(
     try:
         with _lock(target, lock_timeout):
             check_target(shown, force=force)  # again: another run may have written meanwhile
+            _remove_stale(target)
             state, _, extra = _inspect(target)
             with _held():
                 if state == "edited":  # force: carry the files the report did not write over
@@ -591,6 +593,27 @@ def _commit(
             raise
         raise os_error(exc, shown, writing=True) from None
     _SIGNALS.check()
+
+
+#: Age (seconds) after which a temporary folder of a process that no longer exists is removed.
+_STALE_AFTER = 3600.0
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove temporary folders of this target left by runs that were killed (SIGKILL)."""
+    for p in target.parent.glob(f".{glob_escape(target.name)}{_TMP_TAG}*"):
+        m = re.fullmatch(rf"\.{re.escape(target.name)}{re.escape(_TMP_TAG)}(\d+)-\w+", p.name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if time.time() - p.lstat().st_mtime < _STALE_AFTER:
+                continue  # recent: perhaps a live run on another machine sharing the folder
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            _rmtree(p)
+        except OSError:
+            continue
 
 
 def replace_file(

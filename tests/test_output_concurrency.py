@@ -4,13 +4,16 @@ the protocol of every bayesmeta writer on a tiny report)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bayesmeta._output import _inspect
-from tests.output_support import ROOT, env, leftovers
+from tests.output_support import ROOT, env, leftovers, previous_report
 
 ROUNDS = 20
 
@@ -56,3 +59,28 @@ def test_two_writers_never_mix(tmp_path):
             p.wait(timeout=60)
     for p in procs:
         assert p.returncode == 0 and "Traceback" not in (p.stderr.read() if p.stderr else "")
+
+
+@pytest.mark.slow
+def test_two_cli_runs_to_one_folder(tmp_path):
+    """End to end: two ``bayesmeta reproduce`` at once into a previous report."""
+    report = previous_report(tmp_path)
+    args = [sys.executable, "-m", "bayesmeta.cli", "reproduce", "--data", "small.csv"]
+    procs = [
+        subprocess.Popen(
+            [*args, "--seed", str(seed), "--quiet", "--json", "--out", "report"],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
+    for code, err in results:
+        assert code == 0 or (code == 2 and "another bayesmeta run" in err), err
+        assert "Traceback" not in err
+    assert _inspect(report)[0] == "report" and leftovers(tmp_path) == []
+    seeds = {json.loads((report / "provenance.json").read_text())["settings"]["seed"]}
+    assert seeds <= {1, 2}

@@ -136,3 +136,20 @@ def test_to_netcdf_replaces_a_result_but_never_another_file(tmp_path):
         res.to_netcdf(tmp_path / "data.nc" / "x.nc")  # parent is a file
     assert info.value.cause is not None and info.value.exit_code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.nc", "fit.nc"]
+
+
+def test_temporaries_of_killed_runs_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".rep.bayesmeta-tmp-{dead}-abc123"
+    recent = tmp_path / f".rep.bayesmeta-tmp-{dead}-xyz789"
+    for p in (stale, recent):
+        p.mkdir()
+        (p / "index.html").write_text("half")
+    os.utime(stale, (1e9, 1e9))
+    _report(tmp_path / "rep")
+    assert not stale.exists() and recent.exists()  # a recent one may belong to another machine
