@@ -4,8 +4,12 @@
 default) and writes the report; ``bayesmeta fit`` runs the same machinery on any dataset;
 ``bayesmeta compare`` sets a saved result beside a published table.
 
-Exit codes: 0 ok; 2 bad input (the message names file, row and column; no traceback);
-3 a fit failed or did not converge (with what to try); 130 interrupted.
+Exit codes: 0 ok; 2 bad input (the message names file, row and column; no traceback) or a bad
+output path (refused before any work: a file, a folder with other files, an edited report without
+``--force``, a parent that is a file, no permission, a read-only file system, a name too long);
+3 a fit failed or did not converge (with what to try), or the output could not be finished (disk
+full, file-size limit); 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM). On every
+error and signal the previous report is left as it was and no temporary folder remains.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
+import signal
 import sys
 import time
 import warnings
@@ -22,14 +26,18 @@ from typing import Any
 
 import pandas as pd
 
-from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError
+from bayesmeta import _output
+from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError, OutputError
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_FIT_FAILED = 3
+EXIT_BAD_OUTPUT = 2
+EXIT_WRITE_FAILED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _MEASURES = ("SMD", "MD", "OR", "RR", "RD", "generic")
 
@@ -87,9 +95,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from bayesmeta.review import analyse_review
 
     say = _Progress(args.quiet or args.json)
+    _output.check_target(args.out, force=args.force)  # refuse before any work starts
+    _output.stage("read")
     table, label, simulated = _load_sheet(args.data)
     say(f"data: {label}: {table.k} rows, {len(table.outcomes)} outcomes")
     published = datasets.load_white2020().published
+    _output.stage("fit")
     analysis = analyse_review(
         table,
         data_label=label,
@@ -102,7 +113,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         progress=say,
     )
     say(f"writing the report to {args.out}")
-    out = write_report(analysis, args.out)
+    out = write_report(analysis, args.out, force=args.force)
     table_df = side_by_side(analysis)
     problems = analysis.convergence_problems()
     if args.json:
@@ -179,6 +190,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from bayesmeta.review import frequentist_table
 
     say = _Progress(args.quiet or args.json)
+    if args.out:
+        _output.check_target(args.out, force=args.force)  # refuse before any work starts
+    _output.stage("read")
     table = _load_fit_table(args)
     if args.outcome:
         table = table.for_outcome(args.outcome)
@@ -197,6 +211,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     say(f"fitting {type(model).__name__} ({args.engine}, {args.draws} draws x 4 chains)")
     from bayesmeta.errors import ConvergenceWarning
 
+    _output.stage("fit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, with what to do
         result = model.fit(
@@ -213,10 +228,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         mods=table.moderators if args.model == "regression" else None,
     )
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        result.to_netcdf(os.path.join(args.out, "posterior.nc"))
-        comp.to_csv(os.path.join(args.out, "comparison.csv"), index=False)
-        freq.to_csv(os.path.join(args.out, "frequentist.csv"), index=False)
+        say(f"writing {args.out}")
+        with _output.output_folder(args.out, force=args.force) as tmp:
+            result.to_netcdf(tmp / "posterior.nc")
+            _output.write_csv(comp, tmp / "comparison.csv")
+            _output.write_csv(freq, tmp / "frequentist.csv")
     problems = result.diagnostics().problems
     if args.json:
         _emit_json(
@@ -271,6 +287,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+_FORCE_HELP = (
+    "replace a previous bayesmeta report at --out even if its files were edited (files it did "
+    "not write are kept; a folder that is not a bayesmeta report is never replaced)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bayesmeta",
@@ -296,6 +318,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--data", default=None, help="extraction sheet (CSV); default: bundled data")
     r.add_argument("--out", default="bayesmeta-report", help="report folder (default %(default)s)")
+    r.add_argument("--force", action="store_true", help=_FORCE_HELP)
     r.set_defaults(func=_cmd_reproduce)
 
     f = sub.add_parser("fit", parents=[common, sampling], help="fit any dataset")
@@ -309,6 +332,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--mods", default=None, help="moderator columns, comma-separated")
     f.add_argument("--tau-prior", default=None, help="e.g. 'half_normal(0.5)'")
     f.add_argument("--out", default=None, help="folder for posterior.nc and tables")
+    f.add_argument("--force", action="store_true", help=_FORCE_HELP)
     f.set_defaults(func=_cmd_fit)
 
     c = sub.add_parser("compare", parents=[common], help="a saved result against a published table")
@@ -339,8 +363,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     ('usage: bayesmeta [-h] {reproduce,fit,compare} ...', '0')
     """
     args = _parser().parse_args(argv)
+    with _output.signal_guard():
+        try:
+            code = _run(args)
+        except KeyboardInterrupt as err:  # SIGINT/SIGTERM, or Ctrl-C outside the guard
+            got = _output.acknowledge()
+            code = _interrupted(got if got is not None else getattr(err, "signum", signal.SIGINT))
+        signum = _output.acknowledge()
+        if signum is not None and code < EXIT_INTERRUPTED:  # a signal a library swallowed
+            code = _interrupted(signum)
+    return code
+
+
+def _interrupted(signum: int) -> int:
+    name = signal.Signals(signum).name
+    print(
+        f"bayesmeta: {'interrupted' if signum == signal.SIGINT else 'terminated'} ({name}); "
+        "nothing was written or replaced",
+        file=sys.stderr,
+    )
+    return 128 + int(signum)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
+    except OutputError as err:
+        print(f"bayesmeta: error: {err}", file=sys.stderr)
+        return err.exit_code
     except (DataError, ModelSpecError) as err:
         print(f"bayesmeta: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -350,9 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BayesMetaError as err:
         print(f"bayesmeta: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("bayesmeta: interrupted; no report was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

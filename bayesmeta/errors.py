@@ -14,6 +14,7 @@ __all__ = [
     "FitError",
     "ModelSpecError",
     "NotEstimableWarning",
+    "OutputError",
     "ResultFileError",
     "SmallStudyWarning",
 ]
@@ -105,6 +106,44 @@ class ResultFileError(BayesMetaError, OSError):
     ...     print(err)
     no-such-file.nc: no such file
     """
+
+
+class OutputError(BayesMetaError, OSError):
+    """An output path cannot be written: refused (it holds files of the user) or a write fault.
+
+    The command line maps ``exit_code`` to its exit status: 2 when the path is refused or unusable
+    before any work starts (a regular file, a folder with other files, an edited report, a parent
+    that is a file, no permission, a read-only file system, a name too long), 3 when writing could
+    not be finished (disk full, file-size limit). Nothing of the user's is deleted either way.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it (the path is prepended).
+    path
+        The output path concerned.
+    cause
+        A short cause in words (e.g. ``"the disk is full"``).
+    exit_code
+        2 (bad output path) or 3 (could not finish writing).
+
+    Examples
+    --------
+    >>> err = OutputError("holds files bayesmeta did not write", path="mydir", exit_code=2)
+    >>> str(err), err.exit_code
+    ('mydir: holds files bayesmeta did not write', 2)
+    """
+
+    def __init__(
+        self, message: str, *, path: str, cause: str | None = None, exit_code: int = 3
+    ) -> None:
+        self.path = str(path)
+        self.cause = cause
+        self.exit_code = exit_code
+        super().__init__(f"{path}: {message}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ConvergenceWarning(UserWarning):

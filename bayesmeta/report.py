@@ -3,8 +3,9 @@
 The report folder holds ``index.html`` (self-contained: images embedded), ``report.md``, the
 figures (PNG and SVG), the tables (CSV) and the posteriors (NetCDF, readable with
 :meth:`bayesmeta.results.Result.load`). It is written to a temporary folder beside the target
-and moved into place at the end, so a failed or interrupted run leaves the previous report intact
-and no half-written one.
+and moved into place at the end (:mod:`bayesmeta._output`), so a failed or interrupted run leaves
+the previous report intact and no half-written one, and a folder holding anything but a previous
+bayesmeta report is never replaced.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import html
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +262,21 @@ def _tau_figure(analysis: ReviewAnalysis) -> Any:
 # ---------------------------------------------------------------------------- writing
 
 
-def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
+def write_report(
+    analysis: ReviewAnalysis, out: str | os.PathLike[str], *, force: bool = False
+) -> Path:
     """Write the report folder ``out`` (replaced atomically) and return its path.
+
+    The report is written to a temporary sibling folder and moved into place once complete
+    (:func:`bayesmeta._output.output_folder`): ``out`` may be a new path, an empty folder or a
+    previous bayesmeta report (its ``.bayesmeta-manifest.json`` lists every file it wrote); a
+    regular file, a folder holding other files, or a report whose files were edited is refused
+    before anything is written. An interrupted or failed run leaves the previous report intact
+    and no temporary folder behind.
+
+    The CSV tables are spreadsheet-safe: a text cell starting with ``=``, ``+``, ``-`` or ``@``
+    (e.g. a study label) gets a leading ``'`` so a spreadsheet shows it instead of running it as a
+    formula; numbers are written unchanged (:func:`bayesmeta._output.spreadsheet_safe`).
 
     Parameters
     ----------
@@ -272,11 +284,18 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
         The analysis to report.
     out
         Target folder. An existing report there is replaced only once the new one is complete.
+    force
+        Replace a previous report whose files were edited; files it did not write are kept.
 
     Returns
     -------
     pathlib.Path
         The report folder.
+
+    Raises
+    ------
+    OutputError
+        ``out`` may not be written (``exit_code`` 2) or writing failed (``exit_code`` 3).
 
     Examples
     --------
@@ -295,13 +314,12 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
     """
     import matplotlib
 
+    from bayesmeta._output import output_folder, stage, write_csv
+
     matplotlib.use("Agg", force=False)
     from bayesmeta.plots import save_figure
 
-    target = Path(out).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with output_folder(out, force=force) as tmp:
         figs: dict[str, list[tuple[str, Path]]] = {}
         (tmp / "figures").mkdir()
         (tmp / "tables").mkdir()
@@ -325,19 +343,20 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
                     path = save_figure(fig, tmp / "figures" / f"regression_{outcome}")[0]
                     items.append(("Meta-regression on organisational support", path))
             figs[outcome] = items
+            stage("figures")
         tau_png = save_figure(_tau_figure(analysis), tmp / "figures" / "tau_densities")[0]
 
         table = side_by_side(analysis)
         verdicts = analysis.ppc_verdicts[["outcome", "k", "verdict", "sd_verdict", "text"]]
         regression = analysis.regression_table()
         diag = _diagnostics_table(analysis)
-        table.to_csv(tmp / "tables" / "side_by_side.csv", index=False)
-        analysis.comparison.to_csv(tmp / "tables" / "comparison.csv", index=False)
-        analysis.frequentist.to_csv(tmp / "tables" / "frequentist.csv", index=False)
-        analysis.subgroups.to_csv(tmp / "tables" / "subgroups.csv", index=False)
-        regression.to_csv(tmp / "tables" / "meta_regression.csv", index=False)
-        analysis.ppc.to_csv(tmp / "tables" / "ppc.csv", index=False)
-        diag.to_csv(tmp / "tables" / "diagnostics.csv", index=False)
+        write_csv(table, tmp / "tables" / "side_by_side.csv")
+        write_csv(analysis.comparison, tmp / "tables" / "comparison.csv")
+        write_csv(analysis.frequentist, tmp / "tables" / "frequentist.csv")
+        write_csv(analysis.subgroups, tmp / "tables" / "subgroups.csv")
+        write_csv(regression, tmp / "tables" / "meta_regression.csv")
+        write_csv(analysis.ppc, tmp / "tables" / "ppc.csv")
+        write_csv(diag, tmp / "tables" / "diagnostics.csv")
         analysis.result.to_netcdf(tmp / "posteriors" / "random_effects.nc")
         for fit in analysis.regressions:
             name = f"regression_{fit.outcome}_{'_'.join(fit.moderators)}.nc"
@@ -351,17 +370,7 @@ def write_report(analysis: ReviewAnalysis, out: str | os.PathLike[str]) -> Path:
         (tmp / "index.html").write_text(
             _html(sections, analysis, figs, tau_png, meta), encoding="utf-8"
         )
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}-old-{os.getpid()}")
-            target.rename(old)
-        tmp.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return Path(out).resolve()
 
 
 def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:

@@ -971,7 +971,14 @@ class Result:
         """Save to a netCDF-4 file (h5netcdf engine); :meth:`load` reads it back.
 
         The file holds the DataTree with the spec, the table and the sampling settings as JSON
-        attributes of the root group.
+        attributes of the root group. It is written to a temporary sibling and renamed into place;
+        an existing file is replaced only if it is a bayesmeta result.
+
+        Raises
+        ------
+        OutputError
+            ``path`` exists and is not a bayesmeta result (``exit_code`` 2), or it cannot be
+            written (a parent that is a file, no permission, disk full, ...).
 
         Examples
         --------
@@ -995,7 +1002,28 @@ class Result:
             "table": _table_to_json(self.table),
             "sampling": json.dumps(self.sampling),
         }
-        tree.to_netcdf(os.fspath(path), engine="h5netcdf")
+        from bayesmeta._output import replace_file
+
+        def is_result(p: Any) -> bool:
+            try:
+                import h5py
+
+                with h5py.File(p, "r") as fh:
+                    fmt = fh.attrs.get("bayesmeta_format")
+            except Exception:
+                return False
+            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+            return bool(fmt == _FORMAT)
+
+        # HDF5 is given memory, not the disk: a full disk or a file-size limit then fails in
+        # Python's own write (a clear OSError), not inside HDF5 (errors in __del__, a crash)
+        data = bytes(tree.to_netcdf(engine="h5netcdf"))
+        replace_file(
+            path,
+            lambda tmp: tmp.write_bytes(data),
+            may_replace=is_result,
+            what="a bayesmeta result",
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Result:

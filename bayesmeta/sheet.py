@@ -279,7 +279,8 @@ def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
     path
         Where to write it.
     overwrite
-        Replace an existing file (default: refuse, so a filled-in sheet is never lost).
+        Replace an existing file that is itself an empty template (a header row of sheet
+        columns and no data). Any other file is never replaced, so a filled-in sheet is not lost.
 
     Returns
     -------
@@ -288,8 +289,9 @@ def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
 
     Raises
     ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
+    OutputError
+        If ``path`` exists (and ``overwrite`` is False or it holds more than an empty template),
+        or cannot be written. ``OutputError`` is an ``OSError``.
 
     Examples
     --------
@@ -298,11 +300,26 @@ def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
     >>> p.read_text().splitlines()[0].split(",")[:3]
     ['study', 'outcome', 'outcome_type']
     """
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
-    p.write_text(",".join(template_columns()) + "\n", encoding="utf-8")
-    return p
+    from bayesmeta._output import replace_file
+
+    known = {c.lower() for c in _COLUMNS}
+
+    def empty_template(p: Path) -> bool:
+        if not overwrite:
+            return False
+        try:
+            lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except (OSError, UnicodeDecodeError):
+            return False
+        return len(lines) == 1 and {c.strip().lower() for c in lines[0].split(",")} <= known
+
+    text = ",".join(template_columns()) + "\n"
+    return replace_file(
+        path,
+        lambda tmp: tmp.write_text(text, encoding="utf-8"),
+        may_replace=empty_template,
+        what="an empty bayesmeta template that overwrite=True may replace",
+    )
 
 
 def read_sheet(

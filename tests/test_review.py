@@ -123,9 +123,11 @@ def test_report_is_complete_and_says_simulated(analysis, tmp_path):
 
 @pytest.mark.slow
 def test_failed_write_keeps_previous_report(analysis, tmp_path, monkeypatch):
+    from bayesmeta._output import output_folder
+
     target = tmp_path / "report"
-    target.mkdir()
-    (target / "index.html").write_text("previous")
+    with output_folder(target) as tmp:  # a previous (tiny) bayesmeta report
+        (tmp / "index.html").write_text("previous")
     import bayesmeta.report as rep
 
     def boom(*a, **k):

@@ -60,11 +60,16 @@ def test_write_template_is_header_only(tmp_path: Path) -> None:
 def test_write_template_refuses_to_overwrite(tmp_path: Path) -> None:
     p = tmp_path / "sheet.csv"
     p.write_text("my precious data\n")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OSError, match="left untouched"):  # OutputError, an OSError
         write_template(p)
     assert p.read_text() == "my precious data\n"
-    write_template(p, overwrite=True)
-    assert p.read_text().startswith("study,")
+    with pytest.raises(OSError, match="left untouched"):  # not a template: never replaced
+        write_template(p, overwrite=True)
+    assert p.read_text() == "my precious data\n"
+    q = write_template(tmp_path / "empty.csv")
+    write_template(q, overwrite=True)  # an empty template may be replaced
+    assert q.read_text().startswith("study,")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["empty.csv", "sheet.csv"]
 
 
 def test_bundled_template_matches_write_template(tmp_path: Path) -> None:
