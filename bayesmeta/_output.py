@@ -294,7 +294,7 @@ def _files(root: Path) -> list[str]:
 
 
 def _write_manifest(root: Path) -> None:
-    from bayesmeta import __version__
+    from bayesmeta._version import __version__
 
     files = {
         rel: {"size": (root / rel).stat().st_size, "sha256": _sha256(root / rel)}

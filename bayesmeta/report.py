@@ -357,6 +357,10 @@ def write_report(
         write_csv(regression, tmp / "tables" / "meta_regression.csv")
         write_csv(analysis.ppc, tmp / "tables" / "ppc.csv")
         write_csv(diag, tmp / "tables" / "diagnostics.csv")
+        write_csv(analysis.model_averaging, tmp / "tables" / "model_averaging.csv")
+        write_csv(analysis.bf_sensitivity, tmp / "tables" / "bf_sensitivity.csv")
+        if not analysis.reproduction.empty:
+            write_csv(analysis.reproduction, tmp / "tables" / "published_reproduced.csv")
         analysis.result.to_netcdf(tmp / "posteriors" / "random_effects.nc")
         for fit in analysis.regressions:
             name = f"regression_{fit.outcome}_{'_'.join(fit.moderators)}.nc"

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bayesmeta"
 #: Layers from low to high; a module may import modules of its own layer or lower ones. A name
 #: covers the module and, if it is a package, everything in it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "_dims", "_version", "_registry")),
+    ("base", ("errors", "_dims", "_version", "_registry", "_output")),
     ("core helpers", ("effect_sizes", "priors", "_stats", "_csv")),
     ("data", ("table", "sheet")),
     (
