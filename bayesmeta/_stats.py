@@ -44,7 +44,7 @@ PI_TYPES: tuple[str, ...] = ("z", "t")
 
 
 class FEMoments(NamedTuple):
-    """Cochran's Q, :math:`\\mathrm{tr}P` and :math:`\\sum_{ij} P_{ij}^2` per analysis."""
+    r"""Cochran's Q, :math:`\mathrm{tr}P` and :math:`\sum_{ij} P_{ij}^2` per analysis."""
 
     QE: FloatArray
     trP: FloatArray
@@ -145,7 +145,9 @@ def typical_variance(vi: ArrayLike, X: ArrayLike | None = None) -> float | Float
     design = None
     if X is not None:
         if not one:
-            raise ValueError("typical_variance with moderators takes one analysis, vi of shape (k,)")
+            raise ValueError(
+                "typical_variance with moderators takes one analysis, vi of shape (k,)"
+            )
         mods = np.asarray(X, dtype=float).reshape(k, -1)
         design = np.column_stack([np.ones(k), mods])
     p = 1 if design is None else design.shape[1]
@@ -157,7 +159,9 @@ def typical_variance(vi: ArrayLike, X: ArrayLike | None = None) -> float | Float
 
 
 def i2_h2(tau2: ArrayLike, vt: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    r""":math:`I^2 = 100\,\tau^2/(\tilde v + \tau^2)` (percent) and :math:`H^2 = \tau^2/\tilde v + 1`.
+    r"""Compute :math:`I^2` and :math:`H^2` from :math:`\tau^2` and the typical variance.
+
+    :math:`I^2 = 100\,\tau^2/(\tilde v + \tau^2)` (percent), :math:`H^2 = \tau^2/\tilde v + 1`.
 
     Examples
     --------
@@ -209,8 +213,9 @@ def pool_intercept(
 
 
 def knha_scale(rss: ArrayLike, df: int) -> FloatArray:
-    r"""Knapp-Hartung scale factor :math:`s^2 = \sum w_i r_i^2/(k-p)` (0 if the sum is ~0; NaN
-    without residual df), as metafor.
+    r"""Knapp-Hartung scale factor :math:`s^2 = \sum w_i r_i^2/(k-p)`, as metafor.
+
+    0 if the sum is ~0 (all estimates equal); NaN without residual df.
 
     Examples
     --------

@@ -193,8 +193,8 @@ def fit_many(
         ``frame`` is not a table, a column is missing, a value is missing, non-finite or (for
         ``vi``/``sei``) not positive; errors name the 1-based row and the column.
     ModelSpecError
-        Unknown method, test or pi_type, two frequentist methods, ``level=`` (use ``ci_prob``), ``"exact"`` without ``tau_prior``,
-        bad priors or options.
+        Unknown method, test or pi_type, two frequentist methods, ``level=`` (use
+        ``ci_prob``), ``"exact"`` without ``tau_prior``, bad priors or options.
 
     See also: metafor::rma (one analysis); :func:`~bayesmeta.exact.exact_posterior_batch`.
 
@@ -242,7 +242,7 @@ def fit_many(
 
 
 def _reject_removed(removed: dict[str, Any]) -> None:
-    """A clear error for ``level=`` (renamed ``ci_prob``); Python's own for anything else."""
+    """Raise a clear error for ``level=`` (renamed ``ci_prob``), Python's for anything else."""
     if "level" in removed:
         raise ModelSpecError(
             f"fit_many's level= is now ci_prob= (one probability for the confidence, prediction "
@@ -510,9 +510,7 @@ def _one_rma(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = rma(
-                y, v, method=cfg.freq, test=cfg.test, level=cfg.ci_prob, pi_type=cfg.pi_type
-            )
+            res = rma(y, v, method=cfg.freq, test=cfg.test, level=cfg.ci_prob, pi_type=cfg.pi_type)
         except FitError as err:
             note.append(f"{cfg.freq} failed: {err}")
             return

@@ -835,7 +835,7 @@ def rma(
 def _inputs(
     yi: Any, vi: Any, sei: Any, labels: Sequence[str] | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
-    """Validated yi, vi (from vi or sei) and labels."""
+    """Validate yi, vi (from vi or sei) and labels."""
     y = _as_1d("yi", yi)
     k = y.size
     if k == 0:
@@ -1019,7 +1019,7 @@ def _heterogeneity(
 def _fit_stats(
     y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], tau2: float, parms: int
 ) -> dict[str, dict[str, float]]:
-    """metafor's fitstats: ML and REML log-likelihood, deviance, AIC, BIC, AICc."""
+    """Compute metafor's fitstats: ML and REML log-likelihood, deviance, AIC, BIC, AICc."""
     k, p = X.shape
     ll_ml, ll_reml = _loglik(y, v, X, tau2)
     if k > p:
@@ -1320,12 +1320,64 @@ def rma_mh(
     >>> round(res.beta, 4)
     -1.3509
     """
-    from bayesmeta.effect_sizes import escalc
-
     measure = _check_choice("measure", measure, ("OR", "RR", "RD"))
     convention = _check_choice("convention", convention, ("metafor", "revman"))
     revman = convention == "revman"
-    es = escalc(
+    es = _mh_study_estimates(ai, bi, ci, di, n1i, n2i, measure, convention, drop00, labels)
+    a, b, c, d = _mh_cells(ai, bi, ci, di, n1i, n2i, measure, revman)
+    beta, se = _mh_pooled(a, b, c, d, measure, revman)
+    tarone, tarone_p = (
+        _tarone(a, c, a + b, c + d, math.exp(beta)) if measure == "OR" else (math.nan, math.nan)
+    )
+    ok = np.isfinite(es.yi)
+    yi, vi = es.yi[ok], es.vi[ok]
+    het, tau2 = _mh_heterogeneity(yi, vi, beta)
+    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(ok.size)]
+    random = rma(
+        yi,
+        vi,
+        method="DL",
+        tau2=tau2,
+        level=level,
+        labels=[x for x, o in zip(lab, ok, strict=True) if o],
+    )
+    z_crit = critical_value(level)
+    return MantelHaenszelResult(
+        measure=measure,
+        beta=beta,
+        se=se,
+        zval=beta / se,
+        pval=float(2 * stats.norm.sf(abs(beta / se))),
+        ci_lb=beta - z_crit * se,
+        ci_ub=beta + z_crit * se,
+        **het,
+        k=int(a.size),
+        k_yi=int(ok.sum()),
+        random=random,
+        tarone=tarone,
+        tarone_p=tarone_p,
+        yi=yi,
+        vi=vi,
+    )
+
+
+def _mh_study_estimates(
+    ai: ArrayLike,
+    bi: ArrayLike | None,
+    ci: ArrayLike | None,
+    di: ArrayLike | None,
+    n1i: ArrayLike | None,
+    n2i: ArrayLike | None,
+    measure: str,
+    convention: str,
+    drop00: bool,
+    labels: Sequence[str] | None,
+) -> Any:
+    """Study-level estimates for heterogeneity (and validation of the counts)."""
+    from bayesmeta.effect_sizes import escalc
+
+    revman = convention == "revman"
+    return escalc(
         measure,
         ai=ai,
         bi=bi,
@@ -1339,6 +1391,19 @@ def rma_mh(
         drop00=None if revman else drop00,
         labels=labels,
     )
+
+
+def _mh_cells(
+    ai: ArrayLike,
+    bi: ArrayLike | None,
+    ci: ArrayLike | None,
+    di: ArrayLike | None,
+    n1i: ArrayLike | None,
+    n2i: ArrayLike | None,
+    measure: str,
+    revman: bool,
+) -> tuple[NDArray[np.float64], ...]:
+    """Return the cells the MH sums use (RevMan: uninformative tables out, 1/2 added to zeros)."""
     a = _as_1d("ai", ai)
     c = _as_1d("ci", ci if ci is not None else [])
     b = _as_1d("bi", bi) if bi is not None else _as_1d("n1i", n1i if n1i is not None else []) - a
@@ -1348,10 +1413,20 @@ def rma_mh(
         a, b, c, d = a[keep], b[keep], c[keep], d[keep]
         cc = 0.5 * ((a == 0) | (b == 0) | (c == 0) | (d == 0))
         a, b, c, d = a + cc, b + cc, c + cc, d + cc
+    return a, b, c, d
+
+
+def _mh_pooled(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    d: NDArray[np.float64],
+    measure: str,
+    revman: bool,
+) -> tuple[float, float]:
+    """MH estimate and its standard error (RBG for OR, GR for RR, SGR or GR for RD)."""
     n1, n2 = a + b, c + d
     N = n1 + n2
-    z_crit = float(stats.norm.isf((1 - level) / 2))
-    tarone = tarone_p = math.nan
     if measure == "OR":
         P, Q = (a + d) / N, (b + c) / N
         Ri, Si = a * d / N, b * c / N
@@ -1360,74 +1435,42 @@ def rma_mh(
             raise FitError(
                 "the MH odds ratio is not estimable: no events in one arm of every table"
             )
-        beta = math.log(R / S)
-        se = math.sqrt(
-            0.5
-            * (np.sum(P * Ri) / R**2 + np.sum(P * Si + Q * Ri) / (R * S) + np.sum(Q * Si) / S**2)
+        var = 0.5 * (
+            np.sum(P * Ri) / R**2 + np.sum(P * Si + Q * Ri) / (R * S) + np.sum(Q * Si) / S**2
         )
-        tarone, tarone_p = _tarone(a, c, n1, n2, math.exp(beta))
-    elif measure == "RR":
+        return math.log(R / S), math.sqrt(var)
+    if measure == "RR":
         R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
         if a.sum() == 0 or c.sum() == 0:
             raise FitError("the MH risk ratio is not estimable: no events in one arm overall")
-        beta = math.log(R / S)
-        se = math.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
-    elif revman:
-        den = np.sum(n1 * n2 / N)
-        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
-        se = math.sqrt(float(np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)))) / den
-    else:
-        den = np.sum(n1 * n2 / N)
-        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
-        se = math.sqrt(
-            (
-                beta
-                * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + n1 / N * n2 / N * (n2 - n1) / 2)
-                + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
-            )
-            / den**2
-        )
-    ok = np.isfinite(es.yi)
-    yi, vi = es.yi[ok], es.vi[ok]
-    k_yi = int(ok.sum())
-    if k_yi > 1:
-        QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
-        QEp = float(stats.chi2.sf(QE, k_yi - 1))
-        I2 = max(0.0, 100 * (QE - (k_yi - 1)) / QE) if QE > 0 else 0.0
-        H2 = QE / (k_yi - 1)
-        w = 1.0 / vi
-        tau2 = max(0.0, (QE - (k_yi - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
-    else:
-        QE, QEp, I2, H2, tau2 = 0.0, 1.0, 0.0, 1.0, 0.0
-    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(ok.size)]
-    random = rma(
-        yi,
-        vi,
-        method="DL",
-        tau2=tau2,
-        level=level,
-        labels=[x for x, o in zip(lab, ok, strict=True) if o],
-    )
-    return MantelHaenszelResult(
-        measure=measure,
-        beta=beta,
-        se=se,
-        zval=beta / se,
-        pval=float(2 * stats.norm.sf(abs(beta / se))),
-        ci_lb=beta - z_crit * se,
-        ci_ub=beta + z_crit * se,
-        QE=QE,
-        QEp=QEp,
-        I2=I2,
-        H2=H2,
-        k=int(a.size),
-        k_yi=k_yi,
-        random=random,
-        tarone=tarone,
-        tarone_p=tarone_p,
-        yi=yi,
-        vi=vi,
-    )
+        var = np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S)
+        return math.log(R / S), math.sqrt(var)
+    den = np.sum(n1 * n2 / N)
+    beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
+    if revman:
+        return beta, math.sqrt(
+            float(np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)))
+        ) / den
+    var = (
+        beta * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + n1 / N * n2 / N * (n2 - n1) / 2)
+        + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
+    ) / den**2
+    return beta, math.sqrt(var)
+
+
+def _mh_heterogeneity(
+    yi: NDArray[np.float64], vi: NDArray[np.float64], beta: float
+) -> tuple[dict[str, float], float]:
+    """Q around the MH estimate, I2, H2, and RevMan's DL tau2 from that Q."""
+    k = yi.size
+    if k <= 1:
+        return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0), 0.0
+    QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+    I2, H2 = i2_h2_from_q(QE, k - 1)
+    mom = fe_moments(yi, vi)
+    tau2, _ = dl_tau2(mom._replace(QE=np.array([QE])), k - 1)
+    het = dict(QE=QE, QEp=float(stats.chi2.sf(QE, k - 1)), I2=float(I2), H2=float(H2))
+    return het, float(tau2[0])
 
 
 def _tarone(

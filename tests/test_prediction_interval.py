@@ -28,9 +28,7 @@ def _bcg():
 
 def _normand():
     d = datasets.load_normand1999()
-    return escalc(
-        "SMD", m1i=d.m1i, sd1i=d.sd1i, n1i=d.n1i, m2i=d.m2i, sd2i=d.sd2i, n2i=d.n2i
-    )
+    return escalc("SMD", m1i=d.m1i, sd1i=d.sd1i, n1i=d.n1i, m2i=d.m2i, sd2i=d.sd2i, n2i=d.n2i)
 
 
 @pytest.mark.parametrize("case", PI, ids=[c["id"] for c in PI])
