@@ -989,7 +989,7 @@ def _heterogeneity(
     *,
     equal: bool,
     profile: bool,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """QE, its p-value, I2 and H2 (from Q for an equal-effects fit), Q-profile CIs."""
     k, p = X.shape
     if k <= p:
