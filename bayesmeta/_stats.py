@@ -78,11 +78,12 @@ def fe_moments(Y: ArrayLike, V: ArrayLike, X: ArrayLike | None = None) -> FEMome
     w = 1.0 / np.atleast_2d(np.asarray(V, dtype=float))
     if X is None:
         sw = w.sum(1)
-        sw2 = (w * w).sum(1)
-        ybar = (w * Yb).sum(1) / sw
+        u = w / sw[:, None]  # normalised weights: no overflow of sum(w^3) at extreme scales
+        su2 = (u * u).sum(1)
+        ybar = (u * Yb).sum(1)
         QE = (w * (Yb - ybar[:, None]) ** 2).sum(1)
-        trP = sw - sw2 / sw
-        sPP = sw2 - 2 * (w**3).sum(1) / sw + sw2**2 / sw**2
+        trP = sw * (1 - su2)
+        sPP = sw**2 * (su2 - 2 * (u**3).sum(1) + su2**2)
         return FEMoments(QE, trP, sPP)
     Xb = np.asarray(X, dtype=float)
     if Xb.ndim == 2:
