@@ -744,13 +744,10 @@ def rma(
     labels
         Study labels used in error messages.
     pi_type
-        Prediction interval :math:`\hat\mu \pm c\sqrt{\hat\tau^2 + SE(\hat\mu)^2}`: ``"z"``
-        (default; metafor 3.8's interval: :math:`c` is the critical value of the confidence
-        interval, normal, or :math:`t_{k-p}` under ``test="knha"``) or ``"t"`` (Higgins, Thompson
-        & Spiegelhalter 2009, the Cochrane Handbook and RevMan: :math:`t_{k-p-1}`, i.e.
-        :math:`k - 2` df without moderators, under either test; metafor's
-        ``predict(res, pi.type = "riley")``). With fewer than one df (``k < p + 2``) the t
-        interval is NaN, with a :class:`~bayesmeta.errors.NotEstimableWarning`.
+        Prediction interval: ``"z"`` (default; metafor 3.8's) or ``"t"`` (:math:`t_{k-2}`,
+        Higgins, Thompson & Spiegelhalter 2009, as the Cochrane Handbook and RevMan; NaN with a
+        :class:`~bayesmeta.errors.NotEstimableWarning` when k < 3). See
+        :meth:`FrequentistResult.predict` for the degrees of freedom in each case.
 
     Returns
     -------
@@ -768,7 +765,7 @@ def rma(
         Unknown ``method``/``test``/``pi_type``, constant or collinear moderators, more
         coefficients than studies.
 
-    See also: ``metafor::rma.uni``; ``metafor::predict.rma``.
+    See also: ``metafor::rma.uni``.
 
     Examples
     --------
@@ -803,12 +800,8 @@ def rma(
     if not estimable and method != "EE" and tau2 is None:
         het.update(I2=math.nan, H2=math.nan)
     if pi_type == "t" and k - p - 1 < 1:
-        warnings.warn(
-            f"the t prediction interval needs k - p - 1 >= 1 df (k = {k}, p = {p}); "
-            "pi_lb and pi_ub are NaN",
-            NotEstimableWarning,
-            stacklevel=2,
-        )
+        msg = f"the t prediction interval needs k - p - 1 >= 1 df (k = {k}, p = {p}); it is NaN"
+        warnings.warn(msg, NotEstimableWarning, stacklevel=2)
     parms = p + (0 if (method == "EE" or tau2 is not None) else 1)
     return FrequentistResult(
         **coef,
