@@ -231,10 +231,7 @@ class FrequentistResult:
     @property
     def crit(self) -> float:
         """Critical value used for the intervals (normal, or t with ``dfs`` df under knha)."""
-        alpha = 1.0 - self.level
-        if self.test == "knha":
-            return float(stats.t.isf(alpha / 2, self.dfs)) if self.dfs else math.nan
-        return float(stats.norm.isf(alpha / 2))
+        return critical_value(self.level, self.dfs)
 
     def predict(self, newmods: ArrayLike | None = None, pi_type: str | None = None) -> Prediction:
         r"""Predicted average effect with confidence and prediction intervals.
