@@ -57,6 +57,17 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from bayesmeta._stats import (
+    PI_TYPES,
+    critical_value,
+    dl_tau2,
+    fe_moments,
+    i2_h2,
+    i2_h2_from_q,
+    knha_scale,
+    pi_df,
+    pool_intercept,
+)
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
 from bayesmeta.exact import _as_prior, _Spec, exact_posterior_batch
 from bayesmeta.frequentist import METHODS, TESTS, rma
@@ -72,13 +83,20 @@ FREQUENTIST_COLUMNS: tuple[str, ...] = (
     "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub",
     "tau2", "se_tau2", "I2", "H2", "QE", "QEp",
 )  # fmt: skip
-#: Columns of the exact Bayesian summary (as :func:`~bayesmeta.exact.exact_posterior_batch`).
+#: Columns of the exact Bayesian summary (:func:`~bayesmeta.exact.exact_posterior_batch`'s, with
+#: the credible interval named ``ci_lb``/``ci_ub`` like every other interval).
 EXACT_COLUMNS: tuple[str, ...] = (
     "log_marginal_likelihood", "prob_mu_gt_0",
     *(f"{p}_{s}" for p in ("mu", "tau", "tau2", "theta_new")
-      for s in ("mean", "sd", "median", "lower", "upper")),
+      for s in ("mean", "sd", "median", "ci_lb", "ci_ub")),
     "n_nodes",
 )  # fmt: skip
+#: exact_posterior_batch's interval names -> ours (a no-op once it uses ci_lb/ci_ub itself).
+_EXACT_RENAME = {
+    f"{p}_{old}": f"{p}_{new}"
+    for p in ("mu", "tau", "tau2", "theta_new")
+    for old, new in (("lower", "ci_lb"), ("upper", "ci_ub"))
+}
 
 _VECTORISED = ("EE", "DL")
 _VI_RATIO_WARN = 1e7  # as frequentist.rma
@@ -92,7 +110,7 @@ class _Config:
     freq: str | None
     exact: bool
     test: str
-    level: float
+    pi_type: str
     tau_prior: Any
     mu_prior: Any
     ci_prob: float
@@ -117,7 +135,7 @@ def fit_many(
     sei: str | None = None,
     method: str | Sequence[str] = "REML",
     test: str = "z",
-    level: float = 0.95,
+    pi_type: str = "z",
     tau_prior: Any = None,
     mu_prior: Any = None,
     ci_prob: float = 0.95,
@@ -125,6 +143,7 @@ def fit_many(
     rtol: float = 1e-7,
     scheduler: str | Client | None = None,
     chunk_size: int = 20_000,
+    **removed: Any,
 ) -> pd.DataFrame:
     r"""Fit many meta-analyses and return one tidy row per analysis.
 
@@ -145,12 +164,17 @@ def fit_many(
         A frequentist estimator (metafor's codes: ``"EE"``/``"FE"``, ``"DL"``, ``"REML"``,
         ``"ML"``, ``"PM"``, ``"HE"``, ``"SJ"``), ``"exact"`` (the exact Bayesian posterior), or a
         list with one frequentist code and ``"exact"`` for both.
-    test, level
-        As :func:`~bayesmeta.rma`: ``"z"`` or ``"knha"``; confidence level.
+    test, pi_type
+        As :func:`~bayesmeta.rma`: ``"z"`` or ``"knha"``; prediction interval ``"z"`` (metafor
+        3.8) or ``"t"`` (:math:`t_{k-2}`, Higgins et al. 2009; NaN with a note when k < 3).
     tau_prior, mu_prior
         Priors of the exact posterior, as :func:`~bayesmeta.exact.exact_posterior`
         (``tau_prior`` is required with ``"exact"``; ``mu_prior`` defaults to flat).
-    ci_prob, ci_kind, rtol
+    ci_prob
+        Probability of every interval: the confidence and prediction intervals of the
+        frequentist method and the credible intervals of ``"exact"`` (default 0.95). It replaces
+        the former ``level=``, which now raises a ``ModelSpecError`` naming ``ci_prob``.
+    ci_kind, rtol
         Credible intervals (``"eti"`` or ``"hdi"``) and quadrature tolerance of the exact engine.
     scheduler
         ``None`` (default): run here, in chunks of ``chunk_size`` analyses. A Dask scheduler
@@ -164,7 +188,7 @@ def fit_many(
         One row per meta-analysis, sorted by ``key``: the key, ``k``, then for a frequentist
         method ``beta, se, zval, pval, ci_lb, ci_ub, pi_lb, pi_ub, tau2, se_tau2, I2, H2, QE,
         QEp`` (metafor's names; ``pi_*`` the prediction interval), for ``"exact"`` the columns of
-        :func:`~bayesmeta.exact.exact_posterior_batch` (``mu_mean`` ... ``theta_new_upper``,
+        :func:`~bayesmeta.exact.exact_posterior_batch` (``mu_mean`` ... ``theta_new_ci_ub``,
         ``prob_mu_gt_0``, ``log_marginal_likelihood``, ``n_nodes``), and ``note``: empty, or
         what could not be estimated for that analysis (e.g. ``tau2`` with ``k = 1``, an exact
         posterior that is improper) and any warning its fit raised. Such analyses are reported
@@ -176,8 +200,8 @@ def fit_many(
         ``frame`` is not a table, a column is missing, a value is missing, non-finite or (for
         ``vi``/``sei``) not positive; errors name the 1-based row and the column.
     ModelSpecError
-        Unknown method or test, two frequentist methods, ``"exact"`` without ``tau_prior``,
-        bad priors or options.
+        Unknown method, test or pi_type, two frequentist methods, ``level=`` (use
+        ``ci_prob``), ``"exact"`` without ``tau_prior``, bad priors or options.
 
     See also: metafor::rma (one analysis); :func:`~bayesmeta.exact.exact_posterior_batch`.
 
@@ -195,8 +219,10 @@ def fit_many(
     >>> round(float(out["mu_mean"].iloc[0]), 4)
     0.1882
     """
+    if removed:
+        _reject_removed(removed)
     cfg = _configure(
-        key, method, test, level, tau_prior, mu_prior, ci_prob, ci_kind, rtol, chunk_size
+        key, method, test, pi_type, tau_prior, mu_prior, ci_prob, ci_kind, rtol, chunk_size
     )
     if _is_dask_frame(frame):
         if scheduler is None:
@@ -222,11 +248,21 @@ def fit_many(
 # ------------------------------------------------------------------------------------------------
 
 
+def _reject_removed(removed: dict[str, Any]) -> None:
+    """Raise a clear error for ``level=`` (renamed ``ci_prob``), Python's for anything else."""
+    if "level" in removed:
+        raise ModelSpecError(
+            f"fit_many's level= is now ci_prob= (one probability for the confidence, prediction "
+            f"and credible intervals): pass ci_prob={removed['level']!r}"
+        )
+    raise TypeError(f"fit_many() got an unexpected keyword argument {next(iter(removed))!r}")
+
+
 def _configure(
     key: str,
     method: str | Sequence[str],
     test: str,
-    level: float,
+    pi_type: str,
     tau_prior: Any,
     mu_prior: Any,
     ci_prob: float,
@@ -249,8 +285,8 @@ def _configure(
     exact = "exact" in methods
     if test not in TESTS:
         raise ModelSpecError(f"test must be one of {TESTS}, got {test!r}")
-    if not (0 < level < 1):
-        raise ModelSpecError(f"level must be in (0, 1), got {level!r}")
+    if pi_type not in PI_TYPES:
+        raise ModelSpecError(f"pi_type must be one of {PI_TYPES}, got {pi_type!r}")
     if ci_kind not in ("eti", "hdi"):
         raise ModelSpecError(f"ci_kind must be 'eti' or 'hdi', got {ci_kind!r}")
     if not (0 < ci_prob < 1):
@@ -270,7 +306,7 @@ def _configure(
     elif tau_prior is not None or mu_prior is not None:
         raise ModelSpecError("tau_prior and mu_prior apply only with method 'exact'")
     return _Config(
-        key, freq[0] if freq else None, exact, test, float(level), tp, mp, float(ci_prob),
+        key, freq[0] if freq else None, exact, test, pi_type, tp, mp, float(ci_prob),
         ci_kind, float(rtol),
     )  # fmt: skip
 
@@ -459,6 +495,9 @@ def _frequentist(
             vb = _block(v, starts, idx, k)
             for g in idx[vb.max(1) / vb.min(1) >= _VI_RATIO_WARN]:
                 notes[g].append("ratio of largest to smallest vi is extremely large")
+            if cfg.pi_type == "t" and k < 3:
+                for g in idx:
+                    notes[g].append("t prediction interval needs k >= 3 (k - 2 df)")
             continue
         for g in idx:
             sl = slice(int(starts[g]), int(starts[g]) + k)
@@ -478,13 +517,13 @@ def _one_rma(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = rma(y, v, method=cfg.freq, test=cfg.test, level=cfg.level)
+            res = rma(y, v, method=cfg.freq, test=cfg.test, level=cfg.ci_prob, pi_type=cfg.pi_type)
         except FitError as err:
             note.append(f"{cfg.freq} failed: {err}")
             return
     for w in caught:
         msg = str(w.message)
-        if issubclass(w.category, NotEstimableWarning):
+        if issubclass(w.category, NotEstimableWarning) and msg.startswith("a single study"):
             msg = "k = 1: tau2 not estimable"
         if msg not in note:
             note.append(msg)
@@ -504,58 +543,34 @@ def _closed_form(
 ) -> dict[str, NDArray[np.float64]]:
     r"""EE or DL for M intercept-only analyses with the same k >= 2 (rows of ``Y``, ``V``).
 
-    The formulas of :func:`~bayesmeta.frequentist.rma` with :math:`X = 1`:
-    :math:`P = W - w w^\top / \sum w`, so :math:`\mathrm{tr} P = \sum w - \sum w^2 / \sum w` and
-    :math:`\sum_{ij} P_{ij}^2 = \sum w^2 - 2 \sum w^3 / \sum w + (\sum w^2)^2 / (\sum w)^2`.
+    The formulas of :func:`~bayesmeta.frequentist.rma` with :math:`X = 1`, from the same core
+    (:mod:`bayesmeta._stats`): no :math:`k \times k` matrix is formed.
     """
     M, k = Y.shape
     df = k - 1
-    w = 1.0 / V
-    sw = w.sum(1)
-    sw2 = (w * w).sum(1)
-    ybar = (w * Y).sum(1) / sw
-    rss = (w * (Y - ybar[:, None]) ** 2).sum(1)
-    trP = sw - sw2 / sw
+    mom = fe_moments(Y, V)
     if cfg.freq == "DL":
-        sPP = sw2 - 2 * (w**3).sum(1) / sw + sw2**2 / sw**2
-        tau2 = np.maximum(0.0, (rss - df) / trP)
-        se_tau2 = np.sqrt((2 * df + 4 * tau2 * trP + 2 * tau2**2 * sPP) / trP**2)
+        tau2, se_tau2 = dl_tau2(mom, df)
+        I2, H2 = i2_h2(tau2, df / mom.trP)
     else:
-        tau2 = np.zeros(M)
-        se_tau2 = np.full(M, np.nan)
-    wr = 1.0 / (V + tau2[:, None])
-    swr = wr.sum(1)
-    beta = (wr * Y).sum(1) / swr
-    vb = 1.0 / swr
-    alpha = 1.0 - cfg.level
-    if cfg.test == "knha":
-        rk = (wr * (Y - beta[:, None]) ** 2).sum(1)
-        s2w = np.where(rk <= np.finfo(float).eps, 0.0, rk / df)
-        vb = s2w * vb
-        crit = float(stats.t.isf(alpha / 2, df))
-    else:
-        crit = float(stats.norm.isf(alpha / 2))
+        tau2, se_tau2 = np.zeros(M), np.full(M, np.nan)
+        I2, H2 = i2_h2_from_q(np.maximum(0.0, mom.QE), df)
+    beta, vb, rss = pool_intercept(Y, V, tau2)
+    dfs = df if cfg.test == "knha" else None
+    if dfs is not None:
+        vb = knha_scale(rss, df) * vb
+    crit = critical_value(cfg.ci_prob, dfs)
+    crit_pi = critical_value(cfg.ci_prob, pi_df(cfg.pi_type, cfg.test, k, 1))
     se = np.sqrt(vb)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = beta / se
-    if cfg.test == "knha":
-        pval = 2 * stats.t.sf(np.abs(z), df)
-    else:
-        pval = 2 * stats.norm.sf(np.abs(z))
-    QE = np.maximum(0.0, rss)
-    vt = df / trP
-    if cfg.freq == "EE":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            I2 = np.where(QE > 0, np.maximum(0.0, 100 * (QE - df) / QE), 0.0)
-        H2 = QE / df
-    else:
-        I2 = 100 * tau2 / (vt + tau2)
-        H2 = tau2 / vt + 1
+    pval = 2 * (stats.t.sf(np.abs(z), dfs) if dfs is not None else stats.norm.sf(np.abs(z)))
     spi = np.sqrt(vb + tau2)
+    QE = np.maximum(0.0, mom.QE)
     return {
         "beta": beta, "se": se, "zval": z, "pval": pval,
         "ci_lb": beta - crit * se, "ci_ub": beta + crit * se,
-        "pi_lb": beta - crit * spi, "pi_ub": beta + crit * spi,
+        "pi_lb": beta - crit_pi * spi, "pi_ub": beta + crit_pi * spi,
         "tau2": tau2, "se_tau2": se_tau2, "I2": I2, "H2": H2,
         "QE": QE, "QEp": stats.chi2.sf(QE, df),
     }  # fmt: skip
@@ -590,6 +605,7 @@ def _exact(
                 Y, S, tau_prior=tp, mu_prior=mp, ci_prob=cfg.ci_prob, ci_kind=cfg.ci_kind,
                 rtol=cfg.rtol,
             )  # fmt: skip
+        res = res.rename(columns=_EXACT_RENAME)
         for c in EXACT_COLUMNS:
             out[c][idx] = res[c].to_numpy(dtype=float)
         if caught:  # quadrature did not reach rtol for some: name it on those with most nodes

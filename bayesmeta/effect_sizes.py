@@ -33,6 +33,54 @@ For 2x2 tables ``ai``/``ci`` are the events and ``bi``/``di`` the non-events in 
 ``n1i = ai + bi`` and ``n2i = ci + di`` are the arm totals. Either form may be given per arm
 (and both, if they agree).
 
+Formulas
+--------
+With :math:`N = n_1 + n_2`, :math:`m = N - 2`, pooled SD
+:math:`s_p = \sqrt{((n_1-1)s_1^2 + (n_2-1)s_2^2)/m}` and :math:`d = (\bar x_1 - \bar x_2)/s_p`:
+
+**SMD, metafor.** :math:`g = J(m)\,d` with the exact :func:`hedges_correction` :math:`J`, and
+
+- ``LS``  (default): :math:`v = 1/n_1 + 1/n_2 + g^2/(2N)`
+- ``UB``:  :math:`v = 1/n_1 + 1/n_2 + \{1 - (m-2)/(m J^2)\}\,g^2` (unbiased)
+- ``LS2``: :math:`v = J^2\{1/n_1 + 1/n_2 + d^2/(2N)\}`
+- ``AV``:  :math:`v = 1/n_1 + 1/n_2 + \bar g^2/(2N)` with
+  :math:`\bar g = \sum_i N_i g_i / \sum_i N_i` the sample-size weighted mean over studies
+  (so each ``vi`` depends on all rows).
+
+**SMD, RevMan 5** (Deeks & Higgins 2010): :math:`g = d\{1 - 3/(4N - 9)\}`,
+:math:`v = N/(n_1 n_2) + g^2/\{2(N - 3.94)\}`. For at least 10 per arm it is within
+:math:`10^{-3}` of the exact g for :math:`|d| \le 5`.
+
+**MD** (both conventions): :math:`y = \bar x_1 - \bar x_2`;
+``LS``/``UB``: :math:`v = s_1^2/n_1 + s_2^2/n_2`; ``HO``: :math:`v = s_p^2(1/n_1 + 1/n_2)`.
+
+**2x2** with cells :math:`a, b, c, d` after any correction, :math:`p_1 = a/n_1`,
+:math:`p_2 = c/n_2`:
+
+- ``OR``: :math:`y = \operatorname{logit} p_1 - \operatorname{logit} p_2`,
+  :math:`v = 1/a + 1/b + 1/c + 1/d`
+- ``RR``: :math:`y = \log p_1 - \log p_2`, :math:`v = 1/a - 1/n_1 + 1/c - 1/n_2`
+- ``RD``: :math:`y = p_1 - p_2`; ``LS``: :math:`v = p_1 q_1/n_1 + p_2 q_2/n_2`;
+  ``UB``: denominators :math:`n_j - 1`; ``AV``: :math:`p_j` replaced by the
+  :math:`n_j`-weighted mean over studies.
+
+Zero cells. metafor adds ``add`` to the tables selected by ``to`` for every 2x2 measure,
+``RD`` included. A result that is infinite or undefined (e.g. :math:`\log 0`) becomes
+``NaN`` in both ``yi`` and ``vi``, and a negative ``vi`` becomes ``NaN``, as metafor recodes
+them to ``NA``. A zero variance that metafor returns as 0 (``RD`` of a double-zero study
+with ``to="none"``) is kept as 0.
+
+RevMan 5 adds 0.5 to every cell of a table with a zero cell for ``OR`` and ``RR``, and
+marks studies with no events, or only events, in both arms "not estimable". For ``RD``
+RevMan adds nothing; a study whose RD variance is 0 (both arms at 0% or 100%, e.g. a
+double-zero study) has no inverse-variance weight, so it is returned not estimable here.
+RevMan can still count such a study in a Mantel-Haenszel RD analysis, which this function
+does not compute; use ``convention="metafor"`` to keep it with a continuity correction.
+
+References: Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+*Journal of Statistical Software* 36(3). Deeks JJ, Higgins JPT (2010). *Statistical algorithms in
+Review Manager 5*. The Cochrane Collaboration.
+
 The module imports only numpy and ``scipy.special``; bad data raise
 :class:`~bayesmeta.errors.DataError` naming the argument and the (1-based) rows, bad options raise
 :class:`~bayesmeta.errors.ModelSpecError` listing the valid choices.
@@ -287,57 +335,10 @@ def escalc(
         non-finite values, SD <= 0, arm size < 2 (``SMD``/``MD``), negative or non-integer
         counts, events > arm total, empty arms, ``n1i != ai + bi``.
 
-    Notes
-    -----
-    With :math:`N = n_1 + n_2`, :math:`m = N - 2`, pooled SD
-    :math:`s_p = \sqrt{((n_1-1)s_1^2 + (n_2-1)s_2^2)/m}` and :math:`d = (\bar x_1 - \bar x_2)/s_p`:
-
-    **SMD, metafor.** :math:`g = J(m)\,d` with the exact :func:`hedges_correction` :math:`J`, and
-
-    - ``LS``  (default): :math:`v = 1/n_1 + 1/n_2 + g^2/(2N)`
-    - ``UB``:  :math:`v = 1/n_1 + 1/n_2 + \{1 - (m-2)/(m J^2)\}\,g^2` (unbiased)
-    - ``LS2``: :math:`v = J^2\{1/n_1 + 1/n_2 + d^2/(2N)\}`
-    - ``AV``:  :math:`v = 1/n_1 + 1/n_2 + \bar g^2/(2N)` with
-      :math:`\bar g = \sum_i N_i g_i / \sum_i N_i` the sample-size weighted mean over studies
-      (so each ``vi`` depends on all rows).
-
-    **SMD, RevMan 5** (Deeks & Higgins 2010): :math:`g = d\{1 - 3/(4N - 9)\}`,
-    :math:`v = N/(n_1 n_2) + g^2/\{2(N - 3.94)\}`. For at least 10 per arm it is within
-    :math:`10^{-3}` of the exact g for :math:`|d| \le 5`.
-
-    **MD** (both conventions): :math:`y = \bar x_1 - \bar x_2`;
-    ``LS``/``UB``: :math:`v = s_1^2/n_1 + s_2^2/n_2`; ``HO``: :math:`v = s_p^2(1/n_1 + 1/n_2)`.
-
-    **2x2** with cells :math:`a, b, c, d` after any correction, :math:`p_1 = a/n_1`,
-    :math:`p_2 = c/n_2`:
-
-    - ``OR``: :math:`y = \operatorname{logit} p_1 - \operatorname{logit} p_2`,
-      :math:`v = 1/a + 1/b + 1/c + 1/d`
-    - ``RR``: :math:`y = \log p_1 - \log p_2`, :math:`v = 1/a - 1/n_1 + 1/c - 1/n_2`
-    - ``RD``: :math:`y = p_1 - p_2`; ``LS``: :math:`v = p_1 q_1/n_1 + p_2 q_2/n_2`;
-      ``UB``: denominators :math:`n_j - 1`; ``AV``: :math:`p_j` replaced by the
-      :math:`n_j`-weighted mean over studies.
-
-    Zero cells. metafor adds ``add`` to the tables selected by ``to`` for every 2x2 measure,
-    ``RD`` included. A result that is infinite or undefined (e.g. :math:`\log 0`) becomes
-    ``NaN`` in both ``yi`` and ``vi``, and a negative ``vi`` becomes ``NaN``, as metafor recodes
-    them to ``NA``. A zero variance that metafor returns as 0 (``RD`` of a double-zero study
-    with ``to="none"``) is kept as 0.
-
-    RevMan 5 adds 0.5 to every cell of a table with a zero cell for ``OR`` and ``RR``, and
-    marks studies with no events, or only events, in both arms "not estimable". For ``RD``
-    RevMan adds nothing; a study whose RD variance is 0 (both arms at 0% or 100%, e.g. a
-    double-zero study) has no inverse-variance weight, so it is returned not estimable here.
-    RevMan can still count such a study in a Mantel-Haenszel RD analysis, which this function
-    does not compute; use ``convention="metafor"`` to keep it with a continuity correction.
+    The formulas, zero-cell rules and references are in the module docstring
+    (:mod:`bayesmeta.effect_sizes`).
 
     See also: metafor::escalc
-
-    References
-    ----------
-    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. *Journal of
-    Statistical Software* 36(3). Deeks JJ, Higgins JPT (2010). *Statistical algorithms in Review
-    Manager 5*. The Cochrane Collaboration.
 
     Examples
     --------
@@ -363,18 +364,9 @@ def escalc(
     """
     measure, convention = _check_options_basic(measure, convention)
     labs = _check_labels(labels)
-    given = {
-        "m1i": m1i,
-        "sd1i": sd1i,
-        "n1i": n1i,
-        "m2i": m2i,
-        "sd2i": sd2i,
-        "n2i": n2i,
-        "ai": ai,
-        "bi": bi,
-        "ci": ci,
-        "di": di,
-    }
+    given = dict(
+        m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i, ai=ai, bi=bi, ci=ci, di=di
+    )
     supplied = {name: value for name, value in given.items() if value is not None}
 
     if measure in _CONTINUOUS:

@@ -1,10 +1,38 @@
-"""Frequentist meta-analysis: the numpy core, with metafor's estimators, names and conventions.
+r"""Frequentist meta-analysis: the numpy core, with metafor's estimators, names and conventions.
 
 Everything here reproduces ``metafor::rma.uni`` (version 3.8) to the digits its converged solution
 carries: the same estimating equations, truncation rules, test statistics and interval formulas.
 Iterative estimators (REML, ML, PM) are solved to machine precision; metafor's defaults stop earlier
 (``threshold = 1e-5``), which leaves differences of up to about 2e-4 relative in tau2 (see
 ``models/rma/README.md``).
+
+Estimators of :math:`\tau^2` (``method``), all truncated at 0:
+
+- ``"EE"``: equal (common) effect, :math:`\tau^2 = 0`.
+- ``"DL"``: DerSimonian-Laird, :math:`(Q_E - (k-p)) / \mathrm{tr}(P)`, :math:`P = W - WX(X^\top
+  WX)^{-1}X^\top W`, :math:`W = \mathrm{diag}(1/v_i)` (the shared core
+  :func:`bayesmeta._stats.dl_tau2`, also used by :func:`bayesmeta.batch.fit_many`).
+- ``"HE"``: Hedges' ordinary-least-squares moment estimator.
+- ``"SJ"``: Sidik-Jonkman, one step from :math:`\tau_0^2 = \frac{k-1}{k}\mathrm{var}(y)`.
+- ``"PM"``: Paule-Mandel, the root of :math:`Q(\tau^2) = k - p`.
+- ``"ML"``, ``"REML"``: (restricted) maximum likelihood by Fisher scoring, started at the HE
+  estimate, as metafor, and run to machine precision.
+
+``test="knha"`` applies the Knapp-Hartung adjustment: the covariance of :math:`\hat\beta` is
+multiplied by :math:`s^2 = \sum w_i (y_i - x_i^\top\hat\beta)^2 / (k-p)` and t and F
+distributions with :math:`k - p` denominator df replace the normal and chi-square.
+
+Heterogeneity: :math:`Q_E` uses weights :math:`1/v_i`; :math:`I^2 = 100\,\hat\tau^2/(\tilde v
++ \hat\tau^2)` and :math:`H^2 = \hat\tau^2/\tilde v + 1` with the typical within-study variance
+:math:`\tilde v = (k-p)/\mathrm{tr}(P)` (:func:`bayesmeta._stats.typical_variance`; for ``"EE"``,
+:math:`I^2 = (Q_E - (k-p))/Q_E`). The confidence interval for :math:`\tau^2` is the Q-profile
+interval. For meta-regressions :math:`R^2` is metafor's pseudo-:math:`R^2`, the proportional
+reduction in :math:`\hat\tau^2` against the intercept-only model fitted with the same method.
+
+Prediction intervals :math:`\hat\mu \pm c\sqrt{\hat\tau^2 + SE(\hat\mu)^2}`: ``pi_type="z"``
+(default) is metafor 3.8's (normal :math:`c`, or :math:`t_{k-p}` under Knapp-Hartung);
+``pi_type="t"`` is Higgins, Thompson & Spiegelhalter's (2009) :math:`t_{k-p-1}` (:math:`k-2`
+df without moderators), as the Cochrane Handbook and RevMan, metafor's ``pi.type = "riley"``.
 
 The module imports neither PyMC nor matplotlib.
 """
@@ -21,6 +49,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
+from bayesmeta._stats import (
+    PI_TYPES,
+    critical_value,
+    dl_tau2,
+    fe_moments,
+    i2_h2,
+    i2_h2_from_q,
+    knha_scale,
+    pi_df,
+)
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
 
 if TYPE_CHECKING:
@@ -74,6 +112,11 @@ class Prediction:
     ----------
     pred, se, ci_lb, ci_ub, pi_lb, pi_ub
         Arrays, one entry per row of the moderator values predicted for.
+    pi_type, pi_df
+        ``"z"`` or ``"t"``, and the t degrees of freedom of the prediction interval (``None``:
+        the normal quantile); see :meth:`FrequentistResult.predict`.
+    note
+        Empty, or why the prediction interval is NaN.
 
     Examples
     --------
@@ -88,6 +131,9 @@ class Prediction:
     ci_ub: NDArray[np.float64]
     pi_lb: NDArray[np.float64]
     pi_ub: NDArray[np.float64]
+    pi_type: str = "z"
+    pi_df: int | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +143,8 @@ class FrequentistResult:
     Returned by :func:`rma`; see there for the maths. Arrays ``beta``, ``se``, ``zval``, ``pval``,
     ``ci_lb``, ``ci_ub`` have one entry per coefficient, intercept first (``coef_names``).
     Under ``test="knha"`` ``zval`` holds t statistics with ``dfs`` degrees of freedom.
+    ``pi_type`` (``"z"`` or ``"t"``) is the prediction interval that :meth:`predict`, ``pi_lb``
+    and ``pi_ub`` give; ``pi_note`` says why it is NaN, if it is.
 
     See also: ``metafor::rma.uni``.
 
@@ -144,6 +192,7 @@ class FrequentistResult:
     vi: NDArray[np.float64] = field(repr=False)
     X: NDArray[np.float64] = field(repr=False)
     labels: tuple[str, ...] = field(repr=False)
+    pi_type: str = "z"
 
     @property
     def tau(self) -> float:
@@ -182,23 +231,28 @@ class FrequentistResult:
     @property
     def crit(self) -> float:
         """Critical value used for the intervals (normal, or t with ``dfs`` df under knha)."""
-        alpha = 1.0 - self.level
-        if self.test == "knha":
-            return float(stats.t.isf(alpha / 2, self.dfs)) if self.dfs else math.nan
-        return float(stats.norm.isf(alpha / 2))
+        return critical_value(self.level, self.dfs)
 
-    def predict(self, newmods: ArrayLike | None = None) -> Prediction:
+    def predict(self, newmods: ArrayLike | None = None, pi_type: str | None = None) -> Prediction:
         r"""Predicted average effect with confidence and prediction intervals.
 
-        The prediction interval is :math:`\hat\mu \pm c\sqrt{SE(\hat\mu)^2 + \hat\tau^2}` with
-        :math:`c` the normal quantile, or the t quantile on :math:`k - p` df under Knapp-Hartung,
-        as metafor's ``predict(res)`` with its default ``pi.type``.
+        The prediction interval is :math:`\hat\mu \pm c\sqrt{SE(\hat\mu)^2 + \hat\tau^2}`.
+        ``pi_type="z"`` (metafor 3.8's interval, its ``pi.type = "default"``): :math:`c` is the
+        critical value of the confidence interval, the normal quantile, or the t quantile on
+        :math:`k - p` df under Knapp-Hartung. ``pi_type="t"`` (Higgins, Thompson &
+        Spiegelhalter 2009; Riley et al. 2011; metafor's ``pi.type = "riley"``): the t quantile
+        on :math:`k - p - 1` df under either test (:math:`k - 2` without moderators); NaN, with
+        the reason in ``Prediction.note``, when that is below 1.
 
         Parameters
         ----------
         newmods
             Moderator values (without the intercept), one row per prediction. ``None`` for an
             intercept-only model.
+        pi_type
+            ``"z"`` or ``"t"``; ``None`` (default) takes the fit's ``pi_type``.
+
+        See also: ``metafor::predict.rma``.
 
         Examples
         --------
@@ -206,7 +260,10 @@ class FrequentistResult:
         >>> p = res.predict()
         >>> bool(p.pi_lb[0] < p.ci_lb[0])
         True
+        >>> res.predict(pi_type="t").pi_df
+        2
         """
+        pi_type = self.pi_type if pi_type is None else _check_choice("pi_type", pi_type, PI_TYPES)
         if newmods is None:
             if self.p != 1:
                 raise ModelSpecError(
@@ -230,7 +287,18 @@ class FrequentistResult:
         c = self.crit
         tau2 = self.tau2 if np.isfinite(self.tau2) else 0.0
         spi = np.sqrt(vpred + tau2)
-        return Prediction(pred, se, pred - c * se, pred + c * se, pred - c * spi, pred + c * spi)
+        df = pi_df(pi_type, self.test, self.k, self.p)
+        cpi = critical_value(self.level, df)
+        note = ""
+        if pi_type == "t" and df is not None and df < 1:
+            note = (
+                f"t prediction interval not available: k - p - 1 = {df} df (k = {self.k}, "
+                f"p = {self.p}); it needs k >= p + 2 studies"
+            )
+        return Prediction(
+            pred, se, pred - c * se, pred + c * se, pred - cpi * spi, pred + cpi * spi,
+            pi_type=pi_type, pi_df=df, note=note,
+        )  # fmt: skip
 
     @property
     def pred(self) -> float:
@@ -246,6 +314,11 @@ class FrequentistResult:
     def pi_ub(self) -> float:
         """Upper bound of the prediction interval (intercept-only models)."""
         return float(self.predict().pi_ub[0])
+
+    @property
+    def pi_note(self) -> str:
+        """Empty, or why the prediction interval is NaN (``pi_type="t"`` with k < p + 2)."""
+        return self.predict(None if self.p == 1 else np.zeros((1, self.p - 1))).note
 
     def coef_table(self) -> pd.DataFrame:
         """Coefficients as a table: estimate, se, zval (or tval), pval, ci_lb, ci_ub.
@@ -282,7 +355,7 @@ class FrequentistResult:
         out: dict[str, Any] = {}
         for name in (
             "tau2 se_tau2 tau2_ci_lb tau2_ci_ub I2 H2 I2_ci_lb I2_ci_ub H2_ci_lb H2_ci_ub "
-            "QE QEp QM QMp R2 k p method test level dfs tau2_estimable"
+            "QE QEp QM QMp R2 k p method test level dfs tau2_estimable pi_type"
         ).split():
             out[name] = getattr(self, name)
         for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "weights"):
@@ -293,6 +366,7 @@ class FrequentistResult:
         if self.p == 1:
             pr = self.predict()
             out.update(pred=float(pr.pred[0]), pi_lb=float(pr.pi_lb[0]), pi_ub=float(pr.pi_ub[0]))
+            out.update(pi_df=pr.pi_df, pi_note=pr.note)
         return out
 
     def __str__(self) -> str:
@@ -549,13 +623,8 @@ def _estimate_tau2(
     if method == "EE":
         return 0.0, math.nan
     if method == "DL":
-        w = 1.0 / v
-        P = _proj(X, w)
-        rss = float(y @ P @ y)
-        trP = float(np.trace(P))
-        tau2 = max(0.0, (rss - (k - p)) / trP)
-        se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2**2 * np.sum(P * P)) / trP**2)
-        return tau2, se
+        t2, se_t2 = dl_tau2(fe_moments(y, v, None if p == 1 else X), k - p)
+        return float(t2[0]), float(se_t2[0])
     if method in ("HE", "REML", "ML"):
         H = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
         rss = float(y @ H @ y)
@@ -639,34 +708,15 @@ def rma(
     level: float = 0.95,
     tau2: float | None = None,
     labels: Sequence[str] | None = None,
+    pi_type: str = "z",
 ) -> FrequentistResult:
     r"""Fit a random-effects (or equal-effects) meta-analysis or meta-regression.
 
     The model is :math:`y_i = x_i^\top\beta + u_i + e_i` with :math:`u_i \sim N(0, \tau^2)` and
     :math:`e_i \sim N(0, v_i)`. Given :math:`\hat\tau^2`, :math:`\hat\beta = (X^\top W X)^{-1}
-    X^\top W y` with :math:`W = \mathrm{diag}(1/(v_i + \hat\tau^2))`.
-
-    Estimators of :math:`\tau^2` (``method``), all truncated at 0:
-
-    - ``"EE"``: equal (common) effect, :math:`\tau^2 = 0`.
-    - ``"DL"``: DerSimonian-Laird, :math:`(Q_E - (k-p)) / \mathrm{tr}(P)`, :math:`P = W - WX(X^\top
-      WX)^{-1}X^\top W`, :math:`W = \mathrm{diag}(1/v_i)`.
-    - ``"HE"``: Hedges' ordinary-least-squares moment estimator.
-    - ``"SJ"``: Sidik-Jonkman, one step from :math:`\tau_0^2 = \frac{k-1}{k}\mathrm{var}(y)`.
-    - ``"PM"``: Paule-Mandel, the root of :math:`Q(\tau^2) = k - p`.
-    - ``"ML"``, ``"REML"``: (restricted) maximum likelihood by Fisher scoring, started at the HE
-      estimate, as metafor, and run to machine precision.
-
-    ``test="knha"`` applies the Knapp-Hartung adjustment: the covariance of :math:`\hat\beta` is
-    multiplied by :math:`s^2 = \sum w_i (y_i - x_i^\top\hat\beta)^2 / (k-p)` and t and F
-    distributions with :math:`k - p` denominator df replace the normal and chi-square.
-
-    Heterogeneity: :math:`Q_E` uses weights :math:`1/v_i`; :math:`I^2 = 100\,\hat\tau^2/(\tilde v
-    + \hat\tau^2)` and :math:`H^2 = \hat\tau^2/\tilde v + 1` with the typical within-study variance
-    :math:`\tilde v = (k-p)/\mathrm{tr}(P)` (for ``"EE"``, :math:`I^2 = (Q_E - (k-p))/Q_E`). The
-    confidence interval for :math:`\tau^2` is the Q-profile interval. For meta-regressions
-    :math:`R^2` is metafor's pseudo-:math:`R^2`, the proportional reduction in :math:`\hat\tau^2`
-    against the intercept-only model fitted with the same method.
+    X^\top W y` with :math:`W = \mathrm{diag}(1/(v_i + \hat\tau^2))`. The estimators of
+    :math:`\tau^2`, the Knapp-Hartung adjustment, heterogeneity statistics and intervals are
+    those of metafor, written out in the module docstring (:mod:`bayesmeta.frequentist`).
 
     Parameters
     ----------
@@ -690,6 +740,11 @@ def rma(
         random-effects uses this).
     labels
         Study labels used in error messages.
+    pi_type
+        Prediction interval: ``"z"`` (default; metafor 3.8's) or ``"t"`` (:math:`t_{k-2}`,
+        Higgins, Thompson & Spiegelhalter 2009, as the Cochrane Handbook and RevMan; NaN with a
+        :class:`~bayesmeta.errors.NotEstimableWarning` when k < 3). See
+        :meth:`FrequentistResult.predict` for the degrees of freedom in each case.
 
     Returns
     -------
@@ -704,8 +759,8 @@ def rma(
         More than 5000 estimates (the core's k x k matrices), or an iterative estimator that
         fails to converge.
     ModelSpecError
-        Unknown ``method``/``test``, constant or collinear moderators, more coefficients than
-        studies.
+        Unknown ``method``/``test``/``pi_type``, constant or collinear moderators, more
+        coefficients than studies.
 
     See also: ``metafor::rma.uni``.
 
@@ -717,6 +772,9 @@ def rma(
     >>> res = rma(es.yi, es.vi, method="DL")
     >>> round(float(res.beta[0]), 4), round(res.tau2, 4)
     (-0.7141, 0.3088)
+    >>> t = rma(es.yi, es.vi, method="DL", pi_type="t")
+    >>> round(res.pi_lb, 4), round(t.pi_lb, 4)
+    (-1.8582, -1.9988)
     """
     if hasattr(yi, "data") and hasattr(yi, "outcomes"):
         if vi is not None or sei is not None:
@@ -725,30 +783,72 @@ def rma(
     method = _check_choice("method", "FE" if method == "FE" else method, (*METHODS, "FE"))
     method = "EE" if method == "FE" else method
     test = _check_choice("test", test, TESTS)
+    pi_type = _check_choice("pi_type", pi_type, PI_TYPES)
     if not (0 < level < 1):
         raise ModelSpecError(f"level must be in (0, 1), got {level!r}")
+    y, v, lab = _inputs(yi, vi, sei, labels)
+    X, coef_names = _design(mods, y.size, lab)
+    k, p = X.shape
+    t2, se_t2, estimable = _tau2_step(y, v, X, method, tau2)
+    t2_fit = 0.0 if not np.isfinite(t2) else t2
+    coef = _coefficients(y, v, X, t2_fit, method, test, level)
+    het = _heterogeneity(y, v, X, t2_fit, level, equal=method == "EE" and tau2 is None,
+                         profile=estimable)  # fmt: skip
+    if not estimable and method != "EE" and tau2 is None:
+        het.update(I2=math.nan, H2=math.nan)
+    if pi_type == "t" and k - p - 1 < 1:
+        msg = f"the t prediction interval needs k - p - 1 >= 1 df (k = {k}, p = {p}); it is NaN"
+        warnings.warn(msg, NotEstimableWarning, stacklevel=2)
+    parms = p + (0 if (method == "EE" or tau2 is not None) else 1)
+    return FrequentistResult(
+        **coef,
+        **het,
+        coef_names=coef_names,
+        tau2=float(t2),
+        se_tau2=float(se_t2),
+        R2=_pseudo_r2(y, v, X, method, t2_fit) if p > 1 else None,
+        k=k,
+        p=p,
+        method=method,
+        test=test,
+        level=level,
+        tau2_estimable=estimable,
+        fit_stats=_fit_stats(y, v, X, t2_fit, parms),
+        yi=y,
+        vi=v,
+        X=X,
+        labels=tuple(lab),
+        pi_type=pi_type,
+    )
+
+
+def _inputs(
+    yi: Any, vi: Any, sei: Any, labels: Sequence[str] | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
+    """Validate yi, vi (from vi or sei) and labels."""
     y = _as_1d("yi", yi)
     k = y.size
     if k == 0:
         raise DataError("no estimates: yi is empty", column="yi")
-    lab: list[str] = (
-        [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(k)]
-    )
+    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(k)]
     if (vi is None) == (sei is None):
         raise ModelSpecError("give exactly one of vi (sampling variances) or sei (standard errors)")
-    if vi is not None:
-        v = _as_1d("vi", vi)
-        vname = "vi"
-    else:
-        assert sei is not None
-        v = _as_1d("sei", sei) ** 2
-        vname = "sei"
+    vname = "vi" if vi is not None else "sei"
+    v = _as_1d("vi", vi) if vi is not None else _as_1d("sei", sei) ** 2
     if v.size != k or len(lab) != k:
         raise DataError(
             f"length mismatch: yi has {k} values, {vname} {v.size}, labels {len(lab)}", column=vname
         )
     _check_finite("yi", y, lab)
     _check_finite(vname, v, lab)
+    _check_ranges(y, v, vname, lab)
+    return y, v, lab
+
+
+def _check_ranges(
+    y: NDArray[np.float64], v: NDArray[np.float64], vname: str, lab: list[str]
+) -> None:
+    """Positive variances, values double precision can pool, k small enough for k x k."""
     bad = v <= 0
     if bad.any():
         raise DataError(
@@ -773,63 +873,90 @@ def rma(
         warnings.warn(
             "ratio of largest to smallest sampling variance is extremely large; results may be "
             "numerically unstable",
-            stacklevel=2,
+            stacklevel=4,
         )
+    k = y.size
     if k > _MAX_K_DENSE:
         raise FitError(
             f"rma works with k x k matrices; k = {k} estimates would need about "
             f"{4 * 8 * k * k / 1e9:.0f} GB. Fit at most {_MAX_K_DENSE} at a time (e.g. one "
             "outcome or subgroup per fit)"
         )
-    X, coef_names = _design(mods, k, lab)
-    p = X.shape[1]
 
-    tau2_estimable = method != "EE" and k > p and tau2 is None
+
+def _tau2_step(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    method: str,
+    tau2: float | None,
+) -> tuple[float, float, bool]:
+    """tau2 (fixed, 0 for EE, NaN for k = 1, else estimated), its SE, and whether estimable."""
+    k, p = X.shape
+    estimable = method != "EE" and k > p and tau2 is None
     if tau2 is not None:
         if not (np.isfinite(tau2) and tau2 >= 0):
             raise ModelSpecError(f"fixed tau2 must be finite and >= 0, got {tau2!r}")
-        t2, se_t2 = float(tau2), math.nan
-    elif method == "EE":
-        t2, se_t2 = 0.0, math.nan
-    elif k == 1:
+        return float(tau2), math.nan, estimable
+    if method == "EE":
+        return 0.0, math.nan, estimable
+    if k == 1:
         warnings.warn(
             "a single study: tau2 is not estimable and is reported as NaN; the estimate is the "
             "study's own",
             NotEstimableWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-        t2, se_t2 = math.nan, math.nan
-    else:
-        t2, se_t2 = _estimate_tau2(y, v, X, method)
-    t2_fit = 0.0 if not np.isfinite(t2) else t2
+        return math.nan, math.nan, estimable
+    t2, se = _estimate_tau2(y, v, X, method)
+    return t2, se, estimable
 
-    w = 1.0 / (v + t2_fit)
+
+def _coefficients(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    tau2: float,
+    method: str,
+    test: str,
+    level: float,
+) -> dict[str, Any]:
+    """beta, its covariance (Knapp-Hartung-scaled), tests, CIs, QM and weights given tau2."""
+    k, p = X.shape
+    w = 1.0 / (v + tau2)
     beta, vb = _wls(X, y, w)
     dfs: int | None = None
     if test == "knha":
         if method == "EE":
             warnings.warn(
-                "Knapp-Hartung is not meant for equal-effects models", UserWarning, stacklevel=2
+                "Knapp-Hartung is not meant for equal-effects models", UserWarning, stacklevel=3
             )
         dfs = k - p
-        rss_knha = float(np.sum(w * (y - X @ beta) ** 2))
-        if k <= p:  # no residual df: no Knapp-Hartung standard error (not a zero one)
-            s2w = math.nan
-        else:  # metafor: a scale factor of ~0 (all yi equal) is set to 0
-            s2w = 0.0 if rss_knha <= np.finfo(float).eps else rss_knha / (k - p)
-        vb = s2w * vb
+        vb = float(knha_scale(np.sum(w * (y - X @ beta) ** 2), k - p)) * vb
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = beta / se
     pval = _pvalue_2sided(zval, dfs) if (dfs is None or dfs > 0) else np.full(p, math.nan)
-    alpha = 1 - level
-    if test == "knha":
-        crit = float(stats.t.isf(alpha / 2, dfs)) if dfs else math.nan
-    else:
-        crit = float(stats.norm.isf(alpha / 2))
-    ci_lb, ci_ub = beta - crit * se, beta + crit * se
+    crit = critical_value(level, dfs)
+    return dict(
+        beta=beta,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_lb=beta - crit * se,
+        ci_ub=beta + crit * se,
+        vb=vb,
+        dfs=dfs,
+        weights=100 * w / w.sum(),
+        **_omnibus(beta, vb, test, k),
+    )
 
-    # omnibus test of moderators (all but the intercept; the intercept alone if p == 1)
+
+def _omnibus(
+    beta: NDArray[np.float64], vb: NDArray[np.float64], test: str, k: int
+) -> dict[str, Any]:
+    """Omnibus test of the moderators (of the intercept alone if there are none)."""
+    p = beta.size
     btt = slice(1, None) if p > 1 else slice(0, 1)
     m = p - 1 if p > 1 else 1
     try:
@@ -838,93 +965,61 @@ def rma(
         QM = math.nan
     if test == "knha":
         QM /= m
-        QMdf: tuple[int, int | None] = (m, k - p)
         QMp = float(stats.f.sf(QM, m, k - p)) if k > p else math.nan
-    else:
-        QMdf = (m, None)
-        QMp = float(stats.chi2.sf(QM, m))
+        return dict(QM=QM, QMp=QMp, QMdf=(m, k - p))
+    return dict(QM=QM, QMp=float(stats.chi2.sf(QM, m)), QMdf=(m, None))
 
-    # heterogeneity
-    if k > p:
-        wfe = 1.0 / v
-        Pfe = _proj(X, wfe)
-        QE = max(0.0, float(y @ Pfe @ y))
-        QEp = float(stats.chi2.sf(QE, k - p))
-        vt = (k - p) / float(np.trace(Pfe))
-        if method == "EE" and tau2 is None:
-            I2 = max(0.0, 100 * (QE - (k - p)) / QE) if QE > 0 else 0.0
-            H2 = QE / (k - p)
-        else:
-            I2 = 100 * t2_fit / (vt + t2_fit)
-            H2 = t2_fit / vt + 1
-    else:
-        QE, QEp, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
-    if not tau2_estimable and method != "EE" and tau2 is None:
-        I2 = H2 = math.nan
 
-    if tau2_estimable:
-        t2_lb, t2_ub = _tau2_qprofile(y, v, X, level)
-        I2_lb, I2_ub = (100 * t / (vt + t) for t in (t2_lb, t2_ub))
-        H2_lb, H2_ub = (t / vt + 1 for t in (t2_lb, t2_ub))
-    else:
-        t2_lb = t2_ub = I2_lb = I2_ub = H2_lb = H2_ub = math.nan
+def _heterogeneity(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    tau2: float,
+    level: float,
+    *,
+    equal: bool,
+    profile: bool,
+) -> dict[str, Any]:
+    """QE, its p-value, I2 and H2 (from Q for an equal-effects fit), Q-profile CIs."""
+    k, p = X.shape
+    if k <= p:
+        nan = math.nan
+        return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0, tau2_ci_lb=nan, tau2_ci_ub=nan,
+                    I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan, H2_ci_ub=nan)  # fmt: skip
+    mom = fe_moments(y, v, None if p == 1 else X)
+    QE = max(0.0, float(mom.QE[0]))
+    vt = (k - p) / float(mom.trP[0])
+    t2 = np.array([tau2, *(_tau2_qprofile(y, v, X, level) if profile else (math.nan,) * 2)])
+    I2, H2 = i2_h2_from_q(QE, k - p) if equal else i2_h2(tau2, vt)
+    I2s, H2s = i2_h2(t2[1:], vt)
+    return dict(
+        QE=QE,
+        QEp=float(stats.chi2.sf(QE, k - p)),
+        I2=float(I2),
+        H2=float(H2),
+        tau2_ci_lb=float(t2[1]),
+        tau2_ci_ub=float(t2[2]),
+        I2_ci_lb=float(I2s[0]),
+        I2_ci_ub=float(I2s[1]),
+        H2_ci_lb=float(H2s[0]),
+        H2_ci_ub=float(H2s[1]),
+    )
 
-    # fit statistics (metafor's fitstats)
-    ll_ml, ll_reml = _loglik(y, v, X, t2_fit)
-    parms = p + (0 if (method == "EE" or tau2 is not None) else 1)
+
+def _fit_stats(
+    y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], tau2: float, parms: int
+) -> dict[str, dict[str, float]]:
+    """Compute metafor's fitstats: ML and REML log-likelihood, deviance, AIC, BIC, AICc."""
+    k, p = X.shape
+    ll_ml, ll_reml = _loglik(y, v, X, tau2)
     if k > p:
         dev_ml = -2 * (ll_ml - float(np.sum(stats.norm.logpdf(y, y, np.sqrt(v)))))
     else:
         dev_ml = 0.0
-    fit_stats = {
+    return {
         "ML": _ic(ll_ml, dev_ml, parms, k),
         "REML": _ic(ll_reml, -2 * ll_reml, parms, k - p),
     }
-
-    R2: float | None = None
-    if p > 1:
-        R2 = _pseudo_r2(y, v, X, beta, w, method, test, t2_fit)
-
-    weights = 100 * w / w.sum()
-    return FrequentistResult(
-        beta=beta,
-        se=se,
-        zval=zval,
-        pval=pval,
-        ci_lb=ci_lb,
-        ci_ub=ci_ub,
-        vb=vb,
-        coef_names=coef_names,
-        tau2=float(t2),
-        se_tau2=float(se_t2),
-        tau2_ci_lb=float(t2_lb),
-        tau2_ci_ub=float(t2_ub),
-        I2=float(I2),
-        H2=float(H2),
-        I2_ci_lb=float(I2_lb),
-        I2_ci_ub=float(I2_ub),
-        H2_ci_lb=float(H2_lb),
-        H2_ci_ub=float(H2_ub),
-        QE=QE,
-        QEp=QEp,
-        QM=QM,
-        QMp=QMp,
-        QMdf=QMdf,
-        R2=R2,
-        k=k,
-        p=p,
-        method=method,
-        test=test,
-        level=level,
-        dfs=dfs,
-        tau2_estimable=tau2_estimable,
-        fit_stats=fit_stats,
-        weights=weights,
-        yi=y,
-        vi=v,
-        X=X,
-        labels=tuple(lab),
-    )
 
 
 def _ic(ll: float, dev: float, parms: int, n: int) -> dict[str, float]:
@@ -942,10 +1037,7 @@ def _pseudo_r2(
     y: NDArray[np.float64],
     v: NDArray[np.float64],
     X: NDArray[np.float64],
-    beta: NDArray[np.float64],
-    w: NDArray[np.float64],
     method: str,
-    test: str,
     tau2: float,
 ) -> float:
     """Metafor's R2: proportional reduction in tau2 (RE), weighted adjusted R2 of lm (EE)."""
@@ -953,6 +1045,7 @@ def _pseudo_r2(
     if method == "EE":
         if np.var(y) == 0:
             return 0.0
+        w = 1.0 / (v + tau2)
         b, _ = _wls(X, y, w)
         ybar = np.sum(w * y) / w.sum()
         rss = np.sum(w * (y - X @ b) ** 2)
@@ -1217,12 +1310,64 @@ def rma_mh(
     >>> round(res.beta, 4)
     -1.3509
     """
-    from bayesmeta.effect_sizes import escalc
-
     measure = _check_choice("measure", measure, ("OR", "RR", "RD"))
     convention = _check_choice("convention", convention, ("metafor", "revman"))
     revman = convention == "revman"
-    es = escalc(
+    es = _mh_study_estimates(ai, bi, ci, di, n1i, n2i, measure, convention, drop00, labels)
+    a, b, c, d = _mh_cells(ai, bi, ci, di, n1i, n2i, measure, revman)
+    beta, se = _mh_pooled(a, b, c, d, measure, revman)
+    tarone, tarone_p = (
+        _tarone(a, c, a + b, c + d, math.exp(beta)) if measure == "OR" else (math.nan, math.nan)
+    )
+    ok = np.isfinite(es.yi)
+    yi, vi = es.yi[ok], es.vi[ok]
+    het, tau2 = _mh_heterogeneity(yi, vi, beta)
+    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(ok.size)]
+    random = rma(
+        yi,
+        vi,
+        method="DL",
+        tau2=tau2,
+        level=level,
+        labels=[x for x, o in zip(lab, ok, strict=True) if o],
+    )
+    z_crit = critical_value(level)
+    return MantelHaenszelResult(
+        measure=measure,
+        beta=beta,
+        se=se,
+        zval=beta / se,
+        pval=float(2 * stats.norm.sf(abs(beta / se))),
+        ci_lb=beta - z_crit * se,
+        ci_ub=beta + z_crit * se,
+        **het,
+        k=int(a.size),
+        k_yi=int(ok.sum()),
+        random=random,
+        tarone=tarone,
+        tarone_p=tarone_p,
+        yi=yi,
+        vi=vi,
+    )
+
+
+def _mh_study_estimates(
+    ai: ArrayLike,
+    bi: ArrayLike | None,
+    ci: ArrayLike | None,
+    di: ArrayLike | None,
+    n1i: ArrayLike | None,
+    n2i: ArrayLike | None,
+    measure: str,
+    convention: str,
+    drop00: bool,
+    labels: Sequence[str] | None,
+) -> Any:
+    """Study-level estimates for heterogeneity (and validation of the counts)."""
+    from bayesmeta.effect_sizes import escalc
+
+    revman = convention == "revman"
+    return escalc(
         measure,
         ai=ai,
         bi=bi,
@@ -1236,6 +1381,19 @@ def rma_mh(
         drop00=None if revman else drop00,
         labels=labels,
     )
+
+
+def _mh_cells(
+    ai: ArrayLike,
+    bi: ArrayLike | None,
+    ci: ArrayLike | None,
+    di: ArrayLike | None,
+    n1i: ArrayLike | None,
+    n2i: ArrayLike | None,
+    measure: str,
+    revman: bool,
+) -> tuple[NDArray[np.float64], ...]:
+    """Return the cells the MH sums use (RevMan: uninformative tables out, 1/2 added to zeros)."""
     a = _as_1d("ai", ai)
     c = _as_1d("ci", ci if ci is not None else [])
     b = _as_1d("bi", bi) if bi is not None else _as_1d("n1i", n1i if n1i is not None else []) - a
@@ -1245,10 +1403,20 @@ def rma_mh(
         a, b, c, d = a[keep], b[keep], c[keep], d[keep]
         cc = 0.5 * ((a == 0) | (b == 0) | (c == 0) | (d == 0))
         a, b, c, d = a + cc, b + cc, c + cc, d + cc
+    return a, b, c, d
+
+
+def _mh_pooled(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    d: NDArray[np.float64],
+    measure: str,
+    revman: bool,
+) -> tuple[float, float]:
+    """MH estimate and its standard error (RBG for OR, GR for RR, SGR or GR for RD)."""
     n1, n2 = a + b, c + d
     N = n1 + n2
-    z_crit = float(stats.norm.isf((1 - level) / 2))
-    tarone = tarone_p = math.nan
     if measure == "OR":
         P, Q = (a + d) / N, (b + c) / N
         Ri, Si = a * d / N, b * c / N
@@ -1257,74 +1425,42 @@ def rma_mh(
             raise FitError(
                 "the MH odds ratio is not estimable: no events in one arm of every table"
             )
-        beta = math.log(R / S)
-        se = math.sqrt(
-            0.5
-            * (np.sum(P * Ri) / R**2 + np.sum(P * Si + Q * Ri) / (R * S) + np.sum(Q * Si) / S**2)
+        var = 0.5 * (
+            np.sum(P * Ri) / R**2 + np.sum(P * Si + Q * Ri) / (R * S) + np.sum(Q * Si) / S**2
         )
-        tarone, tarone_p = _tarone(a, c, n1, n2, math.exp(beta))
-    elif measure == "RR":
+        return math.log(R / S), math.sqrt(var)
+    if measure == "RR":
         R, S = np.sum(a * n2 / N), np.sum(c * n1 / N)
         if a.sum() == 0 or c.sum() == 0:
             raise FitError("the MH risk ratio is not estimable: no events in one arm overall")
-        beta = math.log(R / S)
-        se = math.sqrt(np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S))
-    elif revman:
-        den = np.sum(n1 * n2 / N)
-        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
-        se = math.sqrt(float(np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)))) / den
-    else:
-        den = np.sum(n1 * n2 / N)
-        beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
-        se = math.sqrt(
-            (
-                beta
-                * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + n1 / N * n2 / N * (n2 - n1) / 2)
-                + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
-            )
-            / den**2
-        )
-    ok = np.isfinite(es.yi)
-    yi, vi = es.yi[ok], es.vi[ok]
-    k_yi = int(ok.sum())
-    if k_yi > 1:
-        QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
-        QEp = float(stats.chi2.sf(QE, k_yi - 1))
-        I2 = max(0.0, 100 * (QE - (k_yi - 1)) / QE) if QE > 0 else 0.0
-        H2 = QE / (k_yi - 1)
-        w = 1.0 / vi
-        tau2 = max(0.0, (QE - (k_yi - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
-    else:
-        QE, QEp, I2, H2, tau2 = 0.0, 1.0, 0.0, 1.0, 0.0
-    lab = [str(s) for s in labels] if labels is not None else [str(i + 1) for i in range(ok.size)]
-    random = rma(
-        yi,
-        vi,
-        method="DL",
-        tau2=tau2,
-        level=level,
-        labels=[x for x, o in zip(lab, ok, strict=True) if o],
-    )
-    return MantelHaenszelResult(
-        measure=measure,
-        beta=beta,
-        se=se,
-        zval=beta / se,
-        pval=float(2 * stats.norm.sf(abs(beta / se))),
-        ci_lb=beta - z_crit * se,
-        ci_ub=beta + z_crit * se,
-        QE=QE,
-        QEp=QEp,
-        I2=I2,
-        H2=H2,
-        k=int(a.size),
-        k_yi=k_yi,
-        random=random,
-        tarone=tarone,
-        tarone_p=tarone_p,
-        yi=yi,
-        vi=vi,
-    )
+        var = np.sum(n1 / N * n2 / N * (a + c) - a / N * c) / (R * S)
+        return math.log(R / S), math.sqrt(var)
+    den = np.sum(n1 * n2 / N)
+    beta = float(np.sum(a * n2 / N - c * n1 / N) / den)
+    if revman:
+        return beta, math.sqrt(
+            float(np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * N**2)))
+        ) / den
+    var = (
+        beta * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + n1 / N * n2 / N * (n2 - n1) / 2)
+        + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
+    ) / den**2
+    return beta, math.sqrt(var)
+
+
+def _mh_heterogeneity(
+    yi: NDArray[np.float64], vi: NDArray[np.float64], beta: float
+) -> tuple[dict[str, float], float]:
+    """Q around the MH estimate, I2, H2, and RevMan's DL tau2 from that Q."""
+    k = yi.size
+    if k <= 1:
+        return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0), 0.0
+    QE = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+    I2, H2 = i2_h2_from_q(QE, k - 1)
+    mom = fe_moments(yi, vi)
+    tau2, _ = dl_tau2(mom._replace(QE=np.array([QE])), k - 1)
+    het = dict(QE=QE, QEp=float(stats.chi2.sf(QE, k - 1)), I2=float(I2), H2=float(H2))
+    return het, float(tau2[0])
 
 
 def _tarone(

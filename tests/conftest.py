@@ -23,3 +23,8 @@ def nan_if_none(x: Any) -> Any:
     if isinstance(x, list):
         return [float("nan") if v is None else v for v in x]
     return float("nan") if x is None else x
+
+
+# Scripts the output tests run in subprocesses: not test modules, and they read sys.argv at import
+# (pytest --doctest-modules would otherwise import them).
+collect_ignore = ["output_writer.py", "output_compile_hook.py"]
