@@ -33,6 +33,7 @@ import pandas as pd
 
 from bayesmeta import _dims as D
 from bayesmeta._registry import EXACT, META_REGRESSION, NUTS, SPEC_VERSION
+from bayesmeta._stats import typical_variance
 from bayesmeta.errors import (
     ConvergenceWarning,
     FitError,
@@ -119,29 +120,6 @@ def stack_draws(da: Any) -> np.ndarray:
     rest = [d for d in da.dims if d not in (D.CHAIN, D.DRAW)]
     arr = np.asarray(da.transpose(D.CHAIN, D.DRAW, *rest).values, dtype=float)
     return arr.reshape(-1, *arr.shape[2:])
-
-
-def typical_variance(vi: np.ndarray, X: np.ndarray | None = None) -> float:
-    r"""Compute metafor's typical within-study variance :math:`\tilde v = (k - p) / \mathrm{tr}(P)`.
-
-    :math:`P = W - W X (X^\top W X)^{-1} X^\top W` with :math:`W = \mathrm{diag}(1/v_i)`; for an
-    intercept-only model :math:`\tilde v = (k-1)\sum w_i / ((\sum w_i)^2 - \sum w_i^2)`.
-
-    Examples
-    --------
-    >>> round(typical_variance(np.array([0.1, 0.2, 0.3])), 6)
-    0.183333
-    """
-    vi = np.asarray(vi, dtype=float)
-    k = vi.size
-    Xm = np.ones((k, 1)) if X is None else np.column_stack([np.ones(k), X])
-    p = Xm.shape[1]
-    if k <= p:
-        return math.nan
-    w = 1.0 / vi
-    XtW = Xm.T * w
-    P = np.diag(w) - XtW.T @ np.linalg.solve(XtW @ Xm, XtW)
-    return float((k - p) / np.trace(P))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -699,7 +677,8 @@ class Result:
 
         ``I2`` is computed draw by draw as metafor does for a point estimate,
         :math:`I^2 = 100\,\tau^2 / (\tau^2 + \tilde v)` with the typical within-study variance
-        :math:`\tilde v` (:func:`typical_variance`), and :math:`H^2 = 1 + \tau^2/\tilde v`.
+        :math:`\tilde v` (:func:`bayesmeta._stats.typical_variance`), and
+        :math:`H^2 = 1 + \tau^2/\tilde v`.
         ``theta_new`` is the predictive distribution of a new study's effect; its interval is
         the Bayesian prediction interval (for a meta-regression: at moderators = 0, or the means
         with ``center=True``).

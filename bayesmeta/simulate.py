@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmeta._stats import typical_variance
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.reconstruct import GENERATING_CALL as RECONSTRUCTION_CALL
 from bayesmeta.reconstruct import reconstruct_review
@@ -728,15 +729,6 @@ def _draw_incidence(
     return chosen
 
 
-def _typical_variance(v: np.ndarray) -> float:
-    """Higgins and Thompson's typical within-study variance."""
-    w = 1 / v
-    k = v.size
-    if k < 2:
-        return float(v[0])
-    return float((k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
-
-
 def _draw_outcome(
     spec: SimulationSpec,
     o: OutcomeSpec,
@@ -761,7 +753,8 @@ def _draw_outcome(
         p0 = o.baseline_risk
         p1 = 1 / (1 + np.exp(-(np.log(p0 / (1 - p0)) + mu)))
         v = 1 / (n1 * p1 * (1 - p1)) + 1 / (n2 * p0 * (1 - p0))
-    tau2_total = _typical_variance(v) * o.i2 / (1 - o.i2)
+    vt = float(v[0]) if v.size < 2 else typical_variance(v)
+    tau2_total = vt * o.i2 / (1 - o.i2)
     tau2 = max(tau2_total - float(np.var(mu)), 0.0)
     theta = mu + np.sqrt(tau2) * rng.standard_normal(k)
 

@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 from bayesmeta import EffectTable, datasets, rma
+from bayesmeta._stats import typical_variance
 from bayesmeta.errors import ConvergenceWarning, ModelSpecError, ResultFileError
 from bayesmeta.exact import exact_posterior
 from bayesmeta.models import (
@@ -29,7 +30,7 @@ from bayesmeta.models import (
     default_priors,
 )
 from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal
-from bayesmeta.results import Result, interval, typical_variance
+from bayesmeta.results import Result, interval
 
 BCG_COLUMNS = {"study": "trial", "ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
 SAMPLER = "nutpie"  # explicit, so draws are reproducible (falls back below if not installed)
