@@ -112,7 +112,7 @@ def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
     >>> table = read_sheet(datasets.load_peer_support_simulated())
     >>> analysis = analyse_review(table.for_outcome("days_in_hospital"), draws=200, chains=2)
     >>> evidence_table(analysis).iloc[0]["Effect (model averaging)"]
-    'strong evidence of no effect (BF01 = 12.5)'
+    'moderate evidence of no effect (BF01 = 7.69)'
     """
     bma = analysis.model_averaging.set_index("outcome")
     side = side_by_side(analysis).set_index("Outcome")

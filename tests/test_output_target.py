@@ -113,14 +113,12 @@ def test_check_target_names_the_path(tmp_path):
 
 
 def _result():
-    from bayesmeta.models.exact_sampler import sample_exact
-
     tab = EffectTable(
         pd.DataFrame({"study": list("abcd"), "yi": [0.1, 0.3, 0.2, 0.5],
                       "vi": [0.01, 0.02, 0.015, 0.03]}),
         measure="SMD",
     )  # fmt: skip
-    return sample_exact(RandomEffects(tab), 100, random_seed=1)
+    return RandomEffects(tab).fit(100, engine="exact", random_seed=1)
 
 
 def test_to_netcdf_replaces_a_result_but_never_another_file(tmp_path):

@@ -407,7 +407,8 @@ def test_real_funnel_reports_divergences() -> None:
     model = RandomEffects(tab, priors={"mu": "normal(0, 5)", "tau": "half_cauchy(5)"},
                           parameterization="centered")  # fmt: skip
     with pytest.warns(ConvergenceWarning) as rec:
-        res = model.fit(500, engine="nuts", tune=300, chains=2, random_seed=2, target_accept=0.8)
+        # PyMC's usual target_accept (the package's default, 0.99, is there to avoid this)
+        res = model.fit(500, engine="nuts", tune=300, chains=2, random_seed=3, target_accept=0.8)
     diag = res.diagnostics()
     assert diag.divergences > 0
     assert any("divergent" in str(r.message) for r in rec)
