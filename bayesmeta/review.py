@@ -231,7 +231,11 @@ def frequentist_table(
                 r = rma(sub, mods=mods or None, method=method, test=test)
                 pt = r.predict(pi_type="t") if r.p == 1 else None
             pi = (r.pi_lb, r.pi_ub) if r.p == 1 else (math.nan, math.nan)
-            pi_t = (pt.pi_lb, pt.pi_ub) if pt is not None else (math.nan, math.nan)
+            pi_t = (
+                (float(np.ravel(pt.pi_lb)[0]), float(np.ravel(pt.pi_ub)[0]))
+                if pt is not None
+                else (math.nan, math.nan)
+            )
             note = trial_note(r.k)
             if test == "knha" and r.k - r.p < 1:
                 note = f"{method}+KH needs k > {r.p} (Knapp-Hartung uses k - {r.p} df)"
