@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from bayesmeta import _output
+from bayesmeta._version import __version__
 from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError, OutputError
 
 __all__ = ["main"]
@@ -82,8 +83,9 @@ def _load_sheet(path: str | None) -> tuple[Any, str, bool]:
     if path is None:
         table = read_sheet(datasets.load_peer_support_simulated(), source="peer_support_simulated")
         label = (
-            "bundled SIMULATED peer-support review (bayesmeta.datasets.peer_support_simulated; "
-            "simulated from the published summaries of White et al. 2020, not the trials' results)"
+            "bundled SIMULATED peer-support review (bayesmeta.datasets.peer_support_simulated): a "
+            "calibrated reconstruction of White et al. 2020 whose DL analyses reproduce the "
+            "published numbers; not the trials' results"
         )
         return table, label, True
     return read_sheet(path), f"extraction sheet {path}", False
@@ -91,7 +93,7 @@ def _load_sheet(path: str | None) -> tuple[Any, str, bool]:
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from bayesmeta import datasets
-    from bayesmeta.report import side_by_side, write_report
+    from bayesmeta.report import evidence_table, side_by_side, write_report
     from bayesmeta.review import analyse_review
 
     say = _Progress(args.quiet or args.json)
@@ -112,9 +114,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         engine=args.engine,
         progress=say,
     )
+    if simulated:  # the bundled reconstruction: every published number re-computed
+        from bayesmeta.reconstruct import reproduction_check
+
+        analysis.reproduction = reproduction_check()
     say(f"writing the report to {args.out}")
-    out = write_report(analysis, args.out, force=args.force)
+    out = write_report(analysis, args.out, force=args.force, progress=say)
     table_df = side_by_side(analysis)
+    evidence = evidence_table(analysis)
     problems = analysis.convergence_problems()
     if args.json:
         _emit_json(
@@ -123,6 +130,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
                 "simulated": simulated,
                 "report": str(out),
                 "outcomes": _records(analysis.comparison),
+                "frequentist": _records(analysis.frequentist),
+                "evidence": _records(analysis.model_averaging),
+                "published_reproduced": _records(analysis.reproduction),
                 "meta_regression": _records(analysis.regression_table()),
                 "convergence_problems": problems,
             }
@@ -133,6 +143,23 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"Data: {label}")
         with pd.option_context("display.width", 250, "display.max_columns", 20):
             print(table_df.to_string(index=False))
+            print(
+                "\nIs there an effect? (exact Bayesian model averaging; Lee & Wagenmakers' words)"
+            )
+            cols = ["Outcome", "k", "DL (data)", "Effect (model averaging)", "P(effect)"]
+            print(evidence[cols].to_string(index=False))
+        rep = analysis.reproduction
+        if not rep.empty:
+            n_ok = int(rep["reproduced"].sum())
+            print(
+                f"\nPublished numbers re-computed from the data (DL, RevMan 5): {n_ok} of "
+                f"{len(rep)} reproduced at the paper's rounding"
+            )
+            for _, r in rep[~rep["reproduced"]].iterrows():
+                print(
+                    f"  not reproduced: {r['outcome']} {r['subgroup']} {r['quantity']}: "
+                    f"published {r['published']:g}, re-computed {r['recomputed']:.4g}"
+                )
         print(f"\nReport: {out / 'index.html'}")
     return _convergence_exit(problems)
 
@@ -140,7 +167,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _convergence_exit(problems: list[str]) -> int:
     if not problems:
         return EXIT_OK
-    print("bayesmeta: the sampler reported problems:", file=sys.stderr)
+    print("bayesmeta: the fit's checks reported problems:", file=sys.stderr)
     for p in problems:
         print(f"  - {p}", file=sys.stderr)
     print(
@@ -168,15 +195,61 @@ def _parse_columns(text: str | None) -> dict[str, str]:
     return out
 
 
-def _load_fit_table(args: argparse.Namespace) -> Any:
-    from bayesmeta.table import EffectTable, read_csv
+#: Scale names of the analysis: ratio measures are analysed (and printed) as logarithms.
+_LOG_SCALE = {"OR": "log OR", "RR": "log RR"}
 
+
+def scale_name(measure: str) -> str:
+    """Name the scale numbers of ``measure`` are analysed and printed on.
+
+    Examples
+    --------
+    >>> scale_name("RR"), scale_name("SMD")
+    ('log RR', 'SMD')
+    """
+    return _LOG_SCALE.get(str(measure), str(measure))
+
+
+def _is_sheet(frame: pd.DataFrame) -> bool:
+    """Whether a CSV is an extraction sheet (one row per trial and outcome, arm data)."""
+    cols = {str(c).strip().lower() for c in frame.columns}
+    return {"study", "outcome", "outcome_type"} <= cols
+
+
+def _user_columns(err: DataError, columns: dict[str, str]) -> DataError:
+    """Return the error with the standard column names replaced by the user's (``--columns``)."""
+    msg = str(err)
+    for ours, theirs in columns.items():
+        msg = msg.replace(f"'{ours}'", f"'{theirs}' (--columns {ours}={theirs})")
+        msg = msg.replace(f"column {ours} ", f"column {theirs} ")
+    if msg == str(err):
+        return err
+    column = columns.get(err.column or "", err.column)
+    return DataError(msg, rows=err.rows, column=column)
+
+
+def _load_fit_table(args: argparse.Namespace) -> Any:
+    from bayesmeta.table import read_csv
+
+    frame = read_csv(args.data)
+    if _is_sheet(frame):
+        from bayesmeta.sheet import read_sheet
+
+        return read_sheet(args.data, convention=args.convention)
     columns = _parse_columns(args.columns)
+    try:
+        return _effect_table(args, frame, columns)
+    except DataError as err:
+        raise _user_columns(err, columns) from None
+
+
+def _effect_table(args: argparse.Namespace, frame: pd.DataFrame, columns: dict[str, str]) -> Any:
+    from bayesmeta.table import EffectTable
+
     mods = [m.strip() for m in args.mods.split(",")] if args.mods else []
     kwargs: dict[str, Any] = {"source": args.data, "line_offset": 2, "moderators": mods}
     if args.direction:
         kwargs["direction"] = args.direction
-    frame = read_csv(args.data)
     arm_cols = {"m1i", "ai"} & (set(frame.columns) | set(columns))
     if args.measure and args.measure != "generic" and arm_cols:
         return EffectTable.from_arms(
@@ -196,7 +269,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     table = _load_fit_table(args)
     if args.outcome:
         table = table.for_outcome(args.outcome)
-    priors = {"tau": args.tau_prior} if args.tau_prior else None
+    priors = {
+        k: v for k, v in (("tau", args.tau_prior), ("mu", args.mu_prior)) if v is not None
+    } or None
     say(f"data: {args.data}: {table.k} rows, outcomes {table.outcomes}")
     if args.model == "regression":
         if not table.moderators:
@@ -214,18 +289,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     _output.stage("fit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, with what to do
-        result = model.fit(
-            args.draws,
-            engine=args.engine,
-            random_seed=args.seed,
-            tune=args.tune,
-            target_accept=0.95,
-        )
-    comp = result.compare()
-    freq = frequentist_table(
+        result = model.fit(args.draws, engine=args.engine, random_seed=args.seed, tune=args.tune)
+    comp = _with_scale(result.compare(), table)
+    freq = _with_scale(
+        frequentist_table(
+            table,
+            fits=(("DL", "z"), ("REML", "z"), ("REML", "knha")),
+            mods=table.moderators if args.model == "regression" else None,
+        ),
         table,
-        fits=(("DL", "z"), ("REML", "z"), ("REML", "knha")),
-        mods=table.moderators if args.model == "regression" else None,
     )
     if args.out:
         say(f"writing {args.out}")
@@ -244,16 +316,35 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             }
         )
     else:
+        scales = ", ".join(sorted(set(freq["scale"])))
         with pd.option_context("display.width", 250, "display.max_columns", 30):
-            print("Frequentist (metafor conventions):")
+            print(
+                f"Estimates on the {scales} scale"
+                + (" (exponentiate for the ratio)" if "log" in scales else "")
+            )
+            print("Frequentist (metafor conventions; PI t = Higgins et al. 2009, k - 2 df):")
             print(freq.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-            print("\nBayesian (posterior median, 95% equal-tailed interval):")
-            cols = ["outcome", "k", "mu_median", "mu_ci_lb", "mu_ci_ub", "tau_median"]
-            cols += ["tau_ci_lb", "tau_ci_ub", "p_benefit", "pi_lb", "pi_ub"]
+            print(
+                f"\nBayesian ({result.engine} engine; posterior median, 95% equal-tailed interval):"
+            )
+            cols = ["outcome", "scale", "k", "mu_median", "mu_ci_lb", "mu_ci_ub", "tau_median"]
+            cols += ["tau_ci_lb", "tau_ci_ub", "p_benefit", "pi_lb", "pi_ub", "note"]
             print(comp[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
             if args.model == "regression":
                 print("\n" + result.summary().to_string(float_format=lambda v: f"{v:.4f}"))
     return _convergence_exit(problems)
+
+
+def _with_scale(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
+    """Add the scale of each outcome's numbers (e.g. ``log RR``) and, if missing, the trial note."""
+    from bayesmeta.review import trial_note
+
+    measures = table.data.groupby("outcome")["measure"].first()
+    out = frame.copy()
+    out.insert(1, "scale", out["outcome"].map(lambda o: scale_name(measures[o])))
+    if "note" not in out.columns and "k" in out.columns:
+        out["note"] = out["k"].map(lambda k: trial_note(int(k)))
+    return out
 
 
 # ---------------------------------------------------------------------------- compare
@@ -275,13 +366,58 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for c in ("estimate", "ci_lb", "ci_ub"):
         published[c] = pd.to_numeric(published[c], errors="coerce")
     comp = result.compare(published=published)
+    for msg in _compare_warnings(comp, published, result.outcomes):
+        print(f"bayesmeta: warning: {msg}", file=sys.stderr)
+    comp = _with_scale(comp, result.table)
+    comp["reproduced"] = _reproduced(comp)
+    comp["difference"] = comp["dl_estimate"] - comp["published_estimate"]
     if args.json:
         _emit_json(_records(comp))
     else:
-        cols = ["outcome", "k", "published_estimate", "published_ci_lb", "published_ci_ub"]
-        cols += ["dl_estimate", "dl_ci_lb", "dl_ci_ub", "mu_median", "mu_ci_lb", "mu_ci_ub"]
+        cols = ["outcome", "scale", "k", "published_estimate", "published_ci_lb"]
+        cols += ["published_ci_ub", "dl_estimate", "dl_ci_lb", "dl_ci_ub", "reproduced"]
+        cols += ["difference", "mu_median", "mu_ci_lb", "mu_ci_ub"]
         print(comp[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return EXIT_OK
+
+
+def _reproduced(comp: pd.DataFrame) -> pd.Series:
+    """Whether DL gives the published estimate and CI at two decimals (None without one)."""
+    out: list[bool | None] = []
+    for _, r in comp.iterrows():
+        pub = [float(r.get(f"published_{c}", math.nan)) for c in ("estimate", "ci_lb", "ci_ub")]
+        if not all(math.isfinite(v) for v in pub):
+            out.append(None)
+            continue
+        ours = [r[f"dl_{c}"] for c in ("estimate", "ci_lb", "ci_ub")]
+        out.append(all(round(a, 2) == round(b, 2) for a, b in zip(ours, pub, strict=True)))
+    return pd.Series(out, index=comp.index, dtype=object)
+
+
+def _compare_warnings(
+    comp: pd.DataFrame, published: pd.DataFrame, outcomes: list[str]
+) -> list[str]:
+    """Warn of published outcomes that match nothing, and of ratios beside log values."""
+    out = []
+    unmatched = sorted(set(published["outcome"].astype(str)) - set(outcomes))
+    if unmatched:
+        out.append(
+            f"published outcome(s) {unmatched} match no outcome of the result and are ignored; "
+            f"the result's outcomes are {outcomes}"
+        )
+    for _, r in comp.iterrows():
+        lb = float(r.get("published_ci_lb", math.nan))
+        est = float(r.get("published_estimate", math.nan))
+        if r["measure"] in _LOG_SCALE and math.isfinite(lb) and lb > 0 and est > 0:
+            dl = r["dl_estimate"]
+            if abs(math.log(est) - dl) < abs(est - dl):
+                out.append(
+                    f"{r['outcome']}: the published {r['measure']} {est:g} (CI lower bound "
+                    f"{lb:g} > 0) looks like a ratio, but the result is on the "
+                    f"{scale_name(r['measure'])} scale; give the published values as "
+                    "logarithms (log of the ratio and of its CI bounds)"
+                )
+    return out
 
 
 # ---------------------------------------------------------------------------- parser
@@ -298,10 +434,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="bayesmeta",
         description="Bayesian and frequentist meta-analysis (PyMC, metafor-exact estimators).",
     )
+    p.add_argument("--version", action="version", version=f"bayesmeta {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     common.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    common.add_argument(
+        "--verbose", action="store_true", help="show PyMC/PyTensor messages (silenced by default)"
+    )
     common.add_argument("--seed", type=int, default=20201103, help="random seed (default 20201103)")
     sampling = argparse.ArgumentParser(add_help=False)
     sampling.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
@@ -322,7 +462,10 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_reproduce)
 
     f = sub.add_parser("fit", parents=[common, sampling], help="fit any dataset")
-    f.add_argument("data", help="CSV: ready effects (study, yi, vi or sei) or arm-level columns")
+    f.add_argument(
+        "data",
+        help="CSV: ready effects (study, yi, vi or sei), arm-level columns, or an extraction sheet",
+    )
     f.add_argument("--measure", choices=_MEASURES, default=None, help="effect measure")
     f.add_argument("--columns", default=None, help="renaming ours=yours,... e.g. study=trial")
     f.add_argument("--convention", choices=("metafor", "revman"), default="metafor")
@@ -331,6 +474,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--model", choices=("re", "binomial", "regression"), default="re")
     f.add_argument("--mods", default=None, help="moderator columns, comma-separated")
     f.add_argument("--tau-prior", default=None, help="e.g. 'half_normal(0.5)'")
+    f.add_argument("--mu-prior", default=None, help="e.g. 'normal(0, 10)'")
     f.add_argument("--out", default=None, help="folder for posterior.nc and tables")
     f.add_argument("--force", action="store_true", help=_FORCE_HELP)
     f.set_defaults(func=_cmd_fit)
@@ -385,7 +529,19 @@ def _interrupted(signum: int) -> int:
     return 128 + int(signum)
 
 
+def _quiet_libraries() -> None:
+    """Silence PyMC/PyTensor/nutpie log lines and library warnings (``--verbose`` keeps them)."""
+    import logging
+
+    for name in ("pymc", "pytensor", "nutpie", "numba", "arviz"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for module in ("pymc", "pytensor", "nutpie", "arviz", "numba", "xarray"):
+        warnings.filterwarnings("ignore", module=module)
+
+
 def _run(args: argparse.Namespace) -> int:
+    if not getattr(args, "verbose", False):
+        _quiet_libraries()
     try:
         return int(args.func(args))
     except OutputError as err:

@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +94,23 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
                 "tau (95% CrI)": fmt_ci(r["tau_median"], r["tau_ci_lb"], r["tau_ci_ub"]),
                 "P(favours PS)": f"{r['p_benefit']:.2f}",
                 "95% PI (Bayes)": f"({tf(r['pi_lb']):.2f}, {tf(r['pi_ub']):.2f})",
+                "95% PI (DL, t)": _pi_t(analysis, r["outcome"], tf),
                 "Note": trial_note(int(r["k"])),
             }
         )
         if not rows[-1]["REML+KH"]:
             rows[-1]["REML+KH"] = "not estimable (k = 1)" if int(r["k"]) == 1 else "n/a"
     return pd.DataFrame(rows)
+
+
+def _pi_t(analysis: ReviewAnalysis, outcome: str, tf: Any) -> str:
+    """DL's prediction interval with t on k - 2 df (Higgins et al. 2009), or why there is none."""
+    freq = analysis.frequentist
+    row = freq[(freq["outcome"] == outcome) & (freq["method"] == "DL")].iloc[0]
+    lb, ub = float(row["pi_t_lb"]), float(row["pi_t_ub"])
+    if not (math.isfinite(lb) and math.isfinite(ub)):
+        return "needs k >= 3"
+    return f"({tf(lb):.2f}, {tf(ub):.2f})"
 
 
 def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
@@ -263,7 +275,11 @@ def _tau_figure(analysis: ReviewAnalysis) -> Any:
 
 
 def write_report(
-    analysis: ReviewAnalysis, out: str | os.PathLike[str], *, force: bool = False
+    analysis: ReviewAnalysis,
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the report folder ``out`` (replaced atomically) and return its path.
 
@@ -286,6 +302,8 @@ def write_report(
         Target folder. An existing report there is replaced only once the new one is complete.
     force
         Replace a previous report whose files were edited; files it did not write are kept.
+    progress
+        Called with a short status line as each group of figures and tables is written.
 
     Returns
     -------
@@ -319,7 +337,9 @@ def write_report(
     matplotlib.use("Agg", force=False)
     from bayesmeta.plots import save_figure
 
+    say = progress or (lambda _msg: None)
     with output_folder(out, force=force) as tmp:
+        say(f"figures for {len(analysis.table.outcomes)} outcomes")
         figs: dict[str, list[tuple[str, Path]]] = {}
         (tmp / "figures").mkdir()
         (tmp / "tables").mkdir()
@@ -346,6 +366,7 @@ def write_report(
             stage("figures")
         tau_png = save_figure(_tau_figure(analysis), tmp / "figures" / "tau_densities")[0]
 
+        say("tables, posteriors (NetCDF) and the report pages")
         table = side_by_side(analysis)
         verdicts = analysis.ppc_verdicts[["outcome", "k", "verdict", "sd_verdict", "text"]]
         regression = analysis.regression_table()
@@ -476,9 +497,11 @@ _INTRO = (
     "Published DL: the review's DerSimonian-Laird estimate (RevMan 5). DL and REML+KH: "
     "re-computed on these data. Bayesian: random-effects model of all outcomes fitted together "
     "(posterior median, 95% equal-tailed credible interval); P(favours PS) is the posterior "
-    "probability that the average effect favours peer support; the prediction interval is for "
-    "the effect in a new trial. Ratio measures on the ratio scale. The engine is named under "
-    "Provenance."
+    "probability that the average effect favours peer support; the prediction intervals are for "
+    "the effect in a new trial: Bayesian (posterior predictive) and DL with t on k - 2 df "
+    "(Higgins, Thompson & Spiegelhalter 2009; the Cochrane Handbook and RevMan), which needs at "
+    "least 3 trials. Note flags outcomes with 1 or 2 trials. Ratio measures on the ratio scale. "
+    "The engine is named under Provenance."
 )
 
 

@@ -200,7 +200,7 @@ def frequentist_table(
     fits: Any = (("DL", "z"), ("REML", "knha")),
     mods: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per outcome, estimator and coefficient: k, estimate, SE, CI, tau2, I2, Q, PI.
+    """One row per outcome, estimator and coefficient: k, estimate, SE, CI, tau2, I2, Q, PIs.
 
     Parameters
     ----------
@@ -210,8 +210,10 @@ def frequentist_table(
         (method, test) pairs, metafor's codes.
     mods
         Moderator columns for a meta-regression (one row per coefficient, the intercept
-        first); ``None`` for the pooled effect. The prediction interval (``pi_lb``,
-        ``pi_ub``) is given for the pooled effect only.
+        first); ``None`` for the pooled effect. The prediction intervals are given for the pooled
+        effect only: ``pi_lb``/``pi_ub`` as metafor 3.8 (normal quantile; t with k - 1 df under
+        Knapp-Hartung), ``pi_t_lb``/``pi_t_ub`` with t on k - 2 df (Higgins, Thompson &
+        Spiegelhalter 2009; the Cochrane Handbook and RevMan; NaN below 3 trials).
 
     Examples
     --------
@@ -227,7 +229,13 @@ def frequentist_table(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotEstimableWarning)
                 r = rma(sub, mods=mods or None, method=method, test=test)
+                pt = r.predict(pi_type="t") if r.p == 1 else None
             pi = (r.pi_lb, r.pi_ub) if r.p == 1 else (math.nan, math.nan)
+            pi_t = (
+                (float(np.ravel(pt.pi_lb)[0]), float(np.ravel(pt.pi_ub)[0]))
+                if pt is not None
+                else (math.nan, math.nan)
+            )
             note = trial_note(r.k)
             if test == "knha" and r.k - r.p < 1:
                 note = f"{method}+KH needs k > {r.p} (Knapp-Hartung uses k - {r.p} df)"
@@ -249,6 +257,8 @@ def frequentist_table(
                         "QEp": r.QEp,
                         "pi_lb": pi[0],
                         "pi_ub": pi[1],
+                        "pi_t_lb": pi_t[0],
+                        "pi_t_ub": pi_t[1],
                         "note": note,
                     }
                 )
