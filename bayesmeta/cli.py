@@ -504,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ...     except SystemExit as stop:
     ...         print(stop.code)
     >>> out.getvalue().splitlines()[0], out.getvalue().splitlines()[-1]
-    ('usage: bayesmeta [-h] {reproduce,fit,compare} ...', '0')
+    ('usage: bayesmeta [-h] [--version] {reproduce,fit,compare} ...', '0')
     """
     args = _parser().parse_args(argv)
     with _output.signal_guard():
