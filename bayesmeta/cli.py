@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -216,12 +217,20 @@ def _is_sheet(frame: pd.DataFrame) -> bool:
     return {"study", "outcome", "outcome_type"} <= cols
 
 
+#: Standard data columns whose names may be replaced by the user's in error messages.
+_DATA_COLUMNS = frozenset(
+    ("yi", "vi", "sei", "m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "bi", "ci", "di")
+)
+
+
 def _user_columns(err: DataError, columns: dict[str, str]) -> DataError:
     """Return the error with the standard column names replaced by the user's (``--columns``)."""
     msg = str(err)
     for ours, theirs in columns.items():
-        msg = msg.replace(f"'{ours}'", f"'{theirs}' (--columns {ours}={theirs})")
-        msg = msg.replace(f"column {ours} ", f"column {theirs} ")
+        mapped = f"{theirs} (--columns {ours}={theirs})"
+        msg = msg.replace(f"'{ours}'", f"'{mapped}'")
+        if ours in _DATA_COLUMNS:  # names that never occur in the prose of a message
+            msg = re.sub(rf"(?<![\w']){re.escape(ours)}(?![\w'])", mapped, msg)
     if msg == str(err):
         return err
     column = columns.get(err.column or "", err.column)
