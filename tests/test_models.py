@@ -609,3 +609,9 @@ def test_md_default_posterior_does_not_shrink_with_trial_size(se: float) -> None
     assert lo <= post.tau.median <= hi
     mu_lb, mu_ub = post.mu.interval(0.95)
     assert mu_lb < 0 < mu_ub  # bigger trials alone do not make the pooled effect "significant"
+
+
+def test_binomial_refuses_a_flat_baseline_prior() -> None:
+    # with a flat prior on alpha, a double-zero study leaves its baseline unbounded: improper
+    with pytest.raises(ModelSpecError, match="baselines need a proper prior"):
+        Binomial(bcg("OR"), priors={"alpha": "flat"})
