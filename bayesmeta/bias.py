@@ -632,8 +632,8 @@ def _choose_side(fit: FrequentistResult) -> str:
 
 def _check_trimfill_args(
     fit: Any, estimator: str, side: str | None, test: str | None, maxiter: int
-) -> FrequentistResult:
-    """Check the arguments of :func:`trimfill` and return the checked base fit."""
+) -> tuple[FrequentistResult, list[str]]:
+    """Check the arguments of :func:`trimfill`: the checked base fit and small-k notes."""
     fit = _check_fit(fit, "trimfill")
     if estimator not in ("L0", "R0"):
         raise ModelSpecError(f"estimator must be 'L0' or 'R0', got {estimator!r}")
@@ -647,7 +647,22 @@ def _check_trimfill_args(
         raise ModelSpecError("trim-and-fill needs more than one study (k = 1)")
     if not (isinstance(maxiter, int) and maxiter >= 1):
         raise ModelSpecError(f"maxiter must be a positive integer, got {maxiter!r}")
-    return fit
+    return fit, _small_k(fit.k, "trimfill")
+
+
+def _flip_to_right(
+    fit: FrequentistResult, side: str | None
+) -> tuple[str, float, FloatArray, FloatArray]:
+    """Choose the side and sort the estimates so that missing studies would be on the right.
+
+    Returns the side, its sign (``-1`` for ``"right"``) and the flipped, sorted ``yi`` and
+    their ``vi``.
+    """
+    if side is None:
+        side = _choose_side(fit)
+    sgn = -1.0 if side == "right" else 1.0
+    ix = np.argsort(sgn * fit.yi, kind="stable")
+    return side, sgn, (sgn * fit.yi)[ix], fit.vi[ix]
 
 
 def _k0_step(yc: FloatArray, estimator: str) -> tuple[float, float]:
@@ -813,22 +828,16 @@ def trimfill(
     >>> tf.k0, round(float(tf.fit.beta[0]), 4), round(tf.se_k0, 4)
     (1, -0.6561, 2.4528)
     """
-    fit = _check_trimfill_args(fit, estimator, side, test, maxiter)
-    notes = _small_k(fit.k, "trimfill")
-    if side is None:
-        side = _choose_side(fit)
-    sgn = -1.0 if side == "right" else 1.0
-    ix = np.argsort(sgn * fit.yi, kind="stable")
-    yi, vi = (sgn * fit.yi)[ix], fit.vi[ix]
+    fit, notes = _check_trimfill_args(fit, estimator, side, test, maxiter)
+    side, sgn, yi, vi = _flip_to_right(fit, side)
     k0, se_k0, beta, it = _trimfill_iterate(yi, vi, fit.method, estimator, maxiter)
     y_all, v_all, labels, new, fill = _trimfill_refit(fit, yi, vi, k0, beta, sgn, test)
-    p_k0 = 0.5 ** (k0 + 1) if estimator == "R0" else math.nan
     return TrimfillResult(
         k0=k0,
         se_k0=se_k0,
         side=side,
         estimator=estimator,
-        p_k0=p_k0,
+        p_k0=0.5 ** (k0 + 1) if estimator == "R0" else math.nan,
         fit=new,
         yi=y_all,
         vi=v_all,
