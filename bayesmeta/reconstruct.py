@@ -817,6 +817,113 @@ def bundled_trials() -> pd.DataFrame:
     return pd.DataFrame(describe("peer_support_simulated")["trials"], columns=list(TRIAL_COLUMNS))
 
 
+def _check_inputs(
+    sheet: pd.DataFrame | None, trials: pd.DataFrame | None, convention: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """Return the sheet (default: the bundled one, with its trials), trials and effect sizes."""
+    from bayesmeta.sheet import read_sheet
+
+    if sheet is None:
+        from bayesmeta.datasets import load_peer_support_simulated
+
+        sheet = load_peer_support_simulated()
+        if trials is None:
+            trials = bundled_trials()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        table = read_sheet(sheet, convention=convention)
+    return sheet, trials, table.data
+
+
+def _dl_fit(data: pd.DataFrame, outcome: str, subgroup: str, column: str | None) -> Any:
+    """DL random-effects fit of one outcome, restricted to a subgroup of ``column`` if given."""
+    from bayesmeta.frequentist import rma
+
+    rows = data[data["outcome"] == outcome]
+    if column is not None:
+        rows = rows[rows[column].astype(str) == subgroup]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        return rma(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method="DL")
+
+
+def _review_count(quantity: str, raw: pd.DataFrame, trials: pd.DataFrame | None) -> float | None:
+    """Count trials, participants or outcomes of the whole review (None: needs ``trials``)."""
+    if trials is None:
+        if quantity not in ("n_trials_meta_analysis", "n_outcomes"):
+            return None
+    return {
+        "n_trials": lambda: len(trials),  # type: ignore[arg-type]
+        "n_participants": lambda: int(trials["n_randomised"].sum()),  # type: ignore[index]
+        "n_trials_meta_analysis": lambda: raw["study"].nunique(),
+        "n_outcomes": lambda: raw["outcome"].nunique(),
+    }[quantity]()
+
+
+def _outcome_description(outcome: str, quantity: str, raw: pd.DataFrame) -> float:
+    """Participants or follow-up range of one outcome, from the sheet."""
+    rows = raw[raw["outcome"] == outcome]
+    if quantity == "n_participants":
+        return float(rows["n1i"].sum() + rows["n2i"].sum())
+    if quantity == "follow_up_min":
+        return float(rows["follow_up_months"].min())
+    return float(rows["follow_up_months"].max())
+
+
+def _covers_null(outcome: str, subgroup: str, data: pd.DataFrame, raw: pd.DataFrame) -> float:
+    """1.0 if the DL 95% CI covers 0 (for hospitalised, also RevMan's Mantel-Haenszel DL)."""
+    from bayesmeta.frequentist import rma_mh
+
+    r = _dl_fit(data, outcome, subgroup, None)
+    covers = float(r.ci_lb[0]) < 0 < float(r.ci_ub[0])
+    if outcome == _HOSP:
+        rows = raw[raw["outcome"] == outcome]
+        mh = rma_mh(
+            rows["ai"].to_numpy(float),
+            ci=rows["ci"].to_numpy(float),
+            n1i=rows["n1i"].to_numpy(float),
+            n2i=rows["n2i"].to_numpy(float),
+            measure="OR",
+            convention="revman",
+        )
+        covers = covers and float(mh.random.ci_lb[0]) < 0 < float(mh.random.ci_ub[0])
+    return float(covers)
+
+
+def _recompute(
+    outcome: str,
+    subgroup: str,
+    quantity: str,
+    data: pd.DataFrame,
+    raw: pd.DataFrame,
+    trials: pd.DataFrame | None,
+) -> float | None:
+    """Re-compute one published number (None when it cannot be without ``trials``)."""
+    from bayesmeta.frequentist import subgroup_analysis
+
+    if outcome == "review":
+        return _review_count(quantity, raw, trials)
+    if quantity in ("n_participants", "follow_up_min", "follow_up_max"):
+        return _outcome_description(outcome, quantity, raw)
+    if quantity in ("estimate_minus_substitute", "p_between"):
+        rows = data[data["outcome"] == outcome]
+        sg = subgroup_analysis(rows["yi"], rows["vi"], rows["peer_role"].astype(str))
+        diff = float(sg.groups["add-on"].beta[0] - sg.groups["substitute"].beta[0])
+        return diff if quantity == "estimate_minus_substitute" else sg.pval
+    if quantity == "covers_null":
+        return _covers_null(outcome, subgroup, data, raw)
+    column = "org_support_level" if subgroup in ("lower", "higher") else None
+    r = _dl_fit(data, outcome, subgroup, column)
+    return {
+        "k": lambda: float(r.k),
+        "estimate": lambda: float(r.beta[0]),
+        "ci_lb": lambda: float(r.ci_lb[0]),
+        "ci_ub": lambda: float(r.ci_ub[0]),
+        "I2_percent": lambda: float(r.I2),
+        "QEp": lambda: float(r.QEp),
+    }[quantity.removesuffix("_above")]()
+
+
 def reproduction_check(
     sheet: pd.DataFrame | None = None,
     *,
@@ -859,85 +966,14 @@ def reproduction_check(
     >>> float(row["published"]), float(row["recomputed_rounded"]), bool(row["reproduced"])
     (-0.04, -0.04, True)
     """
-    from bayesmeta.frequentist import rma, rma_mh, subgroup_analysis
-    from bayesmeta.sheet import read_sheet
-
-    if sheet is None:
-        from bayesmeta.datasets import load_peer_support_simulated
-
-        sheet = load_peer_support_simulated()
-        if trials is None:
-            trials = bundled_trials()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotEstimableWarning)
-        table = read_sheet(sheet, convention=convention)
-    data = table.data
+    sheet, trials, data = _check_inputs(sheet, trials, convention)
     raw = sheet.copy()
     raw["outcome"] = raw["outcome"].astype(str)
-
-    def fit(outcome: str, subgroup: str, column: str | None) -> Any:
-        rows = data[data["outcome"] == outcome]
-        if column is not None:
-            rows = rows[rows[column].astype(str) == subgroup]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotEstimableWarning)
-            return rma(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method="DL")
-
     out = []
     for outcome, subgroup, quantity, published, source in TARGETS:
-        value: float
-        if outcome == "review":
-            if trials is None:
-                if quantity not in ("n_trials_meta_analysis", "n_outcomes"):
-                    continue
-            value = {
-                "n_trials": lambda: len(trials),  # type: ignore[arg-type]
-                "n_participants": lambda: int(trials["n_randomised"].sum()),  # type: ignore[index]
-                "n_trials_meta_analysis": lambda: raw["study"].nunique(),
-                "n_outcomes": lambda: raw["outcome"].nunique(),
-            }[quantity]()
-        elif quantity in ("n_participants", "follow_up_min", "follow_up_max"):
-            rows = raw[raw["outcome"] == outcome]
-            if quantity == "n_participants":
-                value = float(rows["n1i"].sum() + rows["n2i"].sum())
-            elif quantity == "follow_up_min":
-                value = float(rows["follow_up_months"].min())
-            else:
-                value = float(rows["follow_up_months"].max())
-        elif quantity in ("estimate_minus_substitute", "p_between"):
-            rows = data[data["outcome"] == outcome]
-            sg = subgroup_analysis(rows["yi"], rows["vi"], rows["peer_role"].astype(str))
-            diff = float(sg.groups["add-on"].beta[0] - sg.groups["substitute"].beta[0])
-            value = diff if quantity == "estimate_minus_substitute" else sg.pval
-        elif quantity == "covers_null":
-            r = fit(outcome, subgroup, None)
-            covers = float(r.ci_lb[0]) < 0 < float(r.ci_ub[0])
-            if outcome == _HOSP:
-                rows = raw[raw["outcome"] == outcome]
-                mh = rma_mh(
-                    rows["ai"].to_numpy(float),
-                    ci=rows["ci"].to_numpy(float),
-                    n1i=rows["n1i"].to_numpy(float),
-                    n2i=rows["n2i"].to_numpy(float),
-                    measure="OR",
-                    convention="revman",
-                )
-                covers = covers and float(mh.random.ci_lb[0]) < 0 < float(mh.random.ci_ub[0])
-            value = float(covers)
-        else:
-            column = None
-            if subgroup in ("lower", "higher"):
-                column = "org_support_level"
-            r = fit(outcome, subgroup, column)
-            base = quantity.removesuffix("_above")
-            value = {
-                "k": lambda r=r: float(r.k),
-                "estimate": lambda r=r: float(r.beta[0]),
-                "ci_lb": lambda r=r: float(r.ci_lb[0]),
-                "ci_ub": lambda r=r: float(r.ci_ub[0]),
-                "I2_percent": lambda r=r: float(r.I2),
-                "QEp": lambda r=r: float(r.QEp),
-            }[base]()
+        value = _recompute(outcome, subgroup, quantity, data, raw, trials)
+        if value is None:
+            continue
         out.append(_judge(outcome, subgroup, quantity, float(published), float(value), source))
     return pd.DataFrame(out)
 
