@@ -436,6 +436,68 @@ def _header(fig: Figure, wr: G.Writer, c: _Cols, kind: str | None, arm_names: tu
                           color=BLACK, lw=0.6, clip_on=False))  # fmt: skip
 
 
+def _sg_table(
+    studies: pd.DataFrame,
+    subgroup_order: Sequence[str] | None,
+    subgroup_labels: Mapping[str, str] | None,
+    arms: str | None,
+    method: str,
+    exponentiate: bool,
+    digits: int,
+    bayes: tuple[pd.DataFrame | None, str],
+    published: tuple[pd.DataFrame | None, str],
+) -> tuple[list[_Row], str | None]:
+    """Check the studies, pool each subgroup and write every row; return rows and arm kind."""
+    df, order, kind = _sg_inputs(studies, subgroup_order, arms)
+    names = {str(k): str(v) for k, v in (subgroup_labels or {}).items()}
+    tf: Callable[[float], float] = math.exp if exponentiate else float
+    st = _sg_stats(df, order, method)
+    extra = _extra_rows(_ext_frame(bayes[0], "bayes"), bayes[1], "bayes", names, tf, digits)
+    extra += _extra_rows(_ext_frame(published[0], "published"), published[1], "published",
+                         names, tf, digits)  # fmt: skip
+    return _sg_rows(df, order, st, kind, names, tf, digits, extra), kind
+
+
+def _sg_axes(
+    c: _Cols, n: int, title: str | None, lim: tuple[float, float], null: float,
+    exponentiate: bool, m: Measure,
+) -> tuple[Figure, Axes, G.Writer]:  # fmt: skip
+    """Make the figure for ``n`` rows, its effect axis and a text writer on it."""
+    bottom_in, top_in = 0.62, 0.5 + (0.3 if title else 0.0)
+    height = top_in + (n + 0.1) * _ROW_IN + bottom_in
+    fig = Figure(figsize=(c.width, height), dpi=m.dpi)
+    ax = fig.add_axes((c.x_plot / c.width, bottom_in / height, c.plot_w / c.width,
+                       (n + 0.1) * _ROW_IN / height))  # fmt: skip
+    ax.set_ylim(n - 0.5, -0.6)
+    G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=c.plot_w, m=m)
+    return fig, ax, G.Writer(fig, ax)
+
+
+def _sg_layout(
+    rows: list[_Row], kind: str | None, m: Measure, arm_names: tuple[str, str],
+    ci_header: tuple[str, str], null: float, exponentiate: bool,
+    xlim: tuple[float, float] | None,
+) -> tuple[_Cols, tuple[float, float]]:  # fmt: skip
+    """Measure the columns and choose the axis limits."""
+    c = _sg_columns(rows, kind, m, arm_names, ci_header)
+    lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
+    return c, lim
+
+
+def _sg_label(
+    fig: Figure, ax: Axes, c: _Cols, null: float, fav: tuple[str, str],
+    ci_header: tuple[str, str], titles: tuple[str | None, str | None, str | None],
+) -> None:  # fmt: skip
+    """Add the favours labels, the axis title (default: the measure), title and watermark."""
+    title, xlabel, watermark = titles
+    G.favours(ax, null, *fav)
+    ax.set_xlabel(
+        xlabel or f"{ci_header[0]} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
+    )
+    G.title(fig, title, c.x_label)
+    G.watermark(fig, watermark)
+
+
 def subgroup_forest_plot(
     studies: pd.DataFrame,
     *,
@@ -556,40 +618,19 @@ def subgroup_forest_plot(
     2
     """
     check_choice(direction, ("higher", "lower"), "direction")
-    df, order, kind = _sg_inputs(studies, subgroup_order, arms)
-    names = {str(k): str(v) for k, v in (subgroup_labels or {}).items()}
-    tf: Callable[[float], float] = math.exp if exponentiate else float
-    null = 1.0 if exponentiate else 0.0
-    st = _sg_stats(df, order, method)
-    extra = _extra_rows(_ext_frame(bayes, "bayes"), bayes_label, "bayes", names, tf, digits)
-    extra += _extra_rows(_ext_frame(published, "published"), published_label, "published",
-                         names, tf, digits)  # fmt: skip
-    rows = _sg_rows(df, order, st, kind, names, tf, digits, extra)
+    rows, kind = _sg_table(studies, subgroup_order, subgroup_labels, arms, method, exponentiate,
+                           digits, (bayes, bayes_label), (published, published_label))  # fmt: skip
     ci_header = (measure, f"{_METHOD_NAMES.get(method, method)}, 95% CI")
-    m = measure_()
-    c = _sg_columns(rows, kind, m, arm_names, ci_header)
-    lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
+    null, m = (1.0 if exponentiate else 0.0), measure_()
+    c, lim = _sg_layout(rows, kind, m, arm_names, ci_header, null, exponentiate, xlim)
     fav = G.favours_sides(labels, direction)
     c = _favours_room(c, lim, null, exponentiate, fav, m)
-    n = len(rows)
-    bottom_in, top_in = 0.62, 0.5 + (0.3 if title else 0.0)
-    height = top_in + (n + 0.1) * _ROW_IN + bottom_in
     with style(m.family):
-        fig = Figure(figsize=(c.width, height), dpi=m.dpi)
-        ax = fig.add_axes((c.x_plot / c.width, bottom_in / height, c.plot_w / c.width,
-                           (n + 0.1) * _ROW_IN / height))  # fmt: skip
-        ax.set_ylim(n - 0.5, -0.6)
-        G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=c.plot_w, m=m)
-        wr = G.Writer(fig, ax)
+        fig, ax, wr = _sg_axes(c, len(rows), title, lim, null, exponentiate, m)
         for y, r in enumerate(rows):
             _draw_row(ax, wr, r, float(y), c, lim)
         _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
-        G.favours(ax, null, *fav)
-        ax.set_xlabel(
-            xlabel or f"{measure} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
-        )
-        G.title(fig, title, c.x_label)
-        G.watermark(fig, watermark)
+        _sg_label(fig, ax, c, null, fav, ci_header, (title, xlabel, watermark))
     return fig
 
 
