@@ -1,4 +1,14 @@
-"""Forest plot in the RevMan / metafor layout: inputs -> layout -> drawing -> labelling."""
+"""Forest plot in the RevMan / metafor layout: inputs -> layout -> drawing -> labelling.
+
+The layout is computed in inches from the widths of the texts measured at the figure's dpi
+with its fonts, so columns never overlap and the figure is exactly 7 in wide (wider only if
+the labels and numbers leave less than 1.8 in for the plot). Rows are 0.21 in (down to
+0.18 in for 40 trials), 0.30 in with shrunken estimates. Artists carry gids for
+programmatic access: ``study-label``, ``summary-label``, ``estimate`` (and
+``estimate-ci``), ``shrunken-estimate``, ``summary-estimate``, ``weight``, ``header``,
+``favours``, ``heterogeneity``, ``null-line``, ``trial-square``, ``shrunken-point``,
+``summary-diamond``, ``summary-bayes``, ``summary-prediction``.
+"""
 
 from __future__ import annotations
 
@@ -489,14 +499,8 @@ def forest_plot(
 
     Notes
     -----
-    The layout is computed in inches from the widths of the texts measured at the figure's dpi
-    with its fonts, so columns never overlap and the figure is exactly 7 in wide (wider only if
-    the labels and numbers leave less than 1.8 in for the plot). Rows are 0.21 in (down to
-    0.18 in for 40 trials), 0.30 in with shrunken estimates. Artists carry gids for
-    programmatic access: ``study-label``, ``summary-label``, ``estimate`` (and
-    ``estimate-ci``), ``shrunken-estimate``, ``summary-estimate``, ``weight``, ``header``,
-    ``favours``, ``heterogeneity``, ``null-line``, ``trial-square``, ``shrunken-point``,
-    ``summary-diamond``, ``summary-bayes``, ``summary-prediction``.
+    The layout (in inches, from the measured texts) and the artists' gids are described in
+    :mod:`bayesmeta.plots.forest`.
 
     See Also
     --------
@@ -519,9 +523,8 @@ def forest_plot(
     inp, header_est, fav, note = _forest_setup(
         trials, summaries, shrunken, measure, direction, labels, exponentiate, ci_prob, digits
     )
-    m = measure_()
+    null, m = (1.0 if exponentiate else 0.0), measure_()
     lay = _forest_layout(inp, m, header_est, fav, heterogeneity, note, title, xlabel)
-    null = 1.0 if exponentiate else 0.0
     lim = G.data_limits(_shown(inp), null, exponentiate, xlim)
     with style(m.family):
         fig, ax, wr = _forest_axes(lay, lim, null, exponentiate, m)

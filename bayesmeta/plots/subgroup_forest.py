@@ -1,9 +1,21 @@
 """RevMan 5's subgroup forest plot: inputs -> statistics -> rows -> layout -> drawing -> labels.
 
-Studies are grouped under subgroup headings; each subgroup ends in a subtotal diamond with
-its heterogeneity line and test for overall effect; the total diamond, its heterogeneity and
-Z test and the test for subgroup differences follow; optionally a second row set shows
-Bayesian meta-regression subgroup means and published subgroup estimates.
+Studies are grouped under subgroup headings. Each study row shows the optional arm data
+(mean, SD and total per arm, or events and total), its weight in the overall analysis and
+its estimate with 95% CI, drawn as a square (area proportional to the weight). Each
+subgroup ends with a subtotal row (summed arm totals and weights, the pooled estimate as a
+diamond), its heterogeneity line (Tau², Chi², df, P, I²) and the test for its overall
+effect (Z, P). The total row and its two lines follow, then the test for subgroup
+differences (Chi², df, P, I²) as :func:`bayesmeta.frequentist.subgroup_analysis` computes
+it. Optional second row sets show Bayesian meta-regression subgroup means (accent circles
+on credible intervals) and published subgroup estimates (open grey diamonds).
+
+Texts carry gids: ``subgroup-heading``, ``study-label``, ``arm-data``, ``weight``,
+``estimate`` (``estimate-ci``), ``subtotal-label``, ``total-label``, ``heterogeneity``,
+``overall-effect``, ``subgroup-differences``, ``bayes-heading``, ``bayes-label``,
+``published-heading``, ``published-label``, ``header``, ``plot-header``, ``favours``;
+glyphs ``study-square``, ``subtotal-diamond``, ``total-diamond``, ``bayes-point``,
+``published-diamond``, ``null-line``.
 """
 
 from __future__ import annotations
@@ -442,12 +454,14 @@ def _sg_table(
     subgroup_labels: Mapping[str, str] | None,
     arms: str | None,
     method: str,
+    direction: str,
     exponentiate: bool,
     digits: int,
     bayes: tuple[pd.DataFrame | None, str],
     published: tuple[pd.DataFrame | None, str],
 ) -> tuple[list[_Row], str | None]:
-    """Check the studies, pool each subgroup and write every row; return rows and arm kind."""
+    """Check the inputs, pool each subgroup and write every row; return rows and arm kind."""
+    check_choice(direction, ("higher", "lower"), "direction")
     df, order, kind = _sg_inputs(studies, subgroup_order, arms)
     names = {str(k): str(v) for k, v in (subgroup_labels or {}).items()}
     tf: Callable[[float], float] = math.exp if exponentiate else float
@@ -474,22 +488,33 @@ def _sg_axes(
 
 
 def _sg_layout(
-    rows: list[_Row], kind: str | None, m: Measure, arm_names: tuple[str, str],
-    ci_header: tuple[str, str], null: float, exponentiate: bool,
-    xlim: tuple[float, float] | None,
-) -> tuple[_Cols, tuple[float, float]]:  # fmt: skip
-    """Measure the columns and choose the axis limits."""
+    rows: list[_Row], kind: str | None, m: Measure,
+    texts: tuple[tuple[str, str], tuple[str, str], tuple[str, str], str], null: float,
+    exponentiate: bool, xlim: tuple[float, float] | None,
+) -> tuple[_Cols, tuple[float, float], tuple[str, str]]:  # fmt: skip
+    """Measure the columns, choose the axis limits and place the favours labels.
+
+    ``texts`` holds the arm names, the interval header, the favours labels and the direction.
+    """
+    arm_names, ci_header, labels, direction = texts
     c = _sg_columns(rows, kind, m, arm_names, ci_header)
     lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
-    return c, lim
+    fav = G.favours_sides(labels, direction)
+    return _favours_room(c, lim, null, exponentiate, fav, m), lim, fav
 
 
 def _sg_label(
-    fig: Figure, ax: Axes, c: _Cols, null: float, fav: tuple[str, str],
-    ci_header: tuple[str, str], titles: tuple[str | None, str | None, str | None],
+    fig: Figure, ax: Axes, wr: G.Writer, c: _Cols,
+    head: tuple[str | None, tuple[str, str], tuple[str, str]], null: float,
+    fav: tuple[str, str], titles: tuple[str | None, str | None, str | None],
 ) -> None:  # fmt: skip
-    """Add the favours labels, the axis title (default: the measure), title and watermark."""
+    """Add the column headers, favours labels, axis title (default: the measure), title, mark.
+
+    ``head`` holds the arm kind, the arm names and the interval header.
+    """
+    kind, arm_names, ci_header = head
     title, xlabel, watermark = titles
+    _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
     G.favours(ax, null, *fav)
     ax.set_xlabel(
         xlabel or f"{ci_header[0]} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
@@ -522,15 +547,11 @@ def subgroup_forest_plot(
 ) -> Figure:
     r"""Subgroup forest plot in RevMan 5's layout (without subgroups: its plain forest plot).
 
-    Studies are grouped under subgroup headings. Each study row shows the optional arm data
-    (mean, SD and total per arm, or events and total), its weight in the overall analysis and
-    its estimate with 95% CI, drawn as a square (area proportional to the weight). Each
-    subgroup ends with a subtotal row (summed arm totals and weights, the pooled estimate as a
-    diamond), its heterogeneity line (Tau², Chi², df, P, I²) and the test for its overall
-    effect (Z, P). The total row and its two lines follow, then the test for subgroup
-    differences (Chi², df, P, I²) as :func:`bayesmeta.frequentist.subgroup_analysis` computes
-    it. Optional second row sets show Bayesian meta-regression subgroup means (accent circles
-    on credible intervals) and published subgroup estimates (open grey diamonds).
+    Study rows (arm data, weight, estimate and 95% CI) under subgroup headings, a subtotal
+    diamond with its heterogeneity and overall-effect lines per subgroup, the total and the
+    test for subgroup differences (:func:`bayesmeta.frequentist.subgroup_analysis`);
+    optionally Bayesian and published subgroup estimates. The full layout and the artists'
+    gids are described in :mod:`bayesmeta.plots.subgroup_forest`.
 
     Parameters
     ----------
@@ -583,13 +604,7 @@ def subgroup_forest_plot(
     Returns
     -------
     matplotlib.figure.Figure
-        At least 7 inches wide, at :data:`~bayesmeta.plots.DPI` dots per inch. Texts carry
-        gids: ``subgroup-heading``, ``study-label``, ``arm-data``, ``weight``, ``estimate``
-        (``estimate-ci``), ``subtotal-label``, ``total-label``, ``heterogeneity``,
-        ``overall-effect``, ``subgroup-differences``, ``bayes-heading``, ``bayes-label``,
-        ``published-heading``, ``published-label``, ``header``, ``plot-header``, ``favours``;
-        glyphs ``study-square``, ``subtotal-diamond``, ``total-diamond``, ``bayes-point``,
-        ``published-diamond``, ``null-line``.
+        At least 7 inches wide, at :data:`~bayesmeta.plots.DPI` dots per inch.
 
     Raises
     ------
@@ -617,20 +632,19 @@ def subgroup_forest_plot(
     >>> sum(p.get_gid() == "subtotal-diamond" for p in fig.axes[0].patches)
     2
     """
-    check_choice(direction, ("higher", "lower"), "direction")
-    rows, kind = _sg_table(studies, subgroup_order, subgroup_labels, arms, method, exponentiate,
-                           digits, (bayes, bayes_label), (published, published_label))  # fmt: skip
+    rows, kind = _sg_table(studies, subgroup_order, subgroup_labels, arms, method, direction,
+                           exponentiate, digits, (bayes, bayes_label),
+                           (published, published_label))  # fmt: skip
     ci_header = (measure, f"{_METHOD_NAMES.get(method, method)}, 95% CI")
     null, m = (1.0 if exponentiate else 0.0), measure_()
-    c, lim = _sg_layout(rows, kind, m, arm_names, ci_header, null, exponentiate, xlim)
-    fav = G.favours_sides(labels, direction)
-    c = _favours_room(c, lim, null, exponentiate, fav, m)
+    c, lim, fav = _sg_layout(rows, kind, m, (arm_names, ci_header, labels, direction),
+                             null, exponentiate, xlim)  # fmt: skip
     with style(m.family):
         fig, ax, wr = _sg_axes(c, len(rows), title, lim, null, exponentiate, m)
         for y, r in enumerate(rows):
             _draw_row(ax, wr, r, float(y), c, lim)
-        _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
-        _sg_label(fig, ax, c, null, fav, ci_header, (title, xlabel, watermark))
+        titles = (title, xlabel, watermark)
+        _sg_label(fig, ax, wr, c, (kind, arm_names, ci_header), null, fav, titles)
     return fig
 
 
