@@ -518,6 +518,18 @@ def _fit_regressions(
     return fits
 
 
+def _run_checks(
+    result: Any, seed: int, published: pd.DataFrame | None, say: Progress
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Run the posterior predictive checks and compare with the published estimates."""
+    from bayesmeta import checks
+
+    say("checks: posterior predictive, comparison with published estimates")
+    ppc = checks.posterior_predictive_pvalues(result, random_seed=seed)
+    verdicts = checks.ppc_summary(result, random_seed=seed)
+    return ppc, verdicts, result.compare(published=published)
+
+
 def analyse_review(
     table: EffectTable,
     *,
@@ -575,8 +587,6 @@ def analyse_review(
     >>> analysis.comparison["outcome"].tolist()
     ['social_network_support']
     """
-    from bayesmeta import checks
-
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -599,10 +609,7 @@ def analyse_review(
     bma, bf_sens = _averaging_tables(table, say)
     timings["model_averaging"] = time.perf_counter() - t0
 
-    say("checks: posterior predictive, comparison with published estimates")
-    ppc = checks.posterior_predictive_pvalues(result, random_seed=seed)
-    verdicts = checks.ppc_summary(result, random_seed=seed)
-    comparison = result.compare(published=published)
+    ppc, verdicts, comparison = _run_checks(result, seed, published, say)
     return ReviewAnalysis(
         table=table,
         data_label=data_label,
