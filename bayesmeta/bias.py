@@ -227,6 +227,67 @@ def _wls_lm(
     return beta, se, math.sqrt(sigma2), df
 
 
+def _regtest_design(
+    fit: FrequentistResult, predictor: str, ni: ArrayLike | None
+) -> tuple[FloatArray, FloatArray]:
+    """Return the predictor and the base design with it appended, checked to be fittable."""
+    k = fit.k
+    x = _predictor_values(predictor, fit.vi, ni, k)
+    X = np.column_stack([fit.X, x])
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ModelSpecError(
+            f"the design is no longer of full rank after adding the predictor {predictor!r} "
+            "(e.g. all studies have the same variance); the test cannot be fitted"
+        )
+    if k <= X.shape[1]:
+        raise ModelSpecError(
+            f"regtest needs more studies (k = {k}) than coefficients ({X.shape[1]})"
+        )
+    return x, X
+
+
+_RegtestFit = tuple[FrequentistResult | LmFit, float, float, int | None, tuple[float, float, float]]
+
+
+def _regtest_rma(
+    fit: FrequentistResult, predictor: str, x: FloatArray, X: FloatArray, limit: bool
+) -> _RegtestFit:
+    """Fit the ``model="rma"`` regression test: ``(fit, stat, p, df, (est, ci_lb, ci_ub))``."""
+    p = fit.p
+    mods = {name: fit.X[:, j] for j, name in enumerate(fit.coef_names[1:], start=1)}
+    mods[predictor] = x
+    res = rma(
+        fit.yi,
+        fit.vi,
+        mods=mods,
+        method=fit.method,
+        test=fit.test,
+        level=fit.level,
+        labels=fit.labels,
+    )
+    lim = (math.nan, math.nan, math.nan)
+    if limit:
+        lim = (float(res.beta[0]), float(res.ci_lb[0]), float(res.ci_ub[0]))
+    return res, float(res.zval[p]), float(res.pval[p]), res.dfs, lim
+
+
+def _regtest_lm(
+    fit: FrequentistResult, predictor: str, x: FloatArray, X: FloatArray, limit: bool
+) -> _RegtestFit:
+    """Fit Egger's weighted least-squares test: ``(fit, stat, p, df, (est, ci_lb, ci_ub))``."""
+    p = fit.p
+    beta, se, sigma, df = _wls_lm(X, fit.yi, 1.0 / fit.vi)
+    tval = beta / se
+    pv = 2 * stats.t.sf(np.abs(tval), df)
+    res = LmFit(beta, se, tval, pv, sigma, df, (*fit.coef_names, predictor))
+    lim = (math.nan, math.nan, math.nan)
+    if limit:
+        crit = float(stats.t.isf((1.0 - fit.level) / 2, df))
+        est = float(beta[0])
+        lim = (est, est - crit * float(se[0]), est + crit * float(se[0]))
+    return res, float(tval[p]), float(pv[p]), df, lim
+
+
 def regtest(
     fit: FrequentistResult,
     model: str = "rma",
@@ -304,48 +365,11 @@ def regtest(
         raise ModelSpecError(f"model must be 'rma' or 'lm', got {model!r}")
     if predictor not in _PREDICTORS:
         raise ModelSpecError(f"predictor must be one of {_PREDICTORS}, got {predictor!r}")
-    k, p = fit.k, fit.p
-    x = _predictor_values(predictor, fit.vi, ni, k)
-    X = np.column_stack([fit.X, x])
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ModelSpecError(
-            f"the design is no longer of full rank after adding the predictor {predictor!r} "
-            "(e.g. all studies have the same variance); the test cannot be fitted"
-        )
-    if k <= X.shape[1]:
-        raise ModelSpecError(
-            f"regtest needs more studies (k = {k}) than coefficients ({X.shape[1]})"
-        )
-    notes = _small_k(k, "regtest")
-    alpha = 1.0 - fit.level
-    est = ci_lb = ci_ub = math.nan
-    limit = predictor in _LIMIT_PREDICTORS and p == 1
-    res: FrequentistResult | LmFit
-    if model == "rma":
-        mods = {name: fit.X[:, j] for j, name in enumerate(fit.coef_names[1:], start=1)}
-        mods[predictor] = x
-        res = rma(
-            fit.yi,
-            fit.vi,
-            mods=mods,
-            method=fit.method,
-            test=fit.test,
-            level=fit.level,
-            labels=fit.labels,
-        )
-        zval, pval, dfs = float(res.zval[p]), float(res.pval[p]), res.dfs
-        if limit:
-            est, ci_lb, ci_ub = float(res.beta[0]), float(res.ci_lb[0]), float(res.ci_ub[0])
-    else:
-        beta, se, sigma, df = _wls_lm(X, fit.yi, 1.0 / fit.vi)
-        tval = beta / se
-        pv = 2 * stats.t.sf(np.abs(tval), df)
-        res = LmFit(beta, se, tval, pv, sigma, df, (*fit.coef_names, predictor))
-        zval, pval, dfs = float(tval[p]), float(pv[p]), df
-        if limit:
-            crit = float(stats.t.isf(alpha / 2, df))
-            est = float(beta[0])
-            ci_lb, ci_ub = est - crit * float(se[0]), est + crit * float(se[0])
+    x, X = _regtest_design(fit, predictor, ni)
+    notes = _small_k(fit.k, "regtest")
+    limit = predictor in _LIMIT_PREDICTORS and fit.p == 1
+    fitter = _regtest_rma if model == "rma" else _regtest_lm
+    res, zval, pval, dfs, (est, ci_lb, ci_ub) = fitter(fit, predictor, x, X, limit)
     return RegtestResult(
         model=model,
         predictor=predictor,
@@ -357,7 +381,7 @@ def regtest(
         ci_ub=ci_ub,
         fit=res,
         method=fit.method,
-        k=k,
+        k=fit.k,
         warnings=tuple(notes),
     )
 
@@ -606,6 +630,123 @@ def _choose_side(fit: FrequentistResult) -> str:
     return "right" if res.beta[1] < 0 else "left"
 
 
+def _check_trimfill_args(
+    fit: Any, estimator: str, side: str | None, test: str | None, maxiter: int
+) -> tuple[FrequentistResult, list[str]]:
+    """Check the arguments of :func:`trimfill`: the checked base fit and small-k notes."""
+    fit = _check_fit(fit, "trimfill")
+    if estimator not in ("L0", "R0"):
+        raise ModelSpecError(f"estimator must be 'L0' or 'R0', got {estimator!r}")
+    if side not in (None, "left", "right"):
+        raise ModelSpecError(f"side must be 'left', 'right' or None, got {side!r}")
+    if test not in (None, "z", "knha"):
+        raise ModelSpecError(f"test must be 'z', 'knha' or None, got {test!r}")
+    if fit.p != 1:
+        raise ModelSpecError("trim-and-fill applies only to models without moderators")
+    if fit.k == 1:
+        raise ModelSpecError("trim-and-fill needs more than one study (k = 1)")
+    if not (isinstance(maxiter, int) and maxiter >= 1):
+        raise ModelSpecError(f"maxiter must be a positive integer, got {maxiter!r}")
+    return fit, _small_k(fit.k, "trimfill")
+
+
+def _flip_to_right(
+    fit: FrequentistResult, side: str | None
+) -> tuple[str, float, FloatArray, FloatArray]:
+    """Choose the side and sort the estimates so that missing studies would be on the right.
+
+    Returns the side, its sign (``-1`` for ``"right"``) and the flipped, sorted ``yi`` and
+    their ``vi``.
+    """
+    if side is None:
+        side = _choose_side(fit)
+    sgn = -1.0 if side == "right" else 1.0
+    ix = np.argsort(sgn * fit.yi, kind="stable")
+    return side, sgn, (sgn * fit.yi)[ix], fit.vi[ix]
+
+
+def _k0_step(yc: FloatArray, estimator: str) -> tuple[float, float]:
+    """Return the raw ``k0`` estimate and its standard error from centred estimates ``yc``."""
+    k = yc.size
+    ranks = np.empty(k)
+    ranks[np.argsort(np.abs(yc), kind="stable")] = np.arange(1, k + 1)
+    signed = np.sign(yc) * ranks
+    if estimator == "R0":
+        neg = -signed[signed < 0]
+        k0_raw = float(k - (neg.max() if neg.size else -math.inf) - 1)
+        if not np.isfinite(k0_raw):
+            k0_raw = float(k)  # no study below the estimate: every one is "missing"
+        return k0_raw, math.sqrt(2 * max(0.0, k0_raw) + 2)
+    sr = float(signed[signed > 0].sum())
+    k0_raw = (4 * sr - k * (k + 1)) / (2 * k - 1)
+    var_sr = (
+        k * (k + 1) * (2 * k + 1)
+        + 10 * k0_raw**3
+        + 27 * k0_raw**2
+        + 17 * k0_raw
+        - 18 * k * k0_raw**2
+        - 18 * k * k0_raw
+        + 6 * k**2 * k0_raw
+    ) / 24
+    return k0_raw, (4 * math.sqrt(var_sr) / (2 * k - 1) if var_sr >= 0 else math.nan)
+
+
+def _trimfill_iterate(
+    yi: FloatArray, vi: FloatArray, method: str, estimator: str, maxiter: int
+) -> tuple[int, float, float, int]:
+    """Iterate trim-and-fill on sorted, flipped estimates: ``(k0, se_k0, mu, iterations)``."""
+    from bayesmeta.errors import FitError
+
+    k = yi.size
+    k0, k0_prev, it = 0, -1, 0
+    beta = math.nan
+    se_k0 = math.nan
+    while k0 != k0_prev:
+        k0_prev = k0
+        it += 1
+        if it > maxiter:
+            raise FitError(f"trim-and-fill did not converge in {maxiter} iterations")
+        beta = float(_refit(yi[: k - k0], vi[: k - k0], method=method).beta[0])
+        k0_raw, se_raw = _k0_step(yi - beta, estimator)
+        # R's round() rounds half to even, like Python's
+        k0 = max(0, round(k0_raw))
+        se_k0 = max(0.0, se_raw) if np.isfinite(se_raw) else math.nan
+        # metafor would fail on an empty trimmed set; keep at least one study
+        k0 = min(k0, k - 1)
+    return k0, se_k0, beta, it
+
+
+def _trimfill_refit(
+    fit: FrequentistResult,
+    yi: FloatArray,
+    vi: FloatArray,
+    k0: int,
+    beta: float,
+    sgn: float,
+    test: str | None,
+) -> tuple[FloatArray, FloatArray, tuple[str, ...], FrequentistResult, np.ndarray]:
+    """Fill the ``k0`` mirrored studies and re-fit: ``(yi, vi, labels, fit, fill mask)``."""
+    k = yi.size
+    if k0 > 0:
+        # mirror the k0 most extreme studies about the last estimate, in the original scale
+        mirrored = sgn * (2 * beta - yi[k - k0 :])
+        y_all = np.concatenate([fit.yi, mirrored])
+        v_all = np.concatenate([fit.vi, vi[k - k0 :]])
+        labels = (*fit.labels, *(f"Filled {i + 1}" for i in range(k0)))
+        new = _refit(
+            y_all, v_all, method=fit.method, test=test or "z", level=0.95 if test is None
+            else fit.level, labels=labels,
+        )  # fmt: skip
+        fill = np.r_[np.zeros(fit.k, bool), np.ones(k0, bool)]
+    else:
+        y_all, v_all, labels = fit.yi.copy(), fit.vi.copy(), tuple(fit.labels)
+        new = fit if test in (None, fit.test) else _refit(
+            y_all, v_all, method=fit.method, test=test, level=fit.level, labels=labels
+        )  # fmt: skip
+        fill = np.zeros(fit.k, bool)
+    return y_all, v_all, labels, new, fill
+
+
 def trimfill(
     fit: FrequentistResult,
     estimator: str = "L0",
@@ -687,92 +828,16 @@ def trimfill(
     >>> tf.k0, round(float(tf.fit.beta[0]), 4), round(tf.se_k0, 4)
     (1, -0.6561, 2.4528)
     """
-    from bayesmeta.errors import FitError
-
-    fit = _check_fit(fit, "trimfill")
-    if estimator not in ("L0", "R0"):
-        raise ModelSpecError(f"estimator must be 'L0' or 'R0', got {estimator!r}")
-    if side not in (None, "left", "right"):
-        raise ModelSpecError(f"side must be 'left', 'right' or None, got {side!r}")
-    if test not in (None, "z", "knha"):
-        raise ModelSpecError(f"test must be 'z', 'knha' or None, got {test!r}")
-    if fit.p != 1:
-        raise ModelSpecError("trim-and-fill applies only to models without moderators")
-    if fit.k == 1:
-        raise ModelSpecError("trim-and-fill needs more than one study (k = 1)")
-    if not (isinstance(maxiter, int) and maxiter >= 1):
-        raise ModelSpecError(f"maxiter must be a positive integer, got {maxiter!r}")
-    notes = _small_k(fit.k, "trimfill")
-    if side is None:
-        side = _choose_side(fit)
-    sgn = -1.0 if side == "right" else 1.0
-    y_flip = sgn * fit.yi
-    ix = np.argsort(y_flip, kind="stable")
-    yi, vi = y_flip[ix], fit.vi[ix]
-    k = yi.size
-
-    k0, k0_prev, it = 0, -1, 0
-    beta = math.nan
-    se_k0 = math.nan
-    while k0 != k0_prev:
-        k0_prev = k0
-        it += 1
-        if it > maxiter:
-            raise FitError(f"trim-and-fill did not converge in {maxiter} iterations")
-        beta = float(_refit(yi[: k - k0], vi[: k - k0], method=fit.method).beta[0])
-        yc = yi - beta
-        ranks = np.empty(k)
-        ranks[np.argsort(np.abs(yc), kind="stable")] = np.arange(1, k + 1)
-        signed = np.sign(yc) * ranks
-        if estimator == "R0":
-            neg = -signed[signed < 0]
-            k0_raw = float(k - (neg.max() if neg.size else -math.inf) - 1)
-            if not np.isfinite(k0_raw):
-                k0_raw = float(k)  # no study below the estimate: every one is "missing"
-            se_raw = math.sqrt(2 * max(0.0, k0_raw) + 2)
-        else:
-            sr = float(signed[signed > 0].sum())
-            k0_raw = (4 * sr - k * (k + 1)) / (2 * k - 1)
-            var_sr = (
-                k * (k + 1) * (2 * k + 1)
-                + 10 * k0_raw**3
-                + 27 * k0_raw**2
-                + 17 * k0_raw
-                - 18 * k * k0_raw**2
-                - 18 * k * k0_raw
-                + 6 * k**2 * k0_raw
-            ) / 24
-            se_raw = 4 * math.sqrt(var_sr) / (2 * k - 1) if var_sr >= 0 else math.nan
-        # R's round() rounds half to even, like Python's
-        k0 = max(0, round(k0_raw))
-        se_k0 = max(0.0, se_raw) if np.isfinite(se_raw) else math.nan
-        # metafor would fail on an empty trimmed set; keep at least one study
-        k0 = min(k0, k - 1)
-
-    if k0 > 0:
-        # mirror the k0 most extreme studies about the last estimate, in the original scale
-        mirrored = sgn * (2 * beta - yi[k - k0 :])
-        y_all = np.concatenate([fit.yi, mirrored])
-        v_all = np.concatenate([fit.vi, vi[k - k0 :]])
-        labels = (*fit.labels, *(f"Filled {i + 1}" for i in range(k0)))
-        new = _refit(
-            y_all, v_all, method=fit.method, test=test or "z", level=0.95 if test is None
-            else fit.level, labels=labels,
-        )  # fmt: skip
-        fill = np.r_[np.zeros(fit.k, bool), np.ones(k0, bool)]
-    else:
-        y_all, v_all, labels = fit.yi.copy(), fit.vi.copy(), tuple(fit.labels)
-        new = fit if test in (None, fit.test) else _refit(
-            y_all, v_all, method=fit.method, test=test, level=fit.level, labels=labels
-        )  # fmt: skip
-        fill = np.zeros(fit.k, bool)
-    p_k0 = 0.5 ** (k0 + 1) if estimator == "R0" else math.nan
+    fit, notes = _check_trimfill_args(fit, estimator, side, test, maxiter)
+    side, sgn, yi, vi = _flip_to_right(fit, side)
+    k0, se_k0, beta, it = _trimfill_iterate(yi, vi, fit.method, estimator, maxiter)
+    y_all, v_all, labels, new, fill = _trimfill_refit(fit, yi, vi, k0, beta, sgn, test)
     return TrimfillResult(
         k0=k0,
         se_k0=se_k0,
         side=side,
         estimator=estimator,
-        p_k0=p_k0,
+        p_k0=0.5 ** (k0 + 1) if estimator == "R0" else math.nan,
         fit=new,
         yi=y_all,
         vi=v_all,

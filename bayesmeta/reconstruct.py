@@ -409,63 +409,77 @@ def _reconstruct(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     raise FitError(f"no reconstruction reproduces every target from seed {seed}")
 
 
-def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    n_tr = len(DESIGN)
-    ret = rng.uniform(0.78, 0.95, n_tr)
-    rand = np.zeros((n_tr, 2), dtype=int)
-    # analysed sizes by (trial index, outcome)
-    analysed: dict[tuple[int, str], tuple[int, int]] = {}
+class _Sizes:
+    """Randomised and analysed arm sizes of one reconstruction attempt, drawn from ``rng``."""
 
-    def from_rand(i: int) -> tuple[int, int]:
-        a = np.floor(rand[i] * ret[i] * rng.uniform(0.94, 1.0, 2)).astype(int)
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.ret = rng.uniform(0.78, 0.95, len(DESIGN))
+        self.rand = np.zeros((len(DESIGN), 2), dtype=int)
+        # analysed sizes by (trial index, outcome)
+        self.analysed: dict[tuple[int, str], tuple[int, int]] = {}
+        for i, d in enumerate(DESIGN):
+            if d.randomised is not None:
+                self.rand[i] = d.randomised
+
+    def from_rand(self, i: int) -> tuple[int, int]:
+        """Draw analysed sizes of trial ``i`` from its randomised sizes and retention."""
+        a = np.floor(self.rand[i] * self.ret[i] * self.rng.uniform(0.94, 1.0, 2)).astype(int)
         return int(max(a[0], 5)), int(max(a[1], 5))
 
-    def set_rand(i: int, a: tuple[int, int]) -> None:
-        rand[i] = np.ceil(np.asarray(a) / ret[i]).astype(int)
+    def set_rand(self, i: int, a: tuple[int, int]) -> None:
+        """Set the randomised sizes of trial ``i`` from its analysed sizes ``a``."""
+        self.rand[i] = np.ceil(np.asarray(a) / self.ret[i]).astype(int)
 
-    def split(total: int) -> tuple[int, int]:
-        n1 = round(float(total * rng.uniform(0.46, 0.54)))
+    def split(self, total: int) -> tuple[int, int]:
+        """Split ``total`` into two near-equal arms."""
+        n1 = round(float(total * self.rng.uniform(0.46, 0.54)))
         return n1, total - n1
 
-    for i, d in enumerate(DESIGN):
-        if d.randomised is not None:
-            rand[i] = d.randomised
+    def fix(self, i: int, outcome: str, a: tuple[int, int]) -> None:
+        """Record analysed sizes ``a`` of trial ``i`` for ``outcome``; size its arms from them."""
+        self.analysed[(i, outcome)] = a
+        self.set_rand(i, a)
+
+
+def _size_targeted(s: _Sizes) -> np.ndarray | None:
+    """Size the trials of the outcomes with a published total; the SNS effects, or None."""
+    rng, analysed = s.rng, s.analysed
     # 1. social network support
-    n01 = from_rand(0)
-    y_sns, n1s, n2s = _solve_sns(rng, n01)
+    y_sns, n1s, n2s = _solve_sns(rng, s.from_rand(0))
     for j, i in enumerate(_SNS_ROWS):
         analysed[(i, SNS)] = (int(n1s[j]), int(n2s[j]))
         if DESIGN[i].randomised is None:
-            set_rand(i, analysed[(i, SNS)])
+            s.set_rand(i, analysed[(i, SNS)])
     # 2. satisfaction: Trials 07 and 09
     t07 = round(float(_N_TARGETS[_SAT] * rng.uniform(0.42, 0.58)))
     for i, tot in ((6, t07), (8, _N_TARGETS[_SAT] - t07)):
-        analysed[(i, _SAT)] = split(tot)
-        set_rand(i, analysed[(i, _SAT)])
+        s.fix(i, _SAT, s.split(tot))
     # 3. empowerment: Trials 04, 07, 08, 09
-    analysed[(3, _EMP)] = from_rand(3)
+    analysed[(3, _EMP)] = s.from_rand(3)
     for i in (6, 8):
         a = np.floor(np.asarray(analysed[(i, _SAT)]) * rng.uniform(0.85, 1.0)).astype(int)
         analysed[(i, _EMP)] = (int(a[0]), int(a[1]))
     rest = _N_TARGETS[_EMP] - sum(sum(analysed[(i, _EMP)]) for i in (3, 6, 8))
     if not 40 <= rest <= 320:
         return None
-    analysed[(7, _EMP)] = split(rest)
-    set_rand(7, analysed[(7, _EMP)])
+    s.fix(7, _EMP, s.split(rest))
     # 4. days in hospital: Trials 01, 05, 06, 11, 12
     for i in (0, 4):
-        analysed[(i, _DAYS)] = from_rand(i)
+        analysed[(i, _DAYS)] = s.from_rand(i)
     rest = _N_TARGETS[_DAYS] - sum(sum(analysed[(i, _DAYS)]) for i in (0, 4))
-    shares = rng.dirichlet([6.0, 6.0, 6.0])
-    tots = np.floor(shares * rest).astype(int)
+    tots = np.floor(rng.dirichlet([6.0, 6.0, 6.0]) * rest).astype(int)
     tots[0] += rest - int(tots.sum())
     if tots.min() < 40:
         return None
     for i, tot in zip((5, 10, 11), tots, strict=True):
-        analysed[(i, _DAYS)] = split(int(tot))
-        set_rand(i, analysed[(i, _DAYS)])
-    # 5. trials not yet sized, then the non-contributing trials take the rest of 3329
-    contributing = [i for i, d in enumerate(DESIGN) if d.outcomes]
+        s.fix(i, _DAYS, s.split(int(tot)))
+    return np.asarray(y_sns)
+
+
+def _size_rest(s: _Sizes, contributing: list[int]) -> bool:
+    """Size the trials not yet sized; the non-contributing trials take the rest of 3329."""
+    rng, rand = s.rng, s.rand
     for i in contributing:
         if rand[i].sum() == 0:
             rand[i] = np.maximum(np.round(rng.lognormal(np.log(55), 0.35, 2)), 20)
@@ -474,24 +488,32 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
     tots = np.floor(rng.dirichlet([5.0] * len(others)) * rest).astype(int)
     tots[0] += rest - int(tots.sum())
     if tots.min() < 40:
-        return None
+        return False
     for i, tot in zip(others, tots, strict=True):
-        rand[i] = split(int(tot))
+        rand[i] = s.split(int(tot))
     for i in contributing:
         for o in DESIGN[i].outcomes:
-            if (i, o) not in analysed:
-                analysed[(i, o)] = from_rand(i)
-    # indicators consistent with the level
-    indicators = np.zeros((n_tr, 3), dtype=int)
+            if (i, o) not in s.analysed:
+                s.analysed[(i, o)] = s.from_rand(i)
+    return True
+
+
+def _draw_indicators(rng: np.random.Generator) -> np.ndarray:
+    """Draw organisational-support indicators consistent with each trial's level."""
+    indicators = np.zeros((len(DESIGN), 3), dtype=int)
     for i, d in enumerate(DESIGN):
         met = (
             int(rng.integers(2, 4)) if d.org_support_level == "higher" else int(rng.integers(0, 2))
         )
         indicators[i, rng.choice(3, met, replace=False)] = 1
+    return indicators
 
-    trials = pd.DataFrame(
+
+def _trials_frame(rand: np.ndarray, indicators: np.ndarray) -> pd.DataFrame:
+    """Build the trial-level table from the randomised sizes and indicators."""
+    return pd.DataFrame(
         {
-            "study": [_LABEL.format(i + 1) for i in range(n_tr)],
+            "study": [_LABEL.format(i + 1) for i in range(len(DESIGN))],
             "n_randomised": rand.sum(axis=1),
             "n1_randomised": rand[:, 0],
             "n2_randomised": rand[:, 1],
@@ -504,39 +526,48 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
             "source": [d.source or "simulated" for d in DESIGN],
         }
     )
-    # effect sizes per outcome
-    rows: list[dict[str, Any]] = []
+
+
+def _outcome_arms(
+    rng: np.random.Generator, name: str, n1: np.ndarray, n2: np.ndarray, y_sns: np.ndarray
+) -> list[dict[str, Any] | None] | None:
+    """Draw the arm-level values of one outcome's trials; None when no fit is found."""
+    y: np.ndarray | None
+    if name == SNS:
+        y = y_sns
+    elif name == _HOSP:
+        y = None
+    else:
+        est, i2, _ = OUTCOME_TARGETS[name]
+        y = _solve_location_spread(
+            rng.standard_normal(len(n1)), lambda g, n1=n1, n2=n2: _v_smd(g, n1, n2), est, i2
+        )
+    if y is None:
+        cells = _hospitalised(rng, n1, n2)
+        if cells is None:
+            return None
+        return [{"ai": a, "ci": c} for a, c in cells]
+    arm_values = [
+        _arms(rng, name, float(g), int(a), int(b)) for g, a, b in zip(y, n1, n2, strict=True)
+    ]
+    return None if any(a is None for a in arm_values) else arm_values
+
+
+def _outcome_sheet(
+    s: _Sizes, contributing: list[int], y_sns: np.ndarray, indicators: np.ndarray
+) -> pd.DataFrame | None:
+    """Draw the effect sizes of every outcome into a data-extraction sheet; None on failure."""
     from bayesmeta.datasets import load_white2020
 
-    outcomes = load_white2020().outcomes
-    for orow in outcomes.itertuples(index=False):
+    rows: list[dict[str, Any]] = []
+    for orow in load_white2020().outcomes.itertuples(index=False):
         name = str(orow.outcome)
         idx = [i for i in contributing if name in DESIGN[i].outcomes]
-        n1 = np.array([analysed[(i, name)][0] for i in idx], dtype=float)
-        n2 = np.array([analysed[(i, name)][1] for i in idx], dtype=float)
-        y: np.ndarray | None
-        if name == SNS:
-            y = np.asarray(y_sns)
-        elif name == _HOSP:
-            y = None
-        else:
-            est, i2, _ = OUTCOME_TARGETS[name]
-            y = _solve_location_spread(
-                rng.standard_normal(len(idx)), lambda g, n1=n1, n2=n2: _v_smd(g, n1, n2), est, i2
-            )
-        arm_values: list[dict[str, Any] | None]
-        if y is None:
-            cells = _hospitalised(rng, n1, n2)
-            if cells is None:
-                return None
-            arm_values = [{"ai": a, "ci": c} for a, c in cells]
-        else:
-            arm_values = [
-                _arms(rng, name, float(g), int(a), int(b))
-                for g, a, b in zip(y, n1, n2, strict=True)
-            ]
-            if any(a is None for a in arm_values):
-                return None
+        n1 = np.array([s.analysed[(i, name)][0] for i in idx], dtype=float)
+        n2 = np.array([s.analysed[(i, name)][1] for i in idx], dtype=float)
+        arm_values = _outcome_arms(s.rng, name, n1, n2, y_sns)
+        if arm_values is None:
+            return None
         for i, a, b, vals in zip(idx, n1, n2, arm_values, strict=True):
             d = DESIGN[i]
             rows.append(
@@ -561,7 +592,20 @@ def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | No
     for c in ("m1i", "sd1i", "m2i", "sd2i", "yi", "sei"):
         sheet[c] = sheet[c].astype(float)
     _nudge_sns(sheet)
-    return trials, sheet
+    return sheet
+
+
+def _attempt(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Draw one candidate reconstruction: trial table and sheet, or None if a step fails."""
+    sizes = _Sizes(rng)
+    y_sns = _size_targeted(sizes)
+    contributing = [i for i, d in enumerate(DESIGN) if d.outcomes]
+    if y_sns is None or not _size_rest(sizes, contributing):
+        return None
+    indicators = _draw_indicators(rng)
+    trials = _trials_frame(sizes.rand, indicators)
+    sheet = _outcome_sheet(sizes, contributing, y_sns, indicators)
+    return None if sheet is None else (trials, sheet)
 
 
 def _arms(
@@ -773,6 +817,113 @@ def bundled_trials() -> pd.DataFrame:
     return pd.DataFrame(describe("peer_support_simulated")["trials"], columns=list(TRIAL_COLUMNS))
 
 
+def _check_inputs(
+    sheet: pd.DataFrame | None, trials: pd.DataFrame | None, convention: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """Return the sheet (default: the bundled one, with its trials), trials and effect sizes."""
+    from bayesmeta.sheet import read_sheet
+
+    if sheet is None:
+        from bayesmeta.datasets import load_peer_support_simulated
+
+        sheet = load_peer_support_simulated()
+        if trials is None:
+            trials = bundled_trials()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        table = read_sheet(sheet, convention=convention)
+    return sheet, trials, table.data
+
+
+def _dl_fit(data: pd.DataFrame, outcome: str, subgroup: str, column: str | None) -> Any:
+    """DL random-effects fit of one outcome, restricted to a subgroup of ``column`` if given."""
+    from bayesmeta.frequentist import rma
+
+    rows = data[data["outcome"] == outcome]
+    if column is not None:
+        rows = rows[rows[column].astype(str) == subgroup]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotEstimableWarning)
+        return rma(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method="DL")
+
+
+def _review_count(quantity: str, raw: pd.DataFrame, trials: pd.DataFrame | None) -> float | None:
+    """Count trials, participants or outcomes of the whole review (None: needs ``trials``)."""
+    if trials is None:
+        if quantity not in ("n_trials_meta_analysis", "n_outcomes"):
+            return None
+    return {
+        "n_trials": lambda: len(trials),  # type: ignore[arg-type]
+        "n_participants": lambda: int(trials["n_randomised"].sum()),  # type: ignore[index]
+        "n_trials_meta_analysis": lambda: raw["study"].nunique(),
+        "n_outcomes": lambda: raw["outcome"].nunique(),
+    }[quantity]()
+
+
+def _outcome_description(outcome: str, quantity: str, raw: pd.DataFrame) -> float:
+    """Participants or follow-up range of one outcome, from the sheet."""
+    rows = raw[raw["outcome"] == outcome]
+    if quantity == "n_participants":
+        return float(rows["n1i"].sum() + rows["n2i"].sum())
+    if quantity == "follow_up_min":
+        return float(rows["follow_up_months"].min())
+    return float(rows["follow_up_months"].max())
+
+
+def _covers_null(outcome: str, subgroup: str, data: pd.DataFrame, raw: pd.DataFrame) -> float:
+    """1.0 if the DL 95% CI covers 0 (for hospitalised, also RevMan's Mantel-Haenszel DL)."""
+    from bayesmeta.frequentist import rma_mh
+
+    r = _dl_fit(data, outcome, subgroup, None)
+    covers = float(r.ci_lb[0]) < 0 < float(r.ci_ub[0])
+    if outcome == _HOSP:
+        rows = raw[raw["outcome"] == outcome]
+        mh = rma_mh(
+            rows["ai"].to_numpy(float),
+            ci=rows["ci"].to_numpy(float),
+            n1i=rows["n1i"].to_numpy(float),
+            n2i=rows["n2i"].to_numpy(float),
+            measure="OR",
+            convention="revman",
+        )
+        covers = covers and float(mh.random.ci_lb[0]) < 0 < float(mh.random.ci_ub[0])
+    return float(covers)
+
+
+def _recompute(
+    outcome: str,
+    subgroup: str,
+    quantity: str,
+    data: pd.DataFrame,
+    raw: pd.DataFrame,
+    trials: pd.DataFrame | None,
+) -> float | None:
+    """Re-compute one published number (None when it cannot be without ``trials``)."""
+    from bayesmeta.frequentist import subgroup_analysis
+
+    if outcome == "review":
+        return _review_count(quantity, raw, trials)
+    if quantity in ("n_participants", "follow_up_min", "follow_up_max"):
+        return _outcome_description(outcome, quantity, raw)
+    if quantity in ("estimate_minus_substitute", "p_between"):
+        rows = data[data["outcome"] == outcome]
+        sg = subgroup_analysis(rows["yi"], rows["vi"], rows["peer_role"].astype(str))
+        diff = float(sg.groups["add-on"].beta[0] - sg.groups["substitute"].beta[0])
+        return diff if quantity == "estimate_minus_substitute" else sg.pval
+    if quantity == "covers_null":
+        return _covers_null(outcome, subgroup, data, raw)
+    column = "org_support_level" if subgroup in ("lower", "higher") else None
+    r = _dl_fit(data, outcome, subgroup, column)
+    return {
+        "k": lambda: float(r.k),
+        "estimate": lambda: float(r.beta[0]),
+        "ci_lb": lambda: float(r.ci_lb[0]),
+        "ci_ub": lambda: float(r.ci_ub[0]),
+        "I2_percent": lambda: float(r.I2),
+        "QEp": lambda: float(r.QEp),
+    }[quantity.removesuffix("_above")]()
+
+
 def reproduction_check(
     sheet: pd.DataFrame | None = None,
     *,
@@ -815,85 +966,14 @@ def reproduction_check(
     >>> float(row["published"]), float(row["recomputed_rounded"]), bool(row["reproduced"])
     (-0.04, -0.04, True)
     """
-    from bayesmeta.frequentist import rma, rma_mh, subgroup_analysis
-    from bayesmeta.sheet import read_sheet
-
-    if sheet is None:
-        from bayesmeta.datasets import load_peer_support_simulated
-
-        sheet = load_peer_support_simulated()
-        if trials is None:
-            trials = bundled_trials()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotEstimableWarning)
-        table = read_sheet(sheet, convention=convention)
-    data = table.data
+    sheet, trials, data = _check_inputs(sheet, trials, convention)
     raw = sheet.copy()
     raw["outcome"] = raw["outcome"].astype(str)
-
-    def fit(outcome: str, subgroup: str, column: str | None) -> Any:
-        rows = data[data["outcome"] == outcome]
-        if column is not None:
-            rows = rows[rows[column].astype(str) == subgroup]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotEstimableWarning)
-            return rma(rows["yi"].to_numpy(), rows["vi"].to_numpy(), method="DL")
-
     out = []
     for outcome, subgroup, quantity, published, source in TARGETS:
-        value: float
-        if outcome == "review":
-            if trials is None:
-                if quantity not in ("n_trials_meta_analysis", "n_outcomes"):
-                    continue
-            value = {
-                "n_trials": lambda: len(trials),  # type: ignore[arg-type]
-                "n_participants": lambda: int(trials["n_randomised"].sum()),  # type: ignore[index]
-                "n_trials_meta_analysis": lambda: raw["study"].nunique(),
-                "n_outcomes": lambda: raw["outcome"].nunique(),
-            }[quantity]()
-        elif quantity in ("n_participants", "follow_up_min", "follow_up_max"):
-            rows = raw[raw["outcome"] == outcome]
-            if quantity == "n_participants":
-                value = float(rows["n1i"].sum() + rows["n2i"].sum())
-            elif quantity == "follow_up_min":
-                value = float(rows["follow_up_months"].min())
-            else:
-                value = float(rows["follow_up_months"].max())
-        elif quantity in ("estimate_minus_substitute", "p_between"):
-            rows = data[data["outcome"] == outcome]
-            sg = subgroup_analysis(rows["yi"], rows["vi"], rows["peer_role"].astype(str))
-            diff = float(sg.groups["add-on"].beta[0] - sg.groups["substitute"].beta[0])
-            value = diff if quantity == "estimate_minus_substitute" else sg.pval
-        elif quantity == "covers_null":
-            r = fit(outcome, subgroup, None)
-            covers = float(r.ci_lb[0]) < 0 < float(r.ci_ub[0])
-            if outcome == _HOSP:
-                rows = raw[raw["outcome"] == outcome]
-                mh = rma_mh(
-                    rows["ai"].to_numpy(float),
-                    ci=rows["ci"].to_numpy(float),
-                    n1i=rows["n1i"].to_numpy(float),
-                    n2i=rows["n2i"].to_numpy(float),
-                    measure="OR",
-                    convention="revman",
-                )
-                covers = covers and float(mh.random.ci_lb[0]) < 0 < float(mh.random.ci_ub[0])
-            value = float(covers)
-        else:
-            column = None
-            if subgroup in ("lower", "higher"):
-                column = "org_support_level"
-            r = fit(outcome, subgroup, column)
-            base = quantity.removesuffix("_above")
-            value = {
-                "k": lambda r=r: float(r.k),
-                "estimate": lambda r=r: float(r.beta[0]),
-                "ci_lb": lambda r=r: float(r.ci_lb[0]),
-                "ci_ub": lambda r=r: float(r.ci_ub[0]),
-                "I2_percent": lambda r=r: float(r.I2),
-                "QEp": lambda r=r: float(r.QEp),
-            }[base]()
+        value = _recompute(outcome, subgroup, quantity, data, raw, trials)
+        if value is None:
+            continue
         out.append(_judge(outcome, subgroup, quantity, float(published), float(value), source))
     return pd.DataFrame(out)
 

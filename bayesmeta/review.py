@@ -473,6 +473,73 @@ def _regression_sets(sub: EffectTable) -> list[list[str]]:
     return sets
 
 
+def _sampling(draws: int, tune: int, chains: int, target_accept: float | None) -> dict[str, Any]:
+    """Collect the settings shared by every Bayesian fit (default ``target_accept`` filled)."""
+    if target_accept is None:
+        target_accept = DEFAULT_TARGET_ACCEPT
+    return {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+
+
+def _fit_random_effects(
+    table: EffectTable, engine: str, seed: int, sampling: dict[str, Any], say: Progress
+) -> Any:
+    """Fit the Bayesian random-effects model of all outcomes at once."""
+    from bayesmeta.models import MultiOutcome
+
+    say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
+        return MultiOutcome(table).fit(
+            sampling["draws"], engine=engine, random_seed=seed, **_kw(sampling)
+        )
+
+
+def _averaging_tables(table: EffectTable, say: Progress) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tabulate model averaging and its Bayes-factor sensitivity under the random-effects priors."""
+    say("model averaging: evidence for an effect and for heterogeneity, per outcome (exact)")
+    priors = _outcome_priors(table)  # the priors of the random-effects fit
+    return model_averaging_table(table, priors), bf_sensitivity_table(table, priors)
+
+
+def _fit_regressions(
+    table: EffectTable,
+    engine: str,
+    seed: int,
+    sampling: dict[str, Any],
+    say: Progress,
+) -> list[RegressionFit]:
+    """Fit the Bayesian and REML + Knapp-Hartung meta-regressions of every outcome."""
+    from bayesmeta.models import MetaRegression
+
+    fits: list[RegressionFit] = []
+    for i, (outcome, sub) in enumerate(table.by_outcome()):
+        for mods in _regression_sets(sub):
+            say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                bayes = MetaRegression(sub, mods=mods).fit(
+                    sampling["draws"],
+                    engine=engine,
+                    random_seed=seed + 1 + i,
+                    **_kw(sampling),
+                )
+            reml = rma(sub, mods=mods, method="REML", test="knha")
+            fits.append(RegressionFit(outcome, list(mods), bayes, reml))
+    return fits
+
+
+def _run_checks(
+    result: Any, seed: int, published: pd.DataFrame | None, say: Progress
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Run the posterior predictive checks and compare with the published estimates."""
+    from bayesmeta import checks
+
+    say("checks: posterior predictive, comparison with published estimates")
+    ppc = checks.posterior_predictive_pvalues(result, random_seed=seed)
+    verdicts = checks.ppc_summary(result, random_seed=seed)
+    return ppc, verdicts, result.compare(published=published)
+
+
 def analyse_review(
     table: EffectTable,
     *,
@@ -530,56 +597,29 @@ def analyse_review(
     >>> analysis.comparison["outcome"].tolist()
     ['social_network_support']
     """
-    from bayesmeta import checks
-    from bayesmeta.models import MetaRegression, MultiOutcome
-
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     say(f"frequentist: DL and REML+KH for {len(table.outcomes)} outcomes")
-    freq = frequentist_table(table)
-    subgroups = subgroup_table(table, published=published)
+    freq, subgroups = frequentist_table(table), subgroup_table(table, published=published)
     timings["frequentist"] = time.perf_counter() - t0
 
-    if target_accept is None:
-        target_accept = DEFAULT_TARGET_ACCEPT
-    sampling = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+    sampling = _sampling(draws, tune, chains, target_accept)
     t0 = time.perf_counter()
-    say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
-        result = MultiOutcome(table).fit(draws, engine=engine, random_seed=seed, **_kw(sampling))
+    result = _fit_random_effects(table, engine, seed, sampling, say)
     timings["bayesian_random_effects"] = time.perf_counter() - t0
 
     fits: list[RegressionFit] = []
     if regressions:
         t0 = time.perf_counter()
-        for i, (outcome, sub) in enumerate(table.by_outcome()):
-            for mods in _regression_sets(sub):
-                say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    bayes = MetaRegression(sub, mods=mods).fit(
-                        draws,
-                        engine=engine,
-                        random_seed=seed + 1 + i,
-                        **_kw(sampling),
-                    )
-                reml = rma(sub, mods=mods, method="REML", test="knha")
-                fits.append(RegressionFit(outcome, list(mods), bayes, reml))
+        fits = _fit_regressions(table, engine, seed, sampling, say)
         timings["meta_regression"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    say("model averaging: evidence for an effect and for heterogeneity, per outcome (exact)")
-    priors = _outcome_priors(table)  # the priors of the random-effects fit above
-    bma = model_averaging_table(table, priors)
-    bf_sens = bf_sensitivity_table(table, priors)
+    bma, bf_sens = _averaging_tables(table, say)
     timings["model_averaging"] = time.perf_counter() - t0
 
-    say("checks: posterior predictive, comparison with published estimates")
-    ppc = checks.posterior_predictive_pvalues(result, random_seed=seed)
-    verdicts = checks.ppc_summary(result, random_seed=seed)
-    comparison = result.compare(published=published)
+    ppc, verdicts, comparison = _run_checks(result, seed, published, say)
     return ReviewAnalysis(
         table=table,
         data_label=data_label,

@@ -42,6 +42,63 @@ def _style(fig: Any) -> None:
         ax.tick_params(labelsize=_FS_SMALL)
 
 
+def _funnel_levels(
+    fit: FrequentistResult, contours: Sequence[float], filled: TrimfillResult | None
+) -> list[float]:
+    """Check the inputs of :func:`funnel_plot`; return the contour levels, ascending."""
+    if not isinstance(fit, FrequentistResult) or fit.p != 1:
+        raise ModelSpecError("funnel_plot needs an intercept-only model from rma()")
+    levels = sorted(float(c) for c in contours)
+    if any(not (0 < c < 1) for c in levels) or len(set(levels)) != len(levels):
+        raise ModelSpecError(f"contours must be distinct levels in (0, 1), got {contours!r}")
+    if len(levels) > len(_SHADES) - 1:
+        raise ModelSpecError(f"at most {len(_SHADES) - 1} contour levels")
+    if filled is not None and filled.k != fit.k:
+        raise ModelSpecError("filled must be the trimfill() result of this fit")
+    return levels
+
+
+def _draw_contours(
+    ax: Any, levels: list[float], xlim: tuple[float, float], se_max: float
+) -> list[Any]:
+    """Shade the significance regions of ``levels``; return their legend handles."""
+    from matplotlib.patches import Patch
+
+    se_grid = np.array([0.0, se_max])
+    # outermost region first (p below the smallest alpha), then each level inwards
+    ax.axvspan(*xlim, color=_SHADES[len(levels)], lw=0, zorder=0, gid="contour-outside")
+    for j, lev in enumerate(reversed(levels)):
+        z = float(stats.norm.isf((1 - lev) / 2))
+        shade = _SHADES[len(levels) - 1 - j]
+        ax.fill_betweenx(
+            se_grid, -z * se_grid, z * se_grid, color=shade, lw=0, zorder=0.5 + j,
+            gid=f"contour-{lev:g}",
+        )  # fmt: skip
+    alphas = [1 - lev for lev in levels]  # ascending levels -> descending alphas
+    handles = [Patch(facecolor=_SHADES[0], edgecolor="#808080", lw=0.5,
+                     label=f"p > {alphas[0]:g}")]  # fmt: skip
+    for j in range(1, len(alphas)):
+        handles.append(Patch(facecolor=_SHADES[j], edgecolor="#808080", lw=0.5,
+                             label=f"{alphas[j]:g} < p ≤ {alphas[j - 1]:g}"))  # fmt: skip
+    handles.append(Patch(facecolor=_SHADES[len(levels)], edgecolor="#808080", lw=0.5,
+                         label=f"p ≤ {alphas[-1]:g}"))  # fmt: skip
+    return handles
+
+
+def _draw_filled(ax: Any, filled: TrimfillResult | None, fy: Any, fse: Any, se_max: float) -> None:
+    """Draw the trim-and-fill studies as open points and the adjusted estimate, if any."""
+    if filled is not None and filled.k0 > 0:
+        ax.scatter(
+            fy, fse, s=22, facecolors="white", edgecolors="black", zorder=6, gid="filled",
+            label=f"filled (trim-and-fill, {filled.estimator})",
+        )  # fmt: skip
+        mu_adj = float(filled.fit.beta[0])
+        ax.plot([mu_adj, mu_adj], [0, se_max], color="black", lw=1.0, ls=":", zorder=5,
+                gid="pooled-filled")  # fmt: skip
+    elif filled is not None:
+        ax.scatter([], [], gid="filled")
+
+
 def funnel_plot(
     fit: FrequentistResult,
     contours: Sequence[float] = (0.90, 0.95, 0.99),
@@ -105,18 +162,8 @@ def funnel_plot(
     1
     """
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
-    if not isinstance(fit, FrequentistResult) or fit.p != 1:
-        raise ModelSpecError("funnel_plot needs an intercept-only model from rma()")
-    levels = sorted(float(c) for c in contours)
-    if any(not (0 < c < 1) for c in levels) or len(set(levels)) != len(levels):
-        raise ModelSpecError(f"contours must be distinct levels in (0, 1), got {contours!r}")
-    if len(levels) > len(_SHADES) - 1:
-        raise ModelSpecError(f"at most {len(_SHADES) - 1} contour levels")
-    if filled is not None and filled.k != fit.k:
-        raise ModelSpecError("filled must be the trimfill() result of this fit")
-
+    levels = _funnel_levels(fit, contours, filled)
     yi, sei = fit.yi, np.sqrt(fit.vi)
     fy = filled.filled_yi if filled is not None else np.empty(0)
     fse = np.sqrt(filled.filled_vi) if filled is not None else np.empty(0)
@@ -130,26 +177,7 @@ def funnel_plot(
 
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
-    se_grid = np.array([0.0, se_max])
-    # outermost region first (p below the smallest alpha), then each level inwards
-    ax.axvspan(*xlim, color=_SHADES[len(levels)], lw=0, zorder=0, gid="contour-outside")
-    handles = []
-    for j, lev in enumerate(reversed(levels)):
-        z = float(stats.norm.isf((1 - lev) / 2))
-        shade = _SHADES[len(levels) - 1 - j]
-        ax.fill_betweenx(
-            se_grid, -z * se_grid, z * se_grid, color=shade, lw=0, zorder=0.5 + j,
-            gid=f"contour-{lev:g}",
-        )  # fmt: skip
-    alphas = [1 - lev for lev in levels]  # ascending levels -> descending alphas
-    handles.append(Patch(facecolor=_SHADES[0], edgecolor="#808080", lw=0.5,
-                         label=f"p > {alphas[0]:g}"))  # fmt: skip
-    for j in range(1, len(alphas)):
-        handles.append(Patch(facecolor=_SHADES[j], edgecolor="#808080", lw=0.5,
-                             label=f"{alphas[j]:g} < p ≤ {alphas[j - 1]:g}"))  # fmt: skip
-    handles.append(Patch(facecolor=_SHADES[len(levels)], edgecolor="#808080", lw=0.5,
-                         label=f"p ≤ {alphas[-1]:g}"))  # fmt: skip
-
+    handles = _draw_contours(ax, levels, xlim, se_max)
     ax.plot([mu, mu], [0, se_max], color="black", lw=1.0, zorder=5, gid="pooled")
     for sgn in (-1, 1):
         ax.plot(
@@ -157,16 +185,7 @@ def funnel_plot(
             zorder=5, gid="pseudo-ci",
         )  # fmt: skip
     ax.scatter(yi, sei, s=22, color="black", zorder=6, gid="study", label="studies")
-    if filled is not None and filled.k0 > 0:
-        ax.scatter(
-            fy, fse, s=22, facecolors="white", edgecolors="black", zorder=6, gid="filled",
-            label=f"filled (trim-and-fill, {filled.estimator})",
-        )  # fmt: skip
-        mu_adj = float(filled.fit.beta[0])
-        ax.plot([mu_adj, mu_adj], [0, se_max], color="black", lw=1.0, ls=":", zorder=5,
-                gid="pooled-filled")  # fmt: skip
-    elif filled is not None:
-        ax.scatter([], [], gid="filled")
+    _draw_filled(ax, filled, fy, fse, se_max)
     ax.set_xlim(*xlim)
     ax.set_ylim(se_max, 0)
     ax.set_xlabel(xlabel, fontsize=_FS)

@@ -1,4 +1,14 @@
-"""Forest plot in the RevMan / metafor layout: inputs -> layout -> drawing -> labelling."""
+"""Forest plot in the RevMan / metafor layout: inputs -> layout -> drawing -> labelling.
+
+The layout is computed in inches from the widths of the texts measured at the figure's dpi
+with its fonts, so columns never overlap and the figure is exactly 7 in wide (wider only if
+the labels and numbers leave less than 1.8 in for the plot). Rows are 0.21 in (down to
+0.18 in for 40 trials), 0.30 in with shrunken estimates. Artists carry gids for
+programmatic access: ``study-label``, ``summary-label``, ``estimate`` (and
+``estimate-ci``), ``shrunken-estimate``, ``summary-estimate``, ``weight``, ``header``,
+``favours``, ``heterogeneity``, ``null-line``, ``trial-square``, ``shrunken-point``,
+``summary-diamond``, ``summary-bayes``, ``summary-prediction``.
+"""
 
 from __future__ import annotations
 
@@ -315,10 +325,11 @@ def _label_forest(
     header_est: str,
     fav: tuple[str, str],
     null: float,
-    title: str | None,
+    titles: tuple[str | None, str | None, str | None],
     m: Measure,
 ) -> None:
-    """Header and rule, favours labels, footnotes and title."""
+    """Header and rule, favours labels, footnotes, title, axis title and watermark."""
+    title, xlabel, watermark = titles
     y_head = lay.y_top - 0.13 / lay.row_in
     wr.text(lay.x_label, y_head, "Study", "header", weight="bold")
     centre = (lay.xs[0] - lay.col.est_w + lay.xs[2]) / 2
@@ -338,6 +349,66 @@ def _label_forest(
     G.favours(ax, null, *fav)
     G.footnotes(fig, lay.foot, lay.x_label, lay.bottom_in - lay.axis_in, m)
     G.title(fig, title, lay.x_label)
+    if xlabel:
+        ax.set_xlabel(xlabel, labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL)
+    G.watermark(fig, watermark)
+
+
+def _forest_setup(
+    trials: pd.DataFrame,
+    summaries: pd.DataFrame | None,
+    shrunken: pd.DataFrame | None,
+    measure: str,
+    direction: str,
+    labels: tuple[str, str],
+    exponentiate: bool,
+    ci_prob: float,
+    digits: int,
+) -> tuple[_Inputs, str, tuple[str, str], str | None]:
+    """Check the arguments; return the rows, the interval header, favours texts and note."""
+    check_choice(direction, ("higher", "lower"), "direction")
+    if not 0.0 < ci_prob < 1.0:
+        raise ModelSpecError(f"ci_prob must lie in (0, 1), got {ci_prob}")
+    if len(labels) != 2:
+        raise ModelSpecError("labels must be (control, intervention)")
+    tf: Callable[[Arr], Arr] = np.exp if exponentiate else _identity
+    inp = _forest_inputs(trials, summaries, shrunken, tf, ci_prob, digits)
+    pct = f"{round(100 * ci_prob, 1):g}"
+    header_est = f"{measure} [{pct}% CI]"
+    fav = G.favours_sides(labels, direction)
+    note = (
+        "Open circles: Bayesian shrunken estimates of each trial's effect "
+        f"(posterior median, {pct}% credible interval)."
+        if inp.sh is not None
+        else None
+    )
+    return inp, header_est, fav, note
+
+
+def _shown(inp: _Inputs) -> list[Arr]:
+    """Every interval end drawn, for the axis limits."""
+    shown = [inp.lb, inp.ub] + ([inp.sh[1], inp.sh[2]] if inp.sh is not None else [])
+    if inp.sm is not None:
+        shown += [
+            inp.sm[c].to_numpy(float)
+            for c in ("ci_lb", "ci_ub", "pi_lb", "pi_ub")
+            if c in inp.sm.columns
+        ]
+    return shown
+
+
+def _forest_axes(
+    lay: _Layout, lim: tuple[float, float], null: float, exponentiate: bool, m: Measure
+) -> tuple[Figure, Axes, G.Writer]:
+    """Make the figure, its effect axis placed by the layout, and a text writer on it."""
+    fig = Figure(figsize=(lay.width, lay.height), dpi=m.dpi)
+    rect = (lay.x_plot, lay.bottom_in, lay.plot_w, lay.axes_h)
+    ax = fig.add_axes(
+        (rect[0] / lay.width, rect[1] / lay.height, rect[2] / lay.width, rect[3] / lay.height)
+    )
+    ax.set_ylim(lay.y_bottom, lay.y_top)
+    G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=lay.plot_w, m=m)
+    return fig, ax, G.Writer(fig, ax)
 
 
 def forest_plot(
@@ -428,14 +499,8 @@ def forest_plot(
 
     Notes
     -----
-    The layout is computed in inches from the widths of the texts measured at the figure's dpi
-    with its fonts, so columns never overlap and the figure is exactly 7 in wide (wider only if
-    the labels and numbers leave less than 1.8 in for the plot). Rows are 0.21 in (down to
-    0.18 in for 40 trials), 0.30 in with shrunken estimates. Artists carry gids for
-    programmatic access: ``study-label``, ``summary-label``, ``estimate`` (and
-    ``estimate-ci``), ``shrunken-estimate``, ``summary-estimate``, ``weight``, ``header``,
-    ``favours``, ``heterogeneity``, ``null-line``, ``trial-square``, ``shrunken-point``,
-    ``summary-diamond``, ``summary-bayes``, ``summary-prediction``.
+    The layout (in inches, from the measured texts) and the artists' gids are described in
+    :mod:`bayesmeta.plots.forest`.
 
     See Also
     --------
@@ -455,48 +520,17 @@ def forest_plot(
     >>> [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "study-label"]
     ['Ahmed 2019', 'Brown 2020', 'Chen 2021']
     """
-    check_choice(direction, ("higher", "lower"), "direction")
-    if not 0.0 < ci_prob < 1.0:
-        raise ModelSpecError(f"ci_prob must lie in (0, 1), got {ci_prob}")
-    if len(labels) != 2:
-        raise ModelSpecError("labels must be (control, intervention)")
-    tf: Callable[[Arr], Arr] = np.exp if exponentiate else _identity
-    null = 1.0 if exponentiate else 0.0
-    inp = _forest_inputs(trials, summaries, shrunken, tf, ci_prob, digits)
-    pct = f"{round(100 * ci_prob, 1):g}"
-    header_est = f"{measure} [{pct}% CI]"
-    fav = G.favours_sides(labels, direction)
-    note = (
-        "Open circles: Bayesian shrunken estimates of each trial's effect "
-        f"(posterior median, {pct}% credible interval)."
-        if inp.sh is not None
-        else None
+    inp, header_est, fav, note = _forest_setup(
+        trials, summaries, shrunken, measure, direction, labels, exponentiate, ci_prob, digits
     )
-    m = measure_()
+    null, m = (1.0 if exponentiate else 0.0), measure_()
     lay = _forest_layout(inp, m, header_est, fav, heterogeneity, note, title, xlabel)
-    shown = [inp.lb, inp.ub] + ([inp.sh[1], inp.sh[2]] if inp.sh is not None else [])
-    if inp.sm is not None:
-        shown += [
-            inp.sm[c].to_numpy(float)
-            for c in ("ci_lb", "ci_ub", "pi_lb", "pi_ub")
-            if c in inp.sm.columns
-        ]
-    lim = G.data_limits(shown, null, exponentiate, xlim)
+    lim = G.data_limits(_shown(inp), null, exponentiate, xlim)
     with style(m.family):
-        fig = Figure(figsize=(lay.width, lay.height), dpi=m.dpi)
-        rect = (lay.x_plot, lay.bottom_in, lay.plot_w, lay.axes_h)
-        ax = fig.add_axes(
-            (rect[0] / lay.width, rect[1] / lay.height, rect[2] / lay.width, rect[3] / lay.height)
-        )
-        ax.set_ylim(lay.y_bottom, lay.y_top)
-        G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=lay.plot_w, m=m)
-        wr = G.Writer(fig, ax)
+        fig, ax, wr = _forest_axes(lay, lim, null, exponentiate, m)
         _draw_trials(ax, wr, inp, lay, lim)
         _draw_summaries(ax, wr, inp, lay, lim)
-        _label_forest(fig, ax, wr, inp, lay, header_est, fav, null, title, m)
-        if xlabel:
-            ax.set_xlabel(xlabel, labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL)
-        G.watermark(fig, watermark)
+        _label_forest(fig, ax, wr, inp, lay, header_est, fav, null, (title, xlabel, watermark), m)
     return fig
 
 

@@ -1,9 +1,21 @@
 """RevMan 5's subgroup forest plot: inputs -> statistics -> rows -> layout -> drawing -> labels.
 
-Studies are grouped under subgroup headings; each subgroup ends in a subtotal diamond with
-its heterogeneity line and test for overall effect; the total diamond, its heterogeneity and
-Z test and the test for subgroup differences follow; optionally a second row set shows
-Bayesian meta-regression subgroup means and published subgroup estimates.
+Studies are grouped under subgroup headings. Each study row shows the optional arm data
+(mean, SD and total per arm, or events and total), its weight in the overall analysis and
+its estimate with 95% CI, drawn as a square (area proportional to the weight). Each
+subgroup ends with a subtotal row (summed arm totals and weights, the pooled estimate as a
+diamond), its heterogeneity line (Tau², Chi², df, P, I²) and the test for its overall
+effect (Z, P). The total row and its two lines follow, then the test for subgroup
+differences (Chi², df, P, I²) as :func:`bayesmeta.frequentist.subgroup_analysis` computes
+it. Optional second row sets show Bayesian meta-regression subgroup means (accent circles
+on credible intervals) and published subgroup estimates (open grey diamonds).
+
+Texts carry gids: ``subgroup-heading``, ``study-label``, ``arm-data``, ``weight``,
+``estimate`` (``estimate-ci``), ``subtotal-label``, ``total-label``, ``heterogeneity``,
+``overall-effect``, ``subgroup-differences``, ``bayes-heading``, ``bayes-label``,
+``published-heading``, ``published-label``, ``header``, ``plot-header``, ``favours``;
+glyphs ``study-square``, ``subtotal-diamond``, ``total-diamond``, ``bayes-point``,
+``published-diamond``, ``null-line``.
 """
 
 from __future__ import annotations
@@ -436,6 +448,81 @@ def _header(fig: Figure, wr: G.Writer, c: _Cols, kind: str | None, arm_names: tu
                           color=BLACK, lw=0.6, clip_on=False))  # fmt: skip
 
 
+def _sg_table(
+    studies: pd.DataFrame,
+    subgroup_order: Sequence[str] | None,
+    subgroup_labels: Mapping[str, str] | None,
+    arms: str | None,
+    method: str,
+    direction: str,
+    exponentiate: bool,
+    digits: int,
+    bayes: tuple[pd.DataFrame | None, str],
+    published: tuple[pd.DataFrame | None, str],
+) -> tuple[list[_Row], str | None]:
+    """Check the inputs, pool each subgroup and write every row; return rows and arm kind."""
+    check_choice(direction, ("higher", "lower"), "direction")
+    df, order, kind = _sg_inputs(studies, subgroup_order, arms)
+    names = {str(k): str(v) for k, v in (subgroup_labels or {}).items()}
+    tf: Callable[[float], float] = math.exp if exponentiate else float
+    st = _sg_stats(df, order, method)
+    extra = _extra_rows(_ext_frame(bayes[0], "bayes"), bayes[1], "bayes", names, tf, digits)
+    extra += _extra_rows(_ext_frame(published[0], "published"), published[1], "published",
+                         names, tf, digits)  # fmt: skip
+    return _sg_rows(df, order, st, kind, names, tf, digits, extra), kind
+
+
+def _sg_axes(
+    c: _Cols, n: int, title: str | None, lim: tuple[float, float], null: float,
+    exponentiate: bool, m: Measure,
+) -> tuple[Figure, Axes, G.Writer]:  # fmt: skip
+    """Make the figure for ``n`` rows, its effect axis and a text writer on it."""
+    bottom_in, top_in = 0.62, 0.5 + (0.3 if title else 0.0)
+    height = top_in + (n + 0.1) * _ROW_IN + bottom_in
+    fig = Figure(figsize=(c.width, height), dpi=m.dpi)
+    ax = fig.add_axes((c.x_plot / c.width, bottom_in / height, c.plot_w / c.width,
+                       (n + 0.1) * _ROW_IN / height))  # fmt: skip
+    ax.set_ylim(n - 0.5, -0.6)
+    G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=c.plot_w, m=m)
+    return fig, ax, G.Writer(fig, ax)
+
+
+def _sg_layout(
+    rows: list[_Row], kind: str | None, m: Measure,
+    texts: tuple[tuple[str, str], tuple[str, str], tuple[str, str], str], null: float,
+    exponentiate: bool, xlim: tuple[float, float] | None,
+) -> tuple[_Cols, tuple[float, float], tuple[str, str]]:  # fmt: skip
+    """Measure the columns, choose the axis limits and place the favours labels.
+
+    ``texts`` holds the arm names, the interval header, the favours labels and the direction.
+    """
+    arm_names, ci_header, labels, direction = texts
+    c = _sg_columns(rows, kind, m, arm_names, ci_header)
+    lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
+    fav = G.favours_sides(labels, direction)
+    return _favours_room(c, lim, null, exponentiate, fav, m), lim, fav
+
+
+def _sg_label(
+    fig: Figure, ax: Axes, wr: G.Writer, c: _Cols,
+    head: tuple[str | None, tuple[str, str], tuple[str, str]], null: float,
+    fav: tuple[str, str], titles: tuple[str | None, str | None, str | None],
+) -> None:  # fmt: skip
+    """Add the column headers, favours labels, axis title (default: the measure), title, mark.
+
+    ``head`` holds the arm kind, the arm names and the interval header.
+    """
+    kind, arm_names, ci_header = head
+    title, xlabel, watermark = titles
+    _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
+    G.favours(ax, null, *fav)
+    ax.set_xlabel(
+        xlabel or f"{ci_header[0]} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
+    )
+    G.title(fig, title, c.x_label)
+    G.watermark(fig, watermark)
+
+
 def subgroup_forest_plot(
     studies: pd.DataFrame,
     *,
@@ -460,15 +547,11 @@ def subgroup_forest_plot(
 ) -> Figure:
     r"""Subgroup forest plot in RevMan 5's layout (without subgroups: its plain forest plot).
 
-    Studies are grouped under subgroup headings. Each study row shows the optional arm data
-    (mean, SD and total per arm, or events and total), its weight in the overall analysis and
-    its estimate with 95% CI, drawn as a square (area proportional to the weight). Each
-    subgroup ends with a subtotal row (summed arm totals and weights, the pooled estimate as a
-    diamond), its heterogeneity line (Tau², Chi², df, P, I²) and the test for its overall
-    effect (Z, P). The total row and its two lines follow, then the test for subgroup
-    differences (Chi², df, P, I²) as :func:`bayesmeta.frequentist.subgroup_analysis` computes
-    it. Optional second row sets show Bayesian meta-regression subgroup means (accent circles
-    on credible intervals) and published subgroup estimates (open grey diamonds).
+    Study rows (arm data, weight, estimate and 95% CI) under subgroup headings, a subtotal
+    diamond with its heterogeneity and overall-effect lines per subgroup, the total and the
+    test for subgroup differences (:func:`bayesmeta.frequentist.subgroup_analysis`);
+    optionally Bayesian and published subgroup estimates. The full layout and the artists'
+    gids are described in :mod:`bayesmeta.plots.subgroup_forest`.
 
     Parameters
     ----------
@@ -521,13 +604,7 @@ def subgroup_forest_plot(
     Returns
     -------
     matplotlib.figure.Figure
-        At least 7 inches wide, at :data:`~bayesmeta.plots.DPI` dots per inch. Texts carry
-        gids: ``subgroup-heading``, ``study-label``, ``arm-data``, ``weight``, ``estimate``
-        (``estimate-ci``), ``subtotal-label``, ``total-label``, ``heterogeneity``,
-        ``overall-effect``, ``subgroup-differences``, ``bayes-heading``, ``bayes-label``,
-        ``published-heading``, ``published-label``, ``header``, ``plot-header``, ``favours``;
-        glyphs ``study-square``, ``subtotal-diamond``, ``total-diamond``, ``bayes-point``,
-        ``published-diamond``, ``null-line``.
+        At least 7 inches wide, at :data:`~bayesmeta.plots.DPI` dots per inch.
 
     Raises
     ------
@@ -555,41 +632,19 @@ def subgroup_forest_plot(
     >>> sum(p.get_gid() == "subtotal-diamond" for p in fig.axes[0].patches)
     2
     """
-    check_choice(direction, ("higher", "lower"), "direction")
-    df, order, kind = _sg_inputs(studies, subgroup_order, arms)
-    names = {str(k): str(v) for k, v in (subgroup_labels or {}).items()}
-    tf: Callable[[float], float] = math.exp if exponentiate else float
-    null = 1.0 if exponentiate else 0.0
-    st = _sg_stats(df, order, method)
-    extra = _extra_rows(_ext_frame(bayes, "bayes"), bayes_label, "bayes", names, tf, digits)
-    extra += _extra_rows(_ext_frame(published, "published"), published_label, "published",
-                         names, tf, digits)  # fmt: skip
-    rows = _sg_rows(df, order, st, kind, names, tf, digits, extra)
+    rows, kind = _sg_table(studies, subgroup_order, subgroup_labels, arms, method, direction,
+                           exponentiate, digits, (bayes, bayes_label),
+                           (published, published_label))  # fmt: skip
     ci_header = (measure, f"{_METHOD_NAMES.get(method, method)}, 95% CI")
-    m = measure_()
-    c = _sg_columns(rows, kind, m, arm_names, ci_header)
-    lim = G.data_limits([np.array([r.lo, r.hi]) for r in rows], null, exponentiate, xlim)
-    fav = G.favours_sides(labels, direction)
-    c = _favours_room(c, lim, null, exponentiate, fav, m)
-    n = len(rows)
-    bottom_in, top_in = 0.62, 0.5 + (0.3 if title else 0.0)
-    height = top_in + (n + 0.1) * _ROW_IN + bottom_in
+    null, m = (1.0 if exponentiate else 0.0), measure_()
+    c, lim, fav = _sg_layout(rows, kind, m, (arm_names, ci_header, labels, direction),
+                             null, exponentiate, xlim)  # fmt: skip
     with style(m.family):
-        fig = Figure(figsize=(c.width, height), dpi=m.dpi)
-        ax = fig.add_axes((c.x_plot / c.width, bottom_in / height, c.plot_w / c.width,
-                           (n + 0.1) * _ROW_IN / height))  # fmt: skip
-        ax.set_ylim(n - 0.5, -0.6)
-        G.effect_axis(ax, lim, null, exponentiate=exponentiate, width_in=c.plot_w, m=m)
-        wr = G.Writer(fig, ax)
+        fig, ax, wr = _sg_axes(c, len(rows), title, lim, null, exponentiate, m)
         for y, r in enumerate(rows):
             _draw_row(ax, wr, r, float(y), c, lim)
-        _header(fig, wr, c, kind, arm_names, ci_header, -0.6)
-        G.favours(ax, null, *fav)
-        ax.set_xlabel(
-            xlabel or f"{measure} ({ci_header[1]})", labelpad=G.AXIS_TITLE_PAD, fontsize=FS_SMALL
-        )
-        G.title(fig, title, c.x_label)
-        G.watermark(fig, watermark)
+        titles = (title, xlabel, watermark)
+        _sg_label(fig, ax, wr, c, (kind, arm_names, ci_header), null, fav, titles)
     return fig
 
 
