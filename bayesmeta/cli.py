@@ -30,6 +30,7 @@ import pandas as pd
 from bayesmeta import _output
 from bayesmeta._version import __version__
 from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError, OutputError
+from bayesmeta.review import LOG_SCALE, scale_of
 
 __all__ = ["main"]
 
@@ -196,21 +197,6 @@ def _parse_columns(text: str | None) -> dict[str, str]:
     return out
 
 
-#: Scale names of the analysis: ratio measures are analysed (and printed) as logarithms.
-_LOG_SCALE = {"OR": "log OR", "RR": "log RR"}
-
-
-def scale_name(measure: str) -> str:
-    """Name the scale numbers of ``measure`` are analysed and printed on.
-
-    Examples
-    --------
-    >>> scale_name("RR"), scale_name("SMD")
-    ('log RR', 'SMD')
-    """
-    return _LOG_SCALE.get(str(measure), str(measure))
-
-
 def _is_sheet(frame: pd.DataFrame) -> bool:
     """Whether a CSV is an extraction sheet (one row per trial and outcome, arm data)."""
     cols = {str(c).strip().lower() for c in frame.columns}
@@ -350,7 +336,7 @@ def _with_scale(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
 
     measures = table.data.groupby("outcome")["measure"].first()
     out = frame.copy()
-    out.insert(1, "scale", out["outcome"].map(lambda o: scale_name(measures[o])))
+    out.insert(1, "scale", out["outcome"].map(lambda o: scale_of(measures[o])))
     if "note" not in out.columns and "k" in out.columns:
         out["note"] = out["k"].map(lambda k: trial_note(int(k)))
     return out
@@ -417,13 +403,13 @@ def _compare_warnings(
     for _, r in comp.iterrows():
         lb = float(r.get("published_ci_lb", math.nan))
         est = float(r.get("published_estimate", math.nan))
-        if r["measure"] in _LOG_SCALE and math.isfinite(lb) and lb > 0 and est > 0:
+        if r["measure"] in LOG_SCALE and math.isfinite(lb) and lb > 0 and est > 0:
             dl = r["dl_estimate"]
             if abs(math.log(est) - dl) < abs(est - dl):
                 out.append(
                     f"{r['outcome']}: the published {r['measure']} {est:g} (CI lower bound "
                     f"{lb:g} > 0) looks like a ratio, but the result is on the "
-                    f"{scale_name(r['measure'])} scale; give the published values as "
+                    f"{scale_of(r['measure'])} scale; give the published values as "
                     "logarithms (log of the ratio and of its CI bounds)"
                 )
     return out

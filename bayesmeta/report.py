@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta._version import __version__
-from bayesmeta.review import ReviewAnalysis, fmt_ci, trial_note
+from bayesmeta.review import LEVEL_MODERATOR as LEVEL
+from bayesmeta.review import (
+    SUBGROUP_COLUMN,
+    ReviewAnalysis,
+    fmt_ci,
+    outcome_priors,
+    scale_of,
+    trial_note,
+)
 
 __all__ = ["OUTCOME_LABELS", "evidence_table", "side_by_side", "write_report"]
 
@@ -149,8 +157,20 @@ def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- figures
 
 
+def _watermark(analysis: ReviewAnalysis) -> str | None:
+    return "SIMULATED DATA" if analysis.simulated else None
+
+
+def _axis_title(measure: str) -> str:
+    """Return the x-axis title naming the scale, as RevMan does."""
+    names = {"OR": "Odds ratio", "RR": "Risk ratio", "SMD": "Std. mean difference"}
+    name = names.get(measure, "Mean difference" if measure == "MD" else str(measure))
+    return f"{name} (IV, Random, 95% CI)" + (", log scale" if measure in _RATIO else "")
+
+
 def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
     from bayesmeta.plots import forest_plot
+    from bayesmeta.plots.subgroup_forest import overall_effect_text
 
     sub = analysis.table.for_outcome(outcome)
     measure = str(sub.data["measure"].iloc[0])
@@ -211,7 +231,9 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
         title=title,
         exponentiate=measure in _RATIO,
         shrunken=shr,
-        heterogeneity=het,
+        heterogeneity=het if het is None else het + "\n" + overall_effect_text(dl),
+        xlabel=_axis_title(measure),
+        watermark=_watermark(analysis),
     )
 
 
@@ -219,19 +241,26 @@ def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _ppc_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
+def _ppc_figure(
+    analysis: ReviewAnalysis, outcome: str, replicates: tuple[np.ndarray, np.ndarray]
+) -> Any:
+    """PPC figure drawn from the replicates the tables use (``replicates``, see _figures)."""
     from bayesmeta.plots import ppc_plot
-    from bayesmeta.results import stack_draws
 
-    arr = stack_draws(analysis.result.idata["posterior_predictive"]["y"])
+    y_all, rep = replicates
     mask = (analysis.table.data["outcome"] == outcome).to_numpy()
     sub = analysis.table.data[mask]
+    use = mask.sum() > 2
+    verdicts = analysis.ppc_verdicts.set_index("outcome")
+    p_sd = float(verdicts["p_sd"].loc[outcome]) if use else None
     return ppc_plot(
-        sub["yi"].to_numpy(float),
-        arr[:, mask],
+        y_all[mask],
+        rep[:, mask],
         study_labels=sub["study"].astype(str).tolist(),
         title=f"Posterior predictive check: {_label(outcome)}",
-        statistic="sd" if mask.sum() > 2 else None,
+        statistic="sd" if use else None,
+        p_value=p_sd,
+        watermark=_watermark(analysis),
     )
 
 
@@ -258,17 +287,153 @@ def _regression_figure(analysis: ReviewAnalysis, fit: Any) -> Any:
         fit_line=(grid, line),
         band=(grid, bands[:, 0], bands[:, 1]),
         xlabel="Organisational support for peer workers",
-        ylabel=str(sub.data["measure"].iloc[0]),
+        ylabel=scale_of(str(sub.data["measure"].iloc[0])),
         labels=sub.data["study"].astype(str).tolist(),
         title=f"{_label(fit.outcome)}: effect by organisational support",
+        categories=("lower", "higher"),
+        watermark=_watermark(analysis),
     )
 
 
 def _tau_figure(analysis: ReviewAnalysis) -> Any:
     from bayesmeta.plots import tau_density_plot
 
-    draws = {_label(o): analysis.result.draws("tau", o) for o in analysis.result.outcomes}
-    return tau_density_plot(draws, title="Between-trial SD (tau): posterior densities")
+    outcomes = analysis.result.outcomes
+    priors = outcome_priors(analysis.table)
+    measures = analysis.table.data.groupby("outcome")["measure"].first()
+    draws = {_label(o): analysis.result.draws("tau", o) for o in outcomes}
+    return tau_density_plot(
+        draws,
+        prior={_label(o): priors[o][1].pdf for o in outcomes},
+        scales={_label(o): scale_of(str(measures[o])) for o in outcomes},
+        title="Between-trial SD (tau): prior (dashed) and posterior",
+        watermark=_watermark(analysis),
+    )
+
+
+def _subgroup_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
+    """Draw RevMan's subgroup forest plot by organisational support (None with one level).
+
+    With the Bayesian subgroup means of the meta-regression and the published estimates.
+    """
+    from bayesmeta.plots import subgroup_forest_plot
+
+    sub = analysis.table.for_outcome(outcome)
+    if SUBGROUP_COLUMN not in sub.data.columns or sub.data[SUBGROUP_COLUMN].nunique() < 2:
+        return None
+    measure = str(sub.data["measure"].iloc[0])
+    studies = sub.data.assign(subgroup=sub.data[SUBGROUP_COLUMN].astype(str))
+    return subgroup_forest_plot(
+        studies,
+        subgroup_order=["higher", "lower"],
+        subgroup_labels={"higher": "Higher organisational support", "lower": "Lower"},
+        measure=measure,
+        exponentiate=measure in _RATIO,
+        direction=sub.direction(),
+        labels=("Favours control", "Favours peer support"),
+        bayes=_subgroup_bayes(analysis, outcome),
+        published=_subgroup_published(analysis, outcome, measure),
+        published_label="Published (White et al. 2020)",
+        title=f"{_label(outcome)} by organisational support ({measure})",
+        xlabel=_axis_title(measure),
+        watermark=_watermark(analysis),
+    )
+
+
+def _subgroup_bayes(analysis: ReviewAnalysis, outcome: str) -> pd.DataFrame | None:
+    """Posterior of the subgroup means mu + beta x at x = 1 (higher) and 0 (lower)."""
+    from bayesmeta.results import stack_draws
+
+    fit = next(
+        (f for f in analysis.regressions if f.outcome == outcome and f.moderators == [LEVEL]),
+        None,
+    )
+    if fit is None:
+        return None
+    mu, b = fit.bayes.draws("mu"), stack_draws(fit.bayes.posterior["beta"])[:, 0]
+    rows = []
+    for name, x in (("higher", 1.0), ("lower", 0.0)):
+        d = mu + b * x
+        lb, med, ub = np.quantile(d, [0.025, 0.5, 0.975])
+        rows.append({"subgroup": name, "estimate": med, "ci_lb": lb, "ci_ub": ub})
+    return pd.DataFrame(rows)
+
+
+def _subgroup_published(
+    analysis: ReviewAnalysis, outcome: str, measure: str
+) -> pd.DataFrame | None:
+    pub = analysis.published
+    if pub is None or "subgroup_variable" not in pub.columns:
+        return None
+    rows = pub[(pub["outcome"] == outcome) & (pub["subgroup_variable"] == SUBGROUP_COLUMN)]
+    if rows.empty:
+        return None
+    out = rows[["subgroup", "estimate", "ci_lb", "ci_ub"]].astype({"subgroup": str}).copy()
+    if measure in _RATIO:  # published ratios -> the analysis' log scale
+        out[["estimate", "ci_lb", "ci_ub"]] = np.log(out[["estimate", "ci_lb", "ci_ub"]])
+    return out
+
+
+def _leave1out_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
+    """Leave-one-out forest plot (DL and the exact Bayesian posterior of mu), k >= 3."""
+    from bayesmeta.influence import bayesian_leave1out, leave1out
+    from bayesmeta.plots import leave1out_plot
+
+    sub = analysis.table.for_outcome(outcome)
+    if sub.k < 3:
+        return None
+    mu_prior, tau_prior = outcome_priors(analysis.table)[outcome]
+    dl = analysis.result.frequentist[outcome]["DL"]
+    bayes = bayesian_leave1out(
+        sub.yi, sub.sei, tau_prior=tau_prior, mu_prior=mu_prior, labels=list(dl.labels)
+    )
+    measure = str(sub.data["measure"].iloc[0])
+    return leave1out_plot(
+        leave1out(dl),
+        bayes,
+        xlabel=scale_of(measure),
+        title=f"{_label(outcome)}: leave one trial out (DL and Bayesian)",
+    )
+
+
+def _figures(
+    analysis: ReviewAnalysis, folder: Path, say: Callable[[str], None]
+) -> tuple[dict[str, list[tuple[str, Path]]], Path]:
+    """Draw and save every figure; return (outcome -> [(caption, png)], the tau figure's png).
+
+    The posterior predictive replicates are drawn once, with the seed the review's tables used
+    (:func:`bayesmeta.plots.predictive_replicates`), so each PPC figure shows the table's check.
+    """
+    from bayesmeta._output import stage
+    from bayesmeta.plots import predictive_replicates, save_figure
+
+    replicates = predictive_replicates(analysis.result, random_seed=analysis.settings["seed"])
+    figs: dict[str, list[tuple[str, Path]]] = {}
+    for i, outcome in enumerate(analysis.table.outcomes, 1):
+        say(f"figures {i}/{len(analysis.table.outcomes)}: {_label(outcome)}")
+        makers: list[tuple[str, str, Any]] = [
+            ("Subgroups by organisational support (RevMan layout)", "subgroups",
+             lambda o=outcome: _subgroup_figure(analysis, o)),
+            ("Forest plot", "forest", lambda o=outcome: _forest(analysis, o)),
+            ("Posterior predictive check", "ppc",
+             lambda o=outcome: _ppc_figure(analysis, o, replicates)),
+            ("Leave one trial out", "leave1out", lambda o=outcome: _leave1out_figure(analysis, o)),
+        ]  # fmt: skip
+        for fit in analysis.regressions:
+            if fit.outcome == outcome and len(fit.moderators) == 1:
+                makers.append(
+                    ("Meta-regression on organisational support", "regression",
+                     lambda f=fit: _regression_figure(analysis, f))
+                )  # fmt: skip
+        items = []
+        for caption, name, make in makers:
+            fig = make()
+            if fig is not None:
+                items.append((caption, save_figure(fig, folder / f"{name}_{outcome}")[0]))
+        figs[outcome] = items
+        stage("figures")
+    tau_png = save_figure(_tau_figure(analysis), folder / "tau_densities")[0]
+    return figs, tau_png
 
 
 # ---------------------------------------------------------------------------- writing
@@ -332,39 +497,16 @@ def write_report(
     """
     import matplotlib
 
-    from bayesmeta._output import output_folder, stage, write_csv
+    from bayesmeta._output import output_folder, write_csv
 
     matplotlib.use("Agg", force=False)
-    from bayesmeta.plots import save_figure
 
     say = progress or (lambda _msg: None)
     with output_folder(out, force=force) as tmp:
         say(f"figures for {len(analysis.table.outcomes)} outcomes")
-        figs: dict[str, list[tuple[str, Path]]] = {}
-        (tmp / "figures").mkdir()
-        (tmp / "tables").mkdir()
-        (tmp / "posteriors").mkdir()
-        for outcome in analysis.table.outcomes:
-            items = []
-            fig = _forest(analysis, outcome)
-            items.append(
-                ("Forest plot", save_figure(fig, tmp / "figures" / f"forest_{outcome}")[0])
-            )
-            fig = _ppc_figure(analysis, outcome)
-            items.append(
-                (
-                    "Posterior predictive check",
-                    save_figure(fig, tmp / "figures" / f"ppc_{outcome}")[0],
-                )
-            )
-            for fit in analysis.regressions:
-                if fit.outcome == outcome and len(fit.moderators) == 1:
-                    fig = _regression_figure(analysis, fit)
-                    path = save_figure(fig, tmp / "figures" / f"regression_{outcome}")[0]
-                    items.append(("Meta-regression on organisational support", path))
-            figs[outcome] = items
-            stage("figures")
-        tau_png = save_figure(_tau_figure(analysis), tmp / "figures" / "tau_densities")[0]
+        for folder in ("figures", "tables", "posteriors"):
+            (tmp / folder).mkdir()
+        figs, tau_png = _figures(analysis, tmp / "figures", say)
 
         say("tables, posteriors (NetCDF) and the report pages")
         table = side_by_side(analysis)

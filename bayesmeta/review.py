@@ -284,8 +284,34 @@ def trial_note(k: int) -> str:
     return ""
 
 
-def _outcome_priors(table: EffectTable) -> dict[str, tuple[Any, Any]]:
-    """(mu prior, tau prior) of every outcome, as the review's random-effects fit uses them."""
+#: Column of the extraction sheet holding RevMan's subgroup (organisational-support level).
+SUBGROUP_COLUMN = "org_support_level"
+#: Ratio measures are analysed (and their numbers printed) as logarithms.
+LOG_SCALE: dict[str, str] = {"OR": "log OR", "RR": "log RR"}
+
+
+def scale_of(measure: str) -> str:
+    """Name the scale on which numbers of ``measure`` are analysed and printed.
+
+    Examples
+    --------
+    >>> scale_of("RR"), scale_of("SMD")
+    ('log RR', 'SMD')
+    """
+    return LOG_SCALE.get(str(measure), str(measure))
+
+
+def outcome_priors(table: EffectTable) -> dict[str, tuple[Any, Any]]:
+    """Return (mu prior, tau prior) of every outcome, as the review's random-effects fit has them.
+
+    Examples
+    --------
+    >>> from bayesmeta import datasets
+    >>> from bayesmeta.sheet import read_sheet
+    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> outcome_priors(table)["recovery"]
+    (Normal(mu=0, sigma=1), HalfNormal(scale=0.5))
+    """
     from bayesmeta.models import MultiOutcome
 
     pri = MultiOutcome(table).priors
@@ -322,7 +348,7 @@ def model_averaging_table(
     """
     from bayesmeta.bma import model_average
 
-    priors = priors or _outcome_priors(table)
+    priors = priors or outcome_priors(table)
     rows = []
     for outcome, sub in table.by_outcome():
         mu_prior, tau_prior = priors[outcome]
@@ -375,7 +401,7 @@ def bf_sensitivity_table(
     """
     from bayesmeta.bma import model_average
 
-    priors = priors or _outcome_priors(table)
+    priors = priors or outcome_priors(table)
     rows = []
     for outcome, sub in table.by_outcome():
         mu_prior, tau_prior = priors[outcome]
@@ -414,7 +440,7 @@ def _scaled(prior: Any, factor: float) -> Any:
 
 def subgroup_table(
     table: EffectTable,
-    column: str = "org_support_level",
+    column: str = SUBGROUP_COLUMN,
     published: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """RevMan's subgroup analysis (DL within subgroups, chi-square test between) per outcome.
@@ -497,7 +523,7 @@ def _fit_random_effects(
 def _averaging_tables(table: EffectTable, say: Progress) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tabulate model averaging and its Bayes-factor sensitivity under the random-effects priors."""
     say("model averaging: evidence for an effect and for heterogeneity, per outcome (exact)")
-    priors = _outcome_priors(table)  # the priors of the random-effects fit
+    priors = outcome_priors(table)  # the priors of the random-effects fit
     return model_averaging_table(table, priors), bf_sensitivity_table(table, priors)
 
 
