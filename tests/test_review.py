@@ -102,6 +102,14 @@ def test_report_is_complete_and_says_simulated(analysis, tmp_path):
         assert (out / "figures" / f"forest_{outcome}.svg").exists()
         assert (out / "figures" / f"ppc_{outcome}.png").exists()
     assert (out / "figures" / "tau_densities.png").exists()
+    # RevMan's subgroup figure where both support levels occur, leave-one-out from 3 trials
+    for outcome, sub in analysis.table.by_outcome():
+        both = sub.data["org_support_level"].nunique() == 2
+        assert (out / "figures" / f"subgroups_{outcome}.png").exists() == both
+        assert (out / "figures" / f"leave1out_{outcome}.png").exists() == (sub.k >= 3)
+    assert "Is there an effect at all?" in md and "evidence of no effect" in md
+    for name in ("model_averaging", "bf_sensitivity"):
+        assert len(pd.read_csv(out / "tables" / f"{name}.csv")) >= len(analysis.table.outcomes)
     for name in ("side_by_side", "comparison", "frequentist", "subgroups", "meta_regression"):
         assert not pd.read_csv(out / "tables" / f"{name}.csv").empty
     prov = json.loads((out / "provenance.json").read_text())
