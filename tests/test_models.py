@@ -615,3 +615,20 @@ def test_binomial_refuses_a_flat_baseline_prior() -> None:
     # with a flat prior on alpha, a double-zero study leaves its baseline unbounded: improper
     with pytest.raises(ModelSpecError, match="baselines need a proper prior"):
         Binomial(bcg("OR"), priors={"alpha": "flat"})
+
+
+def test_binomial_reference_converges_to_the_normal_approximation() -> None:
+    """The deterministic integration of the binomial model (models/binomial/make_reference.py)
+    agrees with the normal-normal model on empirical log odds ratios when counts are large."""
+    import json
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).parents[1] / "models/binomial/reference.json").read_text())
+    case = next(c for c in ref["cases"] if c["id"] == "moderate_x100")
+    for var in ("mu", "tau"):
+        ours, normal = case["posterior"][var], case["normal_normal"][var]
+        # the normal approximation's error at n ~ 5000 per arm, plus the integration's own
+        assert ours["mean"] == pytest.approx(normal["mean"], abs=2e-3)
+        for q in ("0.025", "0.5", "0.975"):
+            assert ours["quantiles"][q] == pytest.approx(normal["quantiles"][q], abs=3e-3)
+    assert case["refinement_change"] < 1e-3
