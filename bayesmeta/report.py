@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmeta._stats import critical_value
 from bayesmeta._version import __version__
 from bayesmeta.review import LEVEL_MODERATOR as LEVEL
 from bayesmeta.review import (
@@ -175,7 +176,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
     sub = analysis.table.for_outcome(outcome)
     measure = str(sub.data["measure"].iloc[0])
     dl = analysis.result.frequentist[outcome]["DL"]  # the fit beside the posterior
-    z = 1.959963984540054
+    z = critical_value(0.95)
     trials = pd.DataFrame(
         {
             "study": sub.data["study"].to_numpy(),

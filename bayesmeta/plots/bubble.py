@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike, NDArray
 
+from bayesmeta._stats import critical_value
 from bayesmeta.errors import DataError
 from bayesmeta.plots import _glyphs as G
 from bayesmeta.plots._layout import (
@@ -33,7 +34,7 @@ from bayesmeta.plots._layout import (
 __all__ = ["bubble_plot"]
 
 Arr = NDArray[np.float64]
-_Z95 = 1.959963984540054
+_Z95 = critical_value(0.95)
 _LABEL_FS = FS_SMALL - 1
 
 

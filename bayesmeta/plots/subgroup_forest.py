@@ -32,6 +32,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bayesmeta._stats import critical_value
 from bayesmeta.errors import DataError
 from bayesmeta.plots import _glyphs as G
 from bayesmeta.plots._layout import (
@@ -264,7 +265,8 @@ def _study_rows(
     for i in np.flatnonzero(df["subgroup"].to_numpy() == g):
         r = df.iloc[i]
         y, se = float(r["yi"]), math.sqrt(float(r["vi"]))
-        est, lo, hi = tf(y), tf(y - 1.959963984540054 * se), tf(y + 1.959963984540054 * se)
+        z = critical_value(0.95)
+        est, lo, hi = tf(y), tf(y - z * se), tf(y + z * se)
         rows.append(
             _Row(
                 "study", truncate(r["study"], MAX_LABEL), "study-label", _arm_cells(r, kind),
