@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 
 from bayesmeta.errors import ConvergenceWarning
-from bayesmeta.priors import Normal, Prior
+from bayesmeta.priors import Exponential, HalfCauchy, HalfNormal, Normal, Prior
 
 FloatArray = NDArray[np.float64]
 
@@ -71,6 +73,45 @@ class _Spec:
         return int(np.sum(self.lam0 == 0))
 
     @cached_property
+    def tau_logpdf(self) -> Callable[[FloatArray], FloatArray]:
+        """``tau_prior.logpdf`` for ``tau >= 0`` without its per-call checks (same formula).
+
+        Closed forms (scipy's standardised log densities) for the common families; any other
+        prior goes through its own ``logpdf``.
+        """
+        p = self.tau_prior
+        if type(p) not in (HalfNormal, HalfCauchy, Exponential):
+            return p.logpdf
+        scale = float(p.scale)  # type: ignore[attr-defined]
+        lsc = math.log(scale)
+        if type(p) is HalfNormal:
+            c = 0.5 * np.log(2.0 / np.pi)
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                z = tau / scale
+                return np.where(tau >= 0, (c - z * z / 2.0) - lsc, -np.inf)
+
+        elif type(p) is HalfCauchy:
+            c = np.log(2.0 / np.pi)
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                z = tau / scale
+                return np.where(tau >= 0, (c - special.log1p(z * z)) - lsc, -np.inf)
+
+        else:
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                return np.where(tau >= 0, -(tau / scale) - lsc, -np.inf)
+
+        return logpdf
+
+    @cached_property
+    def tail(self) -> tuple[float, float]:
+        """The tau prior's tail ``(alpha, beta)``."""
+        a, b = self.tau_prior.tail
+        return float(a), float(b)
+
+    @cached_property
     def lo(self) -> float:
         return self.tau_prior.support[0]
 
@@ -91,7 +132,7 @@ class _Spec:
         """Whether the tau prior integrates to one (bounded support or a tail beyond 1/tau)."""
         if math.isfinite(self.hi):
             return True
-        alpha, beta = self.tau_prior.tail
+        alpha, beta = self.tail
         return bool(alpha > 1 or (alpha == 1 and beta > 1))
 
     @cached_property
@@ -106,7 +147,7 @@ class _Spec:
         with a flat prior (intercept-only: ``tau**-(k-1)`` with a flat mu prior, ``tau**-k``
         with a normal one).
         """
-        alpha, beta = self.tau_prior.tail
+        alpha, beta = self.tail
         a = alpha + (np.asarray(k) - self.p_flat)
         return np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
 
@@ -210,7 +251,7 @@ class _Data:
 def _ell(x: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
     """Log posterior density of x = log(tau), unnormalised (includes the Jacobian tau)."""
     tau = np.exp(x)
-    return x + spec.tau_prior.logpdf(tau) + _ll(tau * tau, data, spec)
+    return x + spec.tau_logpdf(tau) + _ll(tau * tau, data, spec)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,8 +329,7 @@ class _Grid:
 
 def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature width of the posterior of log(tau), per analysis."""
-    s_med = np.nanmedian(np.where(data.mask > 0, np.sqrt(data.S2), np.nan), axis=1)
-    xc = np.log(s_med)
+    xc = np.log(_median_se(data))
     h = 0.5
     grid = np.clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
@@ -298,6 +338,19 @@ def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
         grid = np.clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
         xhat, sig = _parabola(grid, _ell(grid, data, spec), sig * 0.5)
     return xhat, sig
+
+
+def _median_se(data: _Data) -> FloatArray:
+    """Median standard error of each analysis (padding excluded), as ``np.nanmedian``."""
+    if data.Y.shape[1] == 1 or bool(data.mask.all()):
+        srt = np.sort(np.sqrt(data.S2), axis=1)
+    else:
+        srt = np.sort(np.where(data.mask > 0, np.sqrt(data.S2), np.inf), axis=1)
+    k = data.k
+    rows = np.arange(k.size)
+    lo = srt[rows, (k - 1) // 2]
+    hi = srt[rows, k // 2]
+    return np.where(k % 2 == 1, lo, (lo + hi) / 2)
 
 
 def _parabola(
@@ -356,7 +409,7 @@ def _rule(
     x = xhat[:, None] + sig[:, None] * np.sinh(t)
     tau = np.exp(x)
     ll, bhat, Pinv = _cond(tau * tau, data, spec)
-    ell = x + spec.tau_prior.logpdf(tau) + ll
+    ell = x + spec.tau_logpdf(tau) + ll
     logw = np.log(gw) + ell + np.log(sig[:, None] * np.cosh(t))
     logw = np.where(np.isfinite(logw), logw, -np.inf)
     mx = logw.max(axis=1)
@@ -369,24 +422,30 @@ def _rule(
     return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
 
 
-def _functionals(g: _Grid) -> FloatArray:
+def _vscale(data: _Data, spec: _Spec, xhat: FloatArray) -> FloatArray:
+    """A level-independent scale for b: the conditional sd at the core of the tau posterior."""
+    _, _, v0 = _cond(np.exp(2 * xhat)[:, None], data, spec)
+    return np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
+
+
+def _functionals(g: _Grid, vscale: FloatArray, ex: tuple[Any, Any]) -> FloatArray:
     """Key integrals whose agreement between levels decides convergence (scaled, (M, 4 + 2p)).
 
     log Z, E[log tau], log E[tau], log E[tau**2], and per coefficient log E[var(b_j | tau)] and
-    E[b_j] in units of its conditional sd at the core of the tau posterior.
+    E[b_j] in units of its conditional sd at the core of the tau posterior (``vscale``, from
+    :func:`_vscale`). ``ex``: whether E[tau] and E[tau**2] exist, per analysis.
     """
-    k = g.data.k
     tau = g.tau
     W = g.W
-    spec = g.spec
-    e1 = np.where(spec.moment_exists(1, k), (W * tau).sum(1), 0.0)
-    e2 = np.where(spec.moment_exists(2, k), (W * tau * tau).sum(1), 0.0)
-    var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
-    ok = spec.moment_exists(2, k)[:, None] | (spec.lam0 > 0)[None, :]
+    e1x, e2x = ex
+    e1 = np.where(e1x, (W * tau).sum(1), 0.0)
+    e2 = np.where(e2x, (W * tau * tau).sum(1), 0.0)
+    if g.data.X is None:
+        var = g.Pinv[..., 0]  # (M, N, 1)
+    else:
+        var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
+    ok = e2x[:, None] | (g.spec.lam0 > 0)[None, :]
     ev = np.where(ok, (W[..., None] * var).sum(1), 0.0)
-    # a level-independent scale for b: the conditional sd at the core of the tau posterior
-    _, _, v0 = _cond(np.exp(2 * g.xhat)[:, None], g.data, spec)
-    vscale = np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
     cols = [
         g.logZ[:, None],
         (W * g.x).sum(1)[:, None],
@@ -409,12 +468,17 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
     groups: list[tuple[NDArray[np.intp], _Grid]] = []
     active = np.arange(M)
     P = _P0
+    vscale = _vscale(data, spec, xhat)
+    ex = (spec.moment_exists(1, data.k), spec.moment_exists(2, data.k))
     prev = _rule(data, spec, xhat, sig, t_lo, t_hi, P)
-    prev_f = _functionals(prev)
+    prev_f = _functionals(prev, vscale, ex)
     while active.size:
-        sub = data.take(active)
+        whole = active.size == M
+        sub = data if whole else data.take(active)
         cur = _rule(sub, spec, xhat[active], sig[active], t_lo[active], t_hi[active], 2 * P)
-        cur_f = _functionals(cur)
+        cur_f = _functionals(
+            cur, vscale if whole else vscale[active], ex if whole else (ex[0][active], ex[1][active])
+        )
         diff = np.abs(cur_f - prev_f).max(axis=1)
         cur.delta = diff
         done = diff <= rtol
@@ -431,11 +495,14 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
                 )
         else:
             cur.converged = np.ones(active.size, dtype=bool)
+        if done.all():
+            groups.append((active, cur))
+            break
         if done.any():
             groups.append((active[done], cur.take(np.flatnonzero(done))))
         keep = np.flatnonzero(~done)
         active = active[keep]
-        prev, prev_f = cur.take(keep), cur_f[keep]
+        prev_f = cur_f[keep]
         P *= 2
     return groups
 
