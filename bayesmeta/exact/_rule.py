@@ -423,7 +423,7 @@ def _rule(
 
 
 def _vscale(data: _Data, spec: _Spec, xhat: FloatArray) -> FloatArray:
-    """A level-independent scale for b: the conditional sd at the core of the tau posterior."""
+    """Return a level-independent scale for b: its conditional sd at the tau posterior's core."""
     _, _, v0 = _cond(np.exp(2 * xhat)[:, None], data, spec)
     return np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
 
@@ -476,9 +476,8 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
         whole = active.size == M
         sub = data if whole else data.take(active)
         cur = _rule(sub, spec, xhat[active], sig[active], t_lo[active], t_hi[active], 2 * P)
-        cur_f = _functionals(
-            cur, vscale if whole else vscale[active], ex if whole else (ex[0][active], ex[1][active])
-        )
+        sub_ex = ex if whole else (ex[0][active], ex[1][active])
+        cur_f = _functionals(cur, vscale if whole else vscale[active], sub_ex)
         diff = np.abs(cur_f - prev_f).max(axis=1)
         cur.delta = diff
         done = diff <= rtol
