@@ -1035,7 +1035,7 @@ class ExactPosterior:
 
     def _cond(self, tau: FloatArray, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
         g = self._grid
-        ll, muhat, V = _loglik1(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.mask, spec)
+        ll, muhat, V = _loglik1(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.maskv, spec)
         return ll[0], muhat[0], V[0]
 
     def point_estimates(self) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -153,23 +153,33 @@ class _Spec:
 
 
 def _loglik1(
-    tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray, spec: _Spec
+    tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray | None, spec: _Spec
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Intercept-only log L(tau) with mu integrated out, muhat(tau) and V(tau) (fast path).
 
-    ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out.
+    ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out
+    (``mask=None``: no padding).
     """
     extra = tau2.ndim - 1
-    shp = (Y.shape[0],) + (1,) * extra + (Y.shape[1],)
-    Yb, S2b, Mb = Y.reshape(shp), S2.reshape(shp), mask.reshape(shp)
+    M, K = Y.shape
+    shp = (M,) + (1,) * extra + (K,)
+    Yb, S2b = Y.reshape(shp), S2.reshape(shp)
     v = S2b + tau2[..., None]
-    w = Mb / v
-    sw = w.sum(-1) + spec.p0
-    muhat = ((w * Yb).sum(-1) + spec.p0 * spec.m0) / sw
+    add = np.add.reduce
+    if mask is None:
+        w = 1.0 / v
+        logv = add(np.log(v), axis=-1)
+        k: Any = float(K)
+    else:
+        Mb = mask.reshape(shp)
+        w = Mb / v
+        logv = add(Mb * np.log(v), axis=-1)
+        k = add(mask, axis=-1).reshape((M,) + (1,) * extra)
+    sw = add(w, axis=-1) + spec.p0
+    muhat = (add(w * Yb, axis=-1) + spec.p0 * spec.m0) / sw
     r = Yb - muhat[..., None]
-    q = (w * r * r).sum(-1)
-    k = mask.sum(-1).reshape((Y.shape[0],) + (1,) * extra)
-    ll = -0.5 * (Mb * np.log(v)).sum(-1) - 0.5 * np.log(sw) - 0.5 * q - 0.5 * k * _LOG2PI
+    q = add(w * r * r, axis=-1)
+    ll = -0.5 * logv - 0.5 * np.log(sw) - 0.5 * q - 0.5 * k * _LOG2PI
     if spec.p0 > 0:
         ll += 0.5 * math.log(spec.p0) - 0.5 * spec.p0 * (spec.m0 - muhat) ** 2
     else:
@@ -223,7 +233,7 @@ def _loglik_design(
 def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log L(tau), b_hat(tau) (..., p) and P(tau)^-1 (..., p, p) for either kind of model."""
     if data.X is None:
-        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.mask, spec)
+        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.maskv, spec)
         return ll, muhat[..., None], V[..., None, None]
     return _loglik_design(tau2, data, spec)
 
@@ -231,7 +241,7 @@ def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, Float
 def _ll(tau2: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
     """Log L(tau) only."""
     if data.X is None:
-        return _loglik1(tau2, data.Y, data.S2, data.mask, spec)[0]
+        return _loglik1(tau2, data.Y, data.S2, data.maskv, spec)[0]
     return _loglik_design(tau2, data, spec)[0]
 
 
@@ -242,6 +252,10 @@ class _Data:
     mask: FloatArray  # (M, K) 1.0 / 0.0
     k: NDArray[np.int64]  # (M,)
     X: FloatArray | None = None  # (M, K, p) design; None: intercept only (fast path)
+    maskv: FloatArray | None = field(init=False, repr=False)  # mask, or None without padding
+
+    def __post_init__(self) -> None:
+        self.maskv = None if bool(self.mask.all()) else self.mask
 
     def take(self, idx: NDArray[np.intp]) -> _Data:
         X = None if self.X is None else self.X[idx]
@@ -342,7 +356,7 @@ def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
 
 def _median_se(data: _Data) -> FloatArray:
     """Median standard error of each analysis (padding excluded), as ``np.nanmedian``."""
-    if data.Y.shape[1] == 1 or bool(data.mask.all()):
+    if data.maskv is None:
         srt = np.sort(np.sqrt(data.S2), axis=1)
     else:
         srt = np.sort(np.where(data.mask > 0, np.sqrt(data.S2), np.inf), axis=1)
@@ -516,34 +530,90 @@ def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
 
     With ``with_density``, also the normalised density of t there (same evaluation).
     """
-    t = np.clip(t, g.t_lo[:, None], g.t_hi[:, None])
+    t_lo = g.t_lo[:, None]
+    t = np.minimum(np.maximum(t, t_lo), g.t_hi[:, None])
     H = g.H[:, None]
-    p = np.clip(np.floor((t - g.t_lo[:, None]) / H), 0, g.P - 1).astype(np.intp)
-    a = g.t_lo[:, None] + p * H
+    p = np.minimum(np.maximum(np.floor((t - t_lo) / H), 0), g.P - 1).astype(np.intp)
+    a = t_lo + p * H
     half = (t - a) / 2
     nodes = a[..., None] + half[..., None] * (_GL_X + 1)
     if with_density:
         nodes = np.concatenate([nodes, t[..., None]], axis=-1)
     vals = np.exp(g.logdens_t(nodes))
-    part = (vals[..., :_GL_N] * _GL_W).sum(-1) * half
-    base = np.take_along_axis(g.cum, p, axis=1)
-    F = np.clip(base + part, 0.0, 1.0)
+    part = np.add.reduce(vals[..., :_GL_N] * _GL_W, axis=-1) * half
+    base = g.cum[np.arange(p.shape[0])[:, None], p]
+    F = np.minimum(np.maximum(base + part, 0.0), 1.0)
     return (F, vals[..., _GL_N]) if with_density else F
 
 
-def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
-    """Solve F(t) = q for t (shape (M, Q)); safeguarded Newton within the bracketing panel."""
+# Solvers over tau are generators: each yields the points x = log tau (M, n) where it needs the
+# log posterior density, receives ``_ell`` there, and returns its result. ``_drive`` runs several
+# in lockstep with one ``_ell`` evaluation per round (the values are elementwise, so each solver
+# sees exactly what it would alone).
+_Solver = Generator[FloatArray, FloatArray, FloatArray]
+
+
+def _drive(g: _Grid, solvers: list[_Solver]) -> list[FloatArray]:
+    """Run the solvers to completion, sharing one ``_ell`` call per round; their results."""
+    results: list[Any] = [None] * len(solvers)
+    reqs: dict[int, FloatArray] = {}
+    for i, gen in enumerate(solvers):
+        try:
+            reqs[i] = next(gen)
+        except StopIteration as e:
+            results[i] = e.value
+    while reqs:
+        keys = list(reqs)
+        xs = [reqs[i] for i in keys]
+        ell = _ell(xs[0] if len(xs) == 1 else np.concatenate(xs, axis=1), g.data, g.spec)
+        j = 0
+        new: dict[int, FloatArray] = {}
+        for i, x in zip(keys, xs, strict=True):
+            n = x.shape[1]
+            try:
+                new[i] = solvers[i].send(ell[:, j : j + n])
+            except StopIteration as e:
+                results[i] = e.value
+            j += n
+        reqs = new
+    return results
+
+
+def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
+    """Solve F(t) = q for t (shape (M, Q)); safeguarded Newton within the bracketing panel.
+
+    Each entry stops at its own convergence (so an analysis gets the same answer alone or in a
+    batch). F(t) integrates the partial panel afresh, as :func:`_tau_cdf_t`.
+    """
     cum = g.cum
+    M = cum.shape[0]
+    rows = np.arange(M)[:, None]
     p = np.clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
     H = g.H[:, None]
-    lo = g.t_lo[:, None] + p * H
+    t_lo, t_hi = g.t_lo[:, None], g.t_hi[:, None]
+    lo = t_lo + p * H
     hi = lo + H
-    c0 = np.take_along_axis(cum, p, axis=1)
-    c1 = np.take_along_axis(cum, p + 1, axis=1)
+    c0 = cum[rows, p]
+    c1 = cum[rows, p + 1]
     frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.5)
     t = lo + np.clip(frac, 0.0, 1.0) * H
+    done = np.zeros(q.shape, dtype=bool)
+    lsig = g.sig[:, None, None]
+    logZ = g.logZ[:, None, None]
     for _ in range(40):
-        F, dens = _tau_cdf_t(g, t, with_density=True)
+        # F and the density at t, as _tau_cdf_t(g, t, with_density=True)
+        tc = np.minimum(np.maximum(t, t_lo), t_hi)
+        pp = np.minimum(np.maximum(np.floor((tc - t_lo) / H), 0), g.P - 1).astype(np.intp)
+        a = t_lo + pp * H
+        half = (tc - a) / 2
+        nodes = a[..., None] + half[..., None] * (_GL_X + 1)
+        nodes = np.concatenate([nodes, tc[..., None]], axis=-1)
+        x = g.x_of_t(nodes)
+        ell = yield x.reshape(M, -1)
+        vals = np.exp(ell.reshape(nodes.shape) + np.log(lsig * np.cosh(nodes)) - logZ)
+        part = np.add.reduce(vals[..., :_GL_N] * _GL_W, axis=-1) * half
+        F = np.minimum(np.maximum(cum[rows, pp] + part, 0.0), 1.0)
+        dens = vals[..., _GL_N]
         d = F - q
         lo = np.where(d < 0, t, lo)
         hi = np.where(d >= 0, t, hi)
@@ -552,10 +622,16 @@ def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
         bad = ~((tn >= lo) & (tn <= hi))
         tn = np.where(bad, 0.5 * (lo + hi), tn)
         conv = (np.abs(tn - t) < 1e-12 * (1 + np.abs(t))) | (d == 0)
-        t = tn
-        if conv.all():
+        t = np.where(done, t, tn)
+        done |= conv
+        if done.all():
             break
     return t
+
+
+def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
+    """Solve F(t) = q for t (shape (M, Q)); see :func:`_quantile_solver`."""
+    return _drive(g, [_quantile_solver(g, q)])[0]
 
 
 def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
@@ -563,36 +639,52 @@ def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
     return _ell(x, g.data, g.spec) - (1 + c) * x
 
 
-def _tau_boundary_logdens(g: _Grid, c: int) -> tuple[FloatArray, FloatArray]:
-    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound."""
+def _tau_boundary_base(g: _Grid) -> tuple[FloatArray | None, FloatArray | None]:
+    """``log L + log p(tau)`` at the support's lower/upper bound (``None``: unbounded)."""
     spec = g.spec
     M = g.xhat.size
-    out = []
+    out: list[FloatArray | None] = []
     for b in (spec.lo, spec.hi):
         if not math.isfinite(b):
-            out.append(np.full(M, -np.inf))
+            out.append(None)
             continue
         ll = _ll(np.full((M, 1), b * b), g.data, spec)
-        val = ll[:, 0] + float(spec.tau_prior.logpdf(b))
-        if b == 0:
-            val = np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val
-        else:
-            val = val - c * math.log(b)
-        out.append(val)
+        out.append(ll[:, 0] + float(spec.tau_prior.logpdf(b)))
     return out[0], out[1]
 
 
-def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
-    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
+def _tau_boundary_logdens(
+    g: _Grid, c: int, base: tuple[FloatArray | None, FloatArray | None] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound.
+
+    ``base``: :func:`_tau_boundary_base` if known.
+    """
+    spec = g.spec
+    M = g.xhat.size
+    base = _tau_boundary_base(g) if base is None else base
+    out = []
+    for b, val in zip((spec.lo, spec.hi), base, strict=True):
+        if val is None:
+            out.append(np.full(M, -np.inf))
+        elif b == 0:
+            out.append(np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val)
+        else:
+            out.append(val - c * math.log(b))
+    return out[0], out[1]
+
+
+def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _Solver:
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given."""
     spec = g.spec
     M = g.xhat.size
     rows = np.arange(M)
     G = g.ell - (1 + c) * g.x
     x = g.x[rows, np.argmax(G, axis=1)][:, None]
-    lo_val, hi_val = _tau_boundary_logdens(g, c)
     settled = (lo_val >= G.max(axis=1) - 1e-12) | (hi_val >= G.max(axis=1))
     for _ in range(0 if settled.all() else 30):
-        f0 = _tau_logdens_x(g, np.concatenate([x - _FD, x, x + _FD], axis=1), c)
+        xs = np.concatenate([x - _FD, x, x + _FD], axis=1)
+        f0 = (yield xs) - (1 + c) * xs
         d1 = (f0[:, 2] - f0[:, 0]) / (2 * _FD)
         d2 = (f0[:, 2] - 2 * f0[:, 1] + f0[:, 0]) / _FD**2
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
@@ -602,13 +694,18 @@ def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
         x = xn[:, None]
         if conv.all():
             break
-    best = _tau_logdens_x(g, x, c)[:, 0]
+    best = ((yield x) - (1 + c) * x)[:, 0]
     mode = np.exp(x[:, 0])
     # a boundary within rounding of the interior optimum wins (e.g. tau = 1e-28 vs 0)
     mode = np.where(lo_val >= best - 1e-12, spec.lo, mode)
     best = np.maximum(best, lo_val)
     mode = np.where(hi_val > best, spec.hi, mode)
     return mode
+
+
+def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
+    return _drive(g, [_mode_solver(g, c, *_tau_boundary_logdens(g, c))])[0]
 
 
 def _tau_quantile(g: _Grid, q: FloatArray) -> FloatArray:
@@ -677,7 +774,16 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     M = g.xhat.size
     k = g.data.k
     a = (1 - prob) / 2
-    qs = _tau_quantile(g, np.tile([[0.5, a, 1 - a, prob, 1 - prob]], (M, 1)))
+    probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
+    q = np.tile(probs, (M, 1))
+    solvers = [_quantile_solver(g, q)]
+    if modes:
+        base = _tau_boundary_base(g)
+        solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
+    res = _drive(g, solvers)
+    qs = np.exp(g.x_of_t(res[0]))
+    qs = np.where(q <= 0, g.spec.lo, qs)
+    qs = np.where(q >= 1, g.spec.hi, qs)
     tau = g.tau
     m1 = (g.W * tau).sum(1)
     m2 = (g.W * tau**2).sum(1)
@@ -690,7 +796,7 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
         out[f"{p}_sd"] = np.where(g.spec.moment_exists(2 * r, k), sd, np.inf)
         out[f"{p}_median"] = qs[:, 0] ** r
         if modes:
-            out[f"{p}_mode"] = _tau_mode(g, c) ** r
+            out[f"{p}_mode"] = res[1 + c] ** r
         if c == 1 and kind == "eti":
             lo, hi = out["tau_lower"], out["tau_upper"]
             out["tau2_lower"], out["tau2_upper"] = lo**2, hi**2
