@@ -108,19 +108,23 @@ def exact_posterior_batch(
     out[:, ci["k"]] = kk
     proper = spec.proper
     a = (1 - ci_prob) / 2
-    for b0 in range(0, Mtot, block):
-        sl = np.arange(b0, min(Mtot, b0 + block))
-        pres = present[sl]
-        data = _Data(
-            np.where(pres, Ya[sl], 0.0),
-            np.where(pres, Sa[sl] ** 2, 1.0),
-            pres.astype(float),
-            kk[sl],
-        )
-        with np.errstate(all="ignore"):
-            for idx, g in _fit_grids(data, spec, rtol):
-                rows = sl[idx]
-                _batch_summaries(g, out, rows, ci, spec, proper, ci_prob, ci_kind, a)
+    # analyses of equal k together, studies packed to the left: no padding, and every row's
+    # numbers are those of a lone fit of that analysis
+    order = np.argsort(~present, axis=1, kind="stable")
+    by_k = np.argsort(kk, kind="stable")
+    bounds = np.flatnonzero(np.diff(kk[by_k])) + 1
+    for grp in np.split(by_k, bounds):
+        k = int(kk[grp[0]])
+        for b0 in range(0, grp.size, block):
+            sl = grp[b0 : b0 + block]
+            cols_ = order[sl, :k]
+            ys = np.take_along_axis(Ya[sl], cols_, axis=1)
+            ss = np.take_along_axis(Sa[sl], cols_, axis=1)
+            data = _Data(ys, ss * ss, np.ones(ys.shape), kk[sl])
+            with np.errstate(all="ignore"):
+                for idx, g in _fit_grids(data, spec, rtol):
+                    rows = sl[idx]
+                    _batch_summaries(g, out, rows, ci, spec, proper, ci_prob, ci_kind, a)
     df = pd.DataFrame(out, columns=cols)
     df["k"] = df["k"].astype(int)
     df["n_nodes"] = df["n_nodes"].astype(int)
