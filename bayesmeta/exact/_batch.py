@@ -155,8 +155,10 @@ def _batch_summaries(
     Mx = np.vstack([g.muhat, g.muhat])
     Sx = np.vstack([np.sqrt(g.V), np.sqrt(g.V + tau * tau)])
     Wx = np.vstack([g.W, g.W])
-    qs = _mix_quantile(Wx, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
-    iv = _mix_hdi(Wx, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
+    # as ExactPosterior.summary: components of weight <= 1e-18 left out of the quantiles
+    Wq = np.where(Wx > 1e-18, Wx, 0.0)
+    qs = _mix_quantile(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
+    iv = _mix_hdi(Wq, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
     mean = (Wx * Mx).sum(1)
     sd = np.sqrt((Wx * (Sx**2 + (Mx - mean[:, None]) ** 2)).sum(1))
     has_mean = np.concatenate([e1 | normal, e1])

@@ -51,7 +51,7 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     """Quantiles (R, Q) by Halley steps safeguarded by bisection on a bracket.
 
     Each entry stops at its own convergence: a step below ``1e-12`` of the scale, or a Halley
-    step below ``1e-6`` of the local length scale ``min(scale, 1/(sqrt(2 pi) f))`` (the error
+    step below ``1e-7`` of the local length scale ``min(scale, 1/(sqrt(2 pi) f))`` (the error
     after a Halley step is of the order of that step cubed over the length squared). Rows whose
     entries have all converged drop out of the evaluations.
     """
@@ -90,14 +90,18 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
         d = F - qa
         la = np.where(d < 0, xa, la)
         ha = np.where(d >= 0, xa, ha)
-        den = 2 * f * f - d * dd
-        halley = (f > 0) & (den > 0)
-        xn = xa - np.where(halley, 2 * d * f / np.where(halley, den, 1.0), np.inf)
+        pos = f > 0
+        newton = np.where(pos, d / np.where(pos, f, 1.0), np.inf)
+        # Halley's correction where it is small (near the root); Newton's step elsewhere
+        corr = np.where(pos, newton * dd / np.where(pos, 2 * f, 1.0), np.inf)
+        halley = np.abs(corr) < 0.5
+        xn = xa - np.where(halley, newton / np.where(halley, 1 - corr, 1.0), newton)
         bad = ~((xn >= la) & (xn <= ha))
         xn = np.where(bad, 0.5 * (la + ha), xn)
         step = np.abs(xn - xa)
         width = np.minimum(sca, 1 / (_SQRT2PI * f))  # a local length scale of the density
-        conv = (step <= 1e-12 * (np.abs(xa) + sca)) | (d == 0) | (~bad & (step <= 1e-6 * width))
+        small = halley & ~bad & (step <= 1e-7 * width)
+        conv = (step <= 1e-12 * (np.abs(xa) + sca)) | (d == 0) | small
         da = done[act]
         xn = np.where(da, xa, xn)
         conv |= da
@@ -150,6 +154,7 @@ def _mix_hdi(
 ) -> FloatArray:
     """Shortest interval (R, 2) by Newton on (F(b) - F(a) - prob, log f(a) - log f(b))."""
     a, b = eti[:, 0].copy(), eti[:, 1].copy()
+    done = np.zeros(a.shape, dtype=bool)  # each row stops at its own convergence
     for _ in range(60):
         xs = np.stack([a, b], 1)
         F, f, d = _mix_eval(W, m, s, xs, "all")
@@ -164,8 +169,10 @@ def _mix_hdi(
         width = b - a
         da = np.clip(np.nan_to_num(da), -0.25 * width, 0.25 * width)
         db = np.clip(np.nan_to_num(db), -0.25 * width, 0.25 * width)
+        da, db = np.where(done, 0.0, da), np.where(done, 0.0, db)
         a, b = a + da, b + db
-        if np.all(np.abs(da) + np.abs(db) <= 1e-12 * (np.abs(a) + np.abs(b) + width)):
+        done |= np.abs(da) + np.abs(db) <= 1e-12 * (np.abs(a) + np.abs(b) + width)
+        if done.all():
             break
     return np.stack([a, b], 1)
 

@@ -760,9 +760,10 @@ def _tau_interval(
         width = xb - xa
         da = np.clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
         db = np.clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
-        xa = np.clip(xa + da, spec.xlo, spec.xhi)
-        xb = np.clip(xb + db, spec.xlo, spec.xhi)
-        if np.all(settled | (np.abs(da) + np.abs(db) < 1e-12)):
+        xa = np.where(settled, xa, np.clip(xa + da, spec.xlo, spec.xhi))
+        xb = np.where(settled, xb, np.clip(xb + db, spec.xlo, spec.xhi))
+        settled = settled | (np.abs(da) + np.abs(db) < 1e-12)  # each row stops on its own
+        if settled.all():
             break
     lower = np.where(at_lo, spec.lo, np.where(at_hi, ends[:, 1], np.exp(xa)))
     upper = np.where(at_lo, ends[:, 0], np.where(at_hi, spec.hi, np.exp(xb)))
