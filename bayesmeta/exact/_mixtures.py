@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
-from bayesmeta.exact._rule import FloatArray
+from bayesmeta.exact._rule import FloatArray, _clip
 
 _SQRT2PI = math.sqrt(2 * math.pi)
 
@@ -68,7 +68,7 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     s_med = np.take_along_axis(s, order, 1)[np.arange(R), np.argmax(cw >= 0.5, 1)]
     scale = np.sqrt(s_med**2 + (W * (m - mean[:, None]) ** 2).sum(1))
     x = mean[:, None] + scale[:, None] * special.ndtri(q)
-    x = np.clip(x, lo, hi)
+    x = _clip(x, lo, hi)
     sc = scale[:, None]
     done = np.zeros(q.shape, dtype=bool)
     act = np.arange(R)
@@ -137,7 +137,7 @@ def _mix_mode(W: FloatArray, m: FloatArray, s: FloatArray, x0: FloatArray) -> Fl
         d2 = (phi * (z * z - 1) * (ia * ia)).sum(1) / f - d1 * d1
         newton = d2 < 0
         step = np.where(newton, -d1 / np.where(newton, d2, -1.0), np.sign(d1) * 0.25 * sca)
-        step = np.clip(np.nan_to_num(step), -sca, sca)
+        step = _clip(np.nan_to_num(step), -sca, sca)
         xa = xa + step
         x[act] = xa
         a = np.abs(step)
@@ -167,8 +167,8 @@ def _mix_hdi(
         da = -(r1 * j22 - j12 * r2) / det
         db = -(j11 * r2 - j21 * r1) / det
         width = b - a
-        da = np.clip(np.nan_to_num(da), -0.25 * width, 0.25 * width)
-        db = np.clip(np.nan_to_num(db), -0.25 * width, 0.25 * width)
+        da = _clip(np.nan_to_num(da), -0.25 * width, 0.25 * width)
+        db = _clip(np.nan_to_num(db), -0.25 * width, 0.25 * width)
         da, db = np.where(done, 0.0, da), np.where(done, 0.0, db)
         a, b = a + da, b + db
         done |= np.abs(da) + np.abs(db) <= 1e-12 * (np.abs(a) + np.abs(b) + width)

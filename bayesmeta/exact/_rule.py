@@ -26,6 +26,12 @@ _DROP = 50.0  # truncate where the integrand is below exp(-_DROP) of its maximum
 _P0, _PMAX = 8, 512  # panels at the first and the last refinement level
 _FD = 1e-4  # finite-difference step in log(tau) for the log-density derivatives
 
+
+def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    """``np.clip`` without its Python-level dispatch (same values, NaN kept)."""
+    return np.minimum(np.maximum(a, lo), hi)
+
+
 # ------------------------------------------------------------------------------------------------
 # model pieces
 # ------------------------------------------------------------------------------------------------
@@ -147,9 +153,22 @@ class _Spec:
         with a flat prior (intercept-only: ``tau**-(k-1)`` with a flat mu prior, ``tau**-k``
         with a normal one).
         """
+        kk = np.asarray(k)
+        key = (r, kk.shape, kk.tobytes()) if kk.size <= 64 else None
+        memo = self._moment_memo
+        if key is not None and key in memo:
+            return memo[key]
         alpha, beta = self.tail
-        a = alpha + (np.asarray(k) - self.p_flat)
-        return np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
+        a = alpha + (kk - self.p_flat)
+        out = np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
+        if key is not None and len(memo) < 4096:
+            out.setflags(write=False)
+            memo[key] = out
+        return out
+
+    @cached_property
+    def _moment_memo(self) -> dict[Any, NDArray[np.bool_]]:
+        return {}
 
 
 def _loglik1(
@@ -363,11 +382,11 @@ def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature width of the posterior of log(tau), per analysis."""
     xc = np.log(_median_se(data))
     h = 0.5
-    grid = np.clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
+    grid = _clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
     for _ in range(2):
         offs = np.arange(-3, 4) * 0.5
-        grid = np.clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
+        grid = _clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
         xhat, sig = _parabola(grid, _ell(grid, data, spec), sig * 0.5)
     return xhat, sig
 
@@ -390,7 +409,7 @@ def _parabola(
 ) -> tuple[FloatArray, FloatArray]:
     M, n = grid.shape
     ell = np.where(np.isfinite(ell), ell, -np.inf)
-    j = np.clip(np.argmax(ell, axis=1), 1, n - 2)
+    j = _clip(np.argmax(ell, axis=1), 1, n - 2)
     rows = np.arange(M)
     lm, l0, lp = ell[rows, j - 1], ell[rows, j], ell[rows, j + 1]
     h = np.broadcast_to(np.asarray(h, dtype=float), (M,))
@@ -398,10 +417,10 @@ def _parabola(
     good = np.isfinite(c) & (c < 0)
     c_safe = np.where(good, c, -1.0)
     shift = np.where(good, -(lp - lm) / (2 * h * c_safe), 0.0)
-    shift = np.clip(shift, -h, h)
+    shift = _clip(shift, -h, h)
     xhat = grid[rows, j] + shift
     sig = np.where(good, 1 / np.sqrt(-c_safe), 1.0)
-    return xhat, np.clip(sig, 1e-3, 4.0)
+    return xhat, _clip(sig, 1e-3, 4.0)
 
 
 def _range(
@@ -411,7 +430,7 @@ def _range(
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
-    tt = np.clip(t[None, :], tcl[:, None], tch[:, None])
+    tt = _clip(t[None, :], tcl[:, None], tch[:, None])
     x = xhat[:, None] + sig[:, None] * np.sinh(tt)
     g = _ell(x, data, spec) + np.log(np.cosh(tt)) + rmax[:, None] * np.maximum(x - xhat[:, None], 0)
     g = np.where(np.isfinite(g), g, -np.inf)
@@ -608,7 +627,7 @@ def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
     cum = g.cum
     M = cum.shape[0]
     rows = np.arange(M)[:, None]
-    p = np.clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
+    p = _clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
     H = g.H[:, None]
     t_lo, t_hi = g.t_lo[:, None], g.t_hi[:, None]
     lo = t_lo + p * H
@@ -616,7 +635,7 @@ def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
     c0 = cum[rows, p]
     c1 = cum[rows, p + 1]
     frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.5)
-    t = lo + np.clip(frac, 0.0, 1.0) * H
+    t = lo + _clip(frac, 0.0, 1.0) * H
     done = np.zeros(q.shape, dtype=bool)
     lsig = g.sig[:, None, None]
     logZ = g.logZ[:, None, None]
@@ -710,8 +729,8 @@ def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _S
         d1 = (f0[:, 2] - f0[:, 0]) / (2 * _FD)
         d2 = (f0[:, 2] - 2 * f0[:, 1] + f0[:, 0]) / _FD**2
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
-        step = np.where(np.isfinite(step), np.clip(step, -1.0, 1.0), 0.0)
-        xn = np.clip(x[:, 0] + step, spec.xlo, spec.xhi)
+        step = np.where(np.isfinite(step), _clip(step, -1.0, 1.0), 0.0)
+        xn = _clip(x[:, 0] + step, spec.xlo, spec.xhi)
         conv = settled | (np.abs(xn - x[:, 0]) < 1e-11)
         x = xn[:, None]
         if conv.all():
@@ -780,10 +799,10 @@ def _tau_interval(
         da = -(r1 * j22 - j12 * r2) / det
         db = -(j11 * r2 - j21 * r1) / det
         width = xb - xa
-        da = np.clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
-        db = np.clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
-        xa = np.where(settled, xa, np.clip(xa + da, spec.xlo, spec.xhi))
-        xb = np.where(settled, xb, np.clip(xb + db, spec.xlo, spec.xhi))
+        da = _clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
+        db = _clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
+        xa = np.where(settled, xa, _clip(xa + da, spec.xlo, spec.xhi))
+        xb = np.where(settled, xb, _clip(xb + db, spec.xlo, spec.xhi))
         settled = settled | (np.abs(da) + np.abs(db) < 1e-12)  # each row stops on its own
         if settled.all():
             break
