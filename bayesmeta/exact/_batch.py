@@ -45,7 +45,9 @@ def exact_posterior_batch(
     ci_prob, ci_kind
         Credible intervals: equal-tailed or shortest.
     block
-        Analyses processed together (memory ~ block * K_max * nodes * 8 bytes per temporary).
+        Analyses processed together (memory ~ block * k * nodes * 8 bytes per temporary).
+        Analyses of equal ``k`` are processed together, their studies packed (no padding), so
+        each row has the numbers of a lone :func:`exact_posterior` fit of that analysis.
 
     Returns
     -------
