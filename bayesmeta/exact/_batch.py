@@ -45,7 +45,9 @@ def exact_posterior_batch(
     ci_prob, ci_kind
         Credible intervals: equal-tailed or shortest.
     block
-        Analyses processed together (memory ~ block * K_max * nodes * 8 bytes per temporary).
+        Analyses processed together (memory ~ block * k * nodes * 8 bytes per temporary).
+        Analyses of equal ``k`` are processed together, their studies packed (no padding), so
+        each row has the numbers of a lone :func:`exact_posterior` fit of that analysis.
 
     Returns
     -------
@@ -108,19 +110,23 @@ def exact_posterior_batch(
     out[:, ci["k"]] = kk
     proper = spec.proper
     a = (1 - ci_prob) / 2
-    for b0 in range(0, Mtot, block):
-        sl = np.arange(b0, min(Mtot, b0 + block))
-        pres = present[sl]
-        data = _Data(
-            np.where(pres, Ya[sl], 0.0),
-            np.where(pres, Sa[sl] ** 2, 1.0),
-            pres.astype(float),
-            kk[sl],
-        )
-        with np.errstate(all="ignore"):
-            for idx, g in _fit_grids(data, spec, rtol):
-                rows = sl[idx]
-                _batch_summaries(g, out, rows, ci, spec, proper, ci_prob, ci_kind, a)
+    # analyses of equal k together, studies packed to the left: no padding, and every row's
+    # numbers are those of a lone fit of that analysis
+    order = np.argsort(~present, axis=1, kind="stable")
+    by_k = np.argsort(kk, kind="stable")
+    bounds = np.flatnonzero(np.diff(kk[by_k])) + 1
+    for grp in np.split(by_k, bounds):
+        k = int(kk[grp[0]])
+        for b0 in range(0, grp.size, block):
+            sl = grp[b0 : b0 + block]
+            cols_ = order[sl, :k]
+            ys = np.take_along_axis(Ya[sl], cols_, axis=1)
+            ss = np.take_along_axis(Sa[sl], cols_, axis=1)
+            data = _Data(ys, ss * ss, np.ones(ys.shape), kk[sl])
+            with np.errstate(all="ignore"):
+                for idx, g in _fit_grids(data, spec, rtol):
+                    rows = sl[idx]
+                    _batch_summaries(g, out, rows, ci, spec, proper, ci_prob, ci_kind, a)
     df = pd.DataFrame(out, columns=cols)
     df["k"] = df["k"].astype(int)
     df["n_nodes"] = df["n_nodes"].astype(int)
@@ -151,8 +157,10 @@ def _batch_summaries(
     Mx = np.vstack([g.muhat, g.muhat])
     Sx = np.vstack([np.sqrt(g.V), np.sqrt(g.V + tau * tau)])
     Wx = np.vstack([g.W, g.W])
-    qs = _mix_quantile(Wx, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
-    iv = _mix_hdi(Wx, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
+    # as ExactPosterior.summary: components of weight <= 1e-18 left out of the quantiles
+    Wq = np.where(Wx > 1e-18, Wx, 0.0)
+    qs = _mix_quantile(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
+    iv = _mix_hdi(Wq, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
     mean = (Wx * Mx).sum(1)
     sd = np.sqrt((Wx * (Sx**2 + (Mx - mean[:, None]) ** 2)).sum(1))
     has_mean = np.concatenate([e1 | normal, e1])

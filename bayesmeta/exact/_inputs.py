@@ -6,6 +6,7 @@ the cause and the fix.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +29,15 @@ def _check_kind(ci_prob: float, ci_kind: str) -> None:
         raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
 
 
+@functools.lru_cache(maxsize=256)
+def _parse(spec: str) -> Prior:
+    """``prior_from_spec`` of a string, remembered (priors are immutable)."""
+    return prior_from_spec(spec)
+
+
 def _as_prior(p: Any, target: str, arg: str) -> Prior:
     """Return a prior for ``tau`` (support within [0, inf)) or a coefficient (Normal or Flat)."""
-    prior = prior_from_spec(p)
+    prior = _parse(p) if isinstance(p, str) else prior_from_spec(p)
     if target == "tau":
         ok = not isinstance(prior, (Normal, Flat)) and prior.support[0] >= 0
         want = "a tau prior (half_normal, half_cauchy, ...)"

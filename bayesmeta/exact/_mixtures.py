@@ -7,7 +7,9 @@ import math
 import numpy as np
 from scipy import special
 
-from bayesmeta.exact._rule import FloatArray
+from bayesmeta.exact._rule import FloatArray, _clip
+
+_SQRT2PI = math.sqrt(2 * math.pi)
 
 # ------------------------------------------------------------------------------------------------
 # normal mixtures (mu, theta_new, theta_i), vectorised over rows R
@@ -46,7 +48,14 @@ def _mix_pdf(
 
 
 def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) -> FloatArray:
-    """Quantiles (R, Q) by Newton steps safeguarded by bisection on a bracket."""
+    """Quantiles (R, Q) by Halley steps safeguarded by bisection on a bracket.
+
+    Each entry stops at its own convergence: a step below ``1e-12`` of the scale, or a Halley
+    step below ``1e-7`` of the local length scale ``min(scale, 1/(sqrt(2 pi) f))`` (the error
+    after a Halley step is of the order of that step cubed over the length squared). Rows whose
+    entries have all converged drop out of the evaluations.
+    """
+    R = W.shape[0]
     live = W > 0
     big = np.where(live, m + 40 * s, -np.inf).max(1)
     small = np.where(live, m - 40 * s, np.inf).min(1)
@@ -56,41 +65,87 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     mean = (W * m).sum(1)
     order = np.argsort(s, axis=1)
     cw = np.cumsum(np.take_along_axis(W, order, 1), 1)
-    s_med = np.take_along_axis(s, order, 1)[np.arange(W.shape[0]), np.argmax(cw >= 0.5, 1)]
+    s_med = np.take_along_axis(s, order, 1)[np.arange(R), np.argmax(cw >= 0.5, 1)]
     scale = np.sqrt(s_med**2 + (W * (m - mean[:, None]) ** 2).sum(1))
     x = mean[:, None] + scale[:, None] * special.ndtri(q)
-    x = np.clip(x, lo, hi)
+    x = _clip(x, lo, hi)
+    sc = scale[:, None]
+    done = np.zeros(q.shape, dtype=bool)
+    act = np.arange(R)
     for _ in range(100):
-        F, f, _ = _mix_eval(W, m, s, x, "cdfpdf")
-        d = F - q
-        lo = np.where(d < 0, x, lo)
-        hi = np.where(d >= 0, x, hi)
-        xn = x - d / np.where(f > 0, f, np.inf)
-        bad = ~((xn >= lo) & (xn <= hi))
-        xn = np.where(bad, 0.5 * (lo + hi), xn)
-        conv = (np.abs(xn - x) <= 1e-12 * (np.abs(x) + scale[:, None])) | (d == 0)
-        x = xn
-        if conv.all():
+        if act.size < R:
+            Wa, ma, sa, qa, xa, la, ha, sca = (
+                W[act],
+                m[act],
+                s[act],
+                q[act],
+                x[act],
+                lo[act],
+                hi[act],
+                sc[act],
+            )
+        else:
+            Wa, ma, sa, qa, xa, la, ha, sca = W, m, s, q, x, lo, hi, sc
+        F, f, dd = _mix_eval(Wa, ma, sa, xa, "all")
+        d = F - qa
+        la = np.where(d < 0, xa, la)
+        ha = np.where(d >= 0, xa, ha)
+        pos = f > 0
+        newton = np.where(pos, d / np.where(pos, f, 1.0), np.inf)
+        # Halley's correction where it is small (near the root); Newton's step elsewhere
+        corr = np.where(pos, newton * dd / np.where(pos, 2 * f, 1.0), np.inf)
+        halley = np.abs(corr) < 0.5
+        xn = xa - np.where(halley, newton / np.where(halley, 1 - corr, 1.0), newton)
+        bad = ~((xn >= la) & (xn <= ha))
+        xn = np.where(bad, 0.5 * (la + ha), xn)
+        step = np.abs(xn - xa)
+        width = np.minimum(sca, 1 / (_SQRT2PI * f))  # a local length scale of the density
+        small = halley & ~bad & (step <= 1e-7 * width)
+        conv = (step <= 1e-12 * (np.abs(xa) + sca)) | (d == 0) | small
+        da = done[act]
+        xn = np.where(da, xa, xn)
+        conv |= da
+        x[act], lo[act], hi[act], done[act] = xn, la, ha, conv
+        if done.all():
             break
+        act = act[~conv.all(1)]
     return x
 
 
 def _mix_mode(W: FloatArray, m: FloatArray, s: FloatArray, x0: FloatArray) -> FloatArray:
-    """Mode by Newton steps on the log density, from x0 (R,) (e.g. the median)."""
+    """Mode by Newton steps on the log density, from x0 (R,) (e.g. the median).
+
+    Each row stops at its own convergence: a step below ``1e-12`` of the scale, or a Newton
+    step below ``1e-7`` of the local width of the peak, ``(-(log f)'')**-1/2`` (the error after
+    it is of the order of that step squared over the width).
+    """
+    R = W.shape[0]
     scale = np.sqrt((W * s * s).sum(1))
     scale = np.where(np.isfinite(scale), scale, s.min(1))
     x = x0.copy()
+    act = np.arange(R)
+    inv_s = 1 / s
     for _ in range(60):
-        z = (x[:, None] - m) / s
-        phi = W * np.exp(-0.5 * z * z) / s
+        if act.size < R:
+            Wa, ma, ia, xa, sca = W[act], m[act], inv_s[act], x[act], scale[act]
+        else:
+            Wa, ma, ia, xa, sca = W, m, inv_s, x, scale
+        z = (xa[:, None] - ma) * ia
+        phi = Wa * np.exp(-0.5 * z * z) * ia
         f = phi.sum(1)
-        d1 = -(phi * z / s).sum(1) / f
-        d2 = (phi * (z * z - 1) / (s * s)).sum(1) / f - d1 * d1
-        step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.25 * scale)
-        step = np.clip(np.nan_to_num(step), -scale, scale)
-        x = x + step
-        if np.all(np.abs(step) <= 1e-12 * (np.abs(x) + scale)):
+        d1 = -(phi * z * ia).sum(1) / f
+        d2 = (phi * (z * z - 1) * (ia * ia)).sum(1) / f - d1 * d1
+        newton = d2 < 0
+        step = np.where(newton, -d1 / np.where(newton, d2, -1.0), np.sign(d1) * 0.25 * sca)
+        step = _clip(np.nan_to_num(step), -sca, sca)
+        xa = xa + step
+        x[act] = xa
+        a = np.abs(step)
+        width = 1 / np.sqrt(np.where(newton, -d2, np.inf))  # local width of the peak
+        conv = (a <= 1e-12 * (np.abs(xa) + sca)) | (newton & (a <= 1e-7 * width))
+        if conv.all():
             break
+        act = act[~conv]
     return x
 
 
@@ -99,6 +154,7 @@ def _mix_hdi(
 ) -> FloatArray:
     """Shortest interval (R, 2) by Newton on (F(b) - F(a) - prob, log f(a) - log f(b))."""
     a, b = eti[:, 0].copy(), eti[:, 1].copy()
+    done = np.zeros(a.shape, dtype=bool)  # each row stops at its own convergence
     for _ in range(60):
         xs = np.stack([a, b], 1)
         F, f, d = _mix_eval(W, m, s, xs, "all")
@@ -111,10 +167,12 @@ def _mix_hdi(
         da = -(r1 * j22 - j12 * r2) / det
         db = -(j11 * r2 - j21 * r1) / det
         width = b - a
-        da = np.clip(np.nan_to_num(da), -0.25 * width, 0.25 * width)
-        db = np.clip(np.nan_to_num(db), -0.25 * width, 0.25 * width)
+        da = _clip(np.nan_to_num(da), -0.25 * width, 0.25 * width)
+        db = _clip(np.nan_to_num(db), -0.25 * width, 0.25 * width)
+        da, db = np.where(done, 0.0, da), np.where(done, 0.0, db)
         a, b = a + da, b + db
-        if np.all(np.abs(da) + np.abs(db) <= 1e-12 * (np.abs(a) + np.abs(b) + width)):
+        done |= np.abs(da) + np.abs(db) <= 1e-12 * (np.abs(a) + np.abs(b) + width)
+        if done.all():
             break
     return np.stack([a, b], 1)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.exact._draws import _draw
@@ -902,20 +902,57 @@ class ExactPosterior:
         if self.X is None:
             raise ModelSpecError(f"{what} needs a design matrix X; see exact_posterior(X=...)")
 
-    def _mixture_rows(self, x0: Any) -> list[MixturePosterior]:
-        """Every mixture row of the summary, in order (the first p are the coefficients)."""
-        rows = [self.coef(j) for j in range(len(self.coef_names))]
+    def _mixture_arrays(
+        self, x0: Any
+    ) -> tuple[list[str], FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]]:
+        """Every mixture row of the summary, in order (the first p are the coefficients).
+
+        Names, component means and sds (R, N), and whether each row has a mean and a variance:
+        the numbers :meth:`coef`, :meth:`new_effect`, :meth:`mean_effect` and :meth:`theta`
+        give, without building their objects.
+        """
+        g = self._grid
+        p = len(self.coef_names)
+        names = list(self.coef_names)
+        e1, e2 = self._moments
+        lam0 = g.spec.lam0
         if self.X is None:
-            rows.append(self.theta_new)
-        for lab, x in self._x0_rows(x0):
-            rows += [self.mean_effect(x, f"mean[{lab}]"), self.new_effect(x, f"theta_new[{lab}]")]
+            m0, v0 = g.bhat[0, :, 0], g.Pinv[0, :, 0, 0]
+            ms, ss = [m0, m0], [np.sqrt(v0), np.sqrt(v0 + g.tau[0] ** 2)]
+            bounded = bool(lam0[0] > 0)
+            hm, hv = [e1 or bounded, e1], [e2 or bounded, e2]
+            names.append("theta_new")
+        else:
+            ms = [g.bhat[0, :, j] for j in range(p)]
+            ss = [np.sqrt(g.Pinv[0, :, j, j]) for j in range(p)]
+            hm = [e1 or bool(lam0[j] > 0) for j in range(p)]
+            hv = [e2 or bool(lam0[j] > 0) for j in range(p)]
+            for lab, x in self._x0_rows(x0):
+                m, v = self._lin(x)
+                for new, nm in ((False, f"mean[{lab}]"), (True, f"theta_new[{lab}]")):
+                    a, b = self._lin_moments(x, new=new)
+                    ms.append(m)
+                    ss.append(np.sqrt(v + g.tau[0] ** 2) if new else np.sqrt(v))
+                    hm.append(a)
+                    hv.append(b)
+                    names.append(nm)
         m_th, s_th = self._theta_ms
+        names += [f"theta[{lab}]" for lab in self.labels]
+        M = np.vstack([*ms, m_th])
+        S = np.vstack([*ss, s_th])
+        k = self.k
+        has_mean = np.array(hm + [True] * k)
+        has_var = np.array(hv + [True] * k)
+        return names, M, S, has_mean, has_var
+
+    def _mixture_rows(self, x0: Any) -> list[MixturePosterior]:
+        """Every mixture row of the summary as distribution objects, in order."""
+        names, M, S, hm, hv = self._mixture_arrays(x0)
         W = self._grid.W[0]
-        rows += [
-            MixturePosterior(f"theta[{lab}]", W, m_th[i], s_th[i], True, True)
-            for i, lab in enumerate(self.labels)
+        return [
+            MixturePosterior(n, W, M[i], S[i], bool(hm[i]), bool(hv[i]))
+            for i, n in enumerate(names)
         ]
-        return rows
 
     def summary(self, ci_prob: float = 0.95, ci_kind: str = "eti", x0: Any = None) -> pd.DataFrame:
         """Table of posterior mean, sd, median, mode and interval of every parameter.
@@ -959,19 +996,19 @@ class ExactPosterior:
         ['a', 'b', 'tau', 'tau2', 'mean[b=1]', 'theta_new[b=1]']
         """
         _check_kind(ci_prob, ci_kind)
-        rows = self._mixture_rows(x0)
-        table = _mixture_table(self._grid.W[0], rows, ci_prob, ci_kind)
+        names, M, S, has_mean, has_var = self._mixture_arrays(x0)
+        table = _mixture_table_arrays(self._grid.W[0], M, S, has_mean, has_var, ci_prob, ci_kind)
         with np.errstate(all="ignore"):
             ts = _tau_summary(self._grid, ci_prob, ci_kind)
         stats = ("mean", "sd", "median", "mode", "lower", "upper")
-        tau_rows = np.array([[float(ts[f"{n}_{c}"][0]) for c in stats] for n in ("tau", "tau2")])
+        tau_rows = np.array([[ts[f"{n}_{c}"][0] for c in stats] for n in ("tau", "tau2")])
         p = len(self.coef_names)
-        names = [r.name for r in rows]
         order = [*names[:p], "tau", "tau2", *names[p:]]
         return pd.DataFrame(
             np.vstack([table[:p], tau_rows, table[p:]]),
             index=pd.Index(order, name="param", dtype=object),
             columns=pd.Index(["mean", "sd", "median", "mode", "ci_lb", "ci_ub"], dtype=object),
+            copy=False,
         )
 
     def shrinkage(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
@@ -1035,7 +1072,7 @@ class ExactPosterior:
 
     def _cond(self, tau: FloatArray, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
         g = self._grid
-        ll, muhat, V = _loglik1(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.mask, spec)
+        ll, muhat, V = _loglik1(tau[None, :] ** 2, g.data.Y, g.data.S2, g.data.maskv, spec)
         return ll[0], muhat[0], V[0]
 
     def point_estimates(self) -> pd.DataFrame:
@@ -1358,9 +1395,24 @@ def _mixture_table(
     W: FloatArray, rows: list[MixturePosterior], ci_prob: float, ci_kind: str
 ) -> FloatArray:
     """mean, sd, median, mode, ci_lb, ci_ub of normal mixtures sharing the weights W, at once."""
+    M = np.vstack([r.m for r in rows])
+    S = np.vstack([r.s for r in rows])
+    hm = np.array([r.has_mean for r in rows])
+    hv = np.array([r.has_var for r in rows])
+    return _mixture_table_arrays(W, M, S, hm, hv, ci_prob, ci_kind)
+
+
+def _mixture_table_arrays(
+    W: FloatArray,
+    M: FloatArray,
+    S: FloatArray,
+    has_mean: NDArray[np.bool_],
+    has_var: NDArray[np.bool_],
+    ci_prob: float,
+    ci_kind: str,
+) -> FloatArray:
+    """:func:`_mixture_table` from the component means and sds (R, N) of the rows."""
     with np.errstate(all="ignore"):
-        M = np.vstack([r.m for r in rows])
-        S = np.vstack([r.s for r in rows])
         mean = (W * M).sum(1)
         sd = np.sqrt((W * (S**2 + (M - mean[:, None]) ** 2)).sum(1))
         keep = W > 1e-18  # dropped mass < 1e-15: below every tolerance here
@@ -1370,6 +1422,6 @@ def _mixture_table(
         qs = _mix_quantile(Wm, M, S, np.tile([[0.5, a, 1 - a]], (M.shape[0], 1)))
         iv = _mix_hdi(Wm, M, S, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
         modes = _mix_mode(Wm, M, S, qs[:, 0])
-    mean = np.where([r.has_mean for r in rows], mean, np.nan)
-    sd = np.where([r.has_var for r in rows], sd, np.inf)
+    mean = np.where(has_mean, mean, np.nan)
+    sd = np.where(has_var, sd, np.inf)
     return np.column_stack([mean, sd, qs[:, 0], modes, iv[:, 0], iv[:, 1]])

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 
 from bayesmeta.errors import ConvergenceWarning
-from bayesmeta.priors import Normal, Prior
+from bayesmeta.priors import Exponential, HalfCauchy, HalfNormal, Normal, Prior
 
 FloatArray = NDArray[np.float64]
 
@@ -23,6 +25,12 @@ _XMIN, _XMAX = -700.0, 300.0  # log(tau) limits: tau**4 stays finite, tau**2 may
 _DROP = 50.0  # truncate where the integrand is below exp(-_DROP) of its maximum
 _P0, _PMAX = 8, 512  # panels at the first and the last refinement level
 _FD = 1e-4  # finite-difference step in log(tau) for the log-density derivatives
+
+
+def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    """``np.clip`` without its Python-level dispatch (same values, NaN kept)."""
+    return np.minimum(np.maximum(a, lo), hi)
+
 
 # ------------------------------------------------------------------------------------------------
 # model pieces
@@ -71,6 +79,45 @@ class _Spec:
         return int(np.sum(self.lam0 == 0))
 
     @cached_property
+    def tau_logpdf(self) -> Callable[[FloatArray], FloatArray]:
+        """``tau_prior.logpdf`` for ``tau >= 0`` without its per-call checks (same formula).
+
+        Closed forms (scipy's standardised log densities) for the common families; any other
+        prior goes through its own ``logpdf``.
+        """
+        p = self.tau_prior
+        if type(p) not in (HalfNormal, HalfCauchy, Exponential):
+            return p.logpdf
+        scale = float(p.scale)  # type: ignore[attr-defined]
+        lsc = math.log(scale)
+        if type(p) is HalfNormal:
+            c = 0.5 * np.log(2.0 / np.pi)
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                z = tau / scale
+                return np.where(tau >= 0, (c - z * z / 2.0) - lsc, -np.inf)
+
+        elif type(p) is HalfCauchy:
+            c = np.log(2.0 / np.pi)
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                z = tau / scale
+                return np.where(tau >= 0, (c - special.log1p(z * z)) - lsc, -np.inf)
+
+        else:
+
+            def logpdf(tau: FloatArray) -> FloatArray:
+                return np.where(tau >= 0, -(tau / scale) - lsc, -np.inf)
+
+        return logpdf
+
+    @cached_property
+    def tail(self) -> tuple[float, float]:
+        """The tau prior's tail ``(alpha, beta)``."""
+        a, b = self.tau_prior.tail
+        return float(a), float(b)
+
+    @cached_property
     def lo(self) -> float:
         return self.tau_prior.support[0]
 
@@ -91,7 +138,7 @@ class _Spec:
         """Whether the tau prior integrates to one (bounded support or a tail beyond 1/tau)."""
         if math.isfinite(self.hi):
             return True
-        alpha, beta = self.tau_prior.tail
+        alpha, beta = self.tail
         return bool(alpha > 1 or (alpha == 1 and beta > 1))
 
     @cached_property
@@ -106,29 +153,52 @@ class _Spec:
         with a flat prior (intercept-only: ``tau**-(k-1)`` with a flat mu prior, ``tau**-k``
         with a normal one).
         """
-        alpha, beta = self.tau_prior.tail
-        a = alpha + (np.asarray(k) - self.p_flat)
-        return np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
+        kk = np.asarray(k)
+        key = (r, kk.shape, kk.tobytes()) if kk.size <= 64 else None
+        memo = self._moment_memo
+        if key is not None and key in memo:
+            return memo[key]
+        alpha, beta = self.tail
+        a = alpha + (kk - self.p_flat)
+        out = np.asarray((a - r > 1) | ((a - r == 1) & (beta > 1)))
+        if key is not None and len(memo) < 4096:
+            out.setflags(write=False)
+            memo[key] = out
+        return out
+
+    @cached_property
+    def _moment_memo(self) -> dict[Any, NDArray[np.bool_]]:
+        return {}
 
 
 def _loglik1(
-    tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray, spec: _Spec
+    tau2: FloatArray, Y: FloatArray, S2: FloatArray, mask: FloatArray | None, spec: _Spec
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Intercept-only log L(tau) with mu integrated out, muhat(tau) and V(tau) (fast path).
 
-    ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out.
+    ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out
+    (``mask=None``: no padding).
     """
     extra = tau2.ndim - 1
-    shp = (Y.shape[0],) + (1,) * extra + (Y.shape[1],)
-    Yb, S2b, Mb = Y.reshape(shp), S2.reshape(shp), mask.reshape(shp)
+    M, K = Y.shape
+    shp = (M,) + (1,) * extra + (K,)
+    Yb, S2b = Y.reshape(shp), S2.reshape(shp)
     v = S2b + tau2[..., None]
-    w = Mb / v
-    sw = w.sum(-1) + spec.p0
-    muhat = ((w * Yb).sum(-1) + spec.p0 * spec.m0) / sw
+    add = np.add.reduce
+    if mask is None:
+        w = 1.0 / v
+        logv = add(np.log(v), axis=-1)
+        k: Any = float(K)
+    else:
+        Mb = mask.reshape(shp)
+        w = Mb / v
+        logv = add(Mb * np.log(v), axis=-1)
+        k = add(mask, axis=-1).reshape((M,) + (1,) * extra)
+    sw = add(w, axis=-1) + spec.p0
+    muhat = (add(w * Yb, axis=-1) + spec.p0 * spec.m0) / sw
     r = Yb - muhat[..., None]
-    q = (w * r * r).sum(-1)
-    k = mask.sum(-1).reshape((Y.shape[0],) + (1,) * extra)
-    ll = -0.5 * (Mb * np.log(v)).sum(-1) - 0.5 * np.log(sw) - 0.5 * q - 0.5 * k * _LOG2PI
+    q = add(w * r * r, axis=-1)
+    ll = -0.5 * logv - 0.5 * np.log(sw) - 0.5 * q - 0.5 * k * _LOG2PI
     if spec.p0 > 0:
         ll += 0.5 * math.log(spec.p0) - 0.5 * spec.p0 * (spec.m0 - muhat) ** 2
     else:
@@ -156,25 +226,36 @@ def _loglik_design(
     ``ll`` is ``-inf``.
     """
     X = data.X
-    assert X is not None
+    assert X is not None and data.XX is not None
     M, _, p = X.shape
     tshape = tau2.shape
     t2 = tau2.reshape(M, -1)
+    T = t2.shape[1]
     v = data.S2[:, None, :] + t2[..., None]  # (M, T, K)
-    w = data.mask[:, None, :] / v
+    w = 1.0 / v if data.maskv is None else data.mask[:, None, :] / v
     lam0, m0 = spec.lam0, spec.m0v
-    P = np.einsum("mki,mtk,mkj->mtij", X, w, X) + np.diag(lam0)
-    h = np.einsum("mki,mtk->mti", X, w * data.Y[:, None, :]) + lam0 * m0
-    sign, logdet = np.linalg.slogdet(P)
-    bad = ~((sign > 0) & np.isfinite(logdet))
-    P = np.where(bad[..., None, None], np.eye(p), P)
-    Pinv = np.linalg.inv(P)
-    Pinv = 0.5 * (Pinv + np.swapaxes(Pinv, -1, -2))
-    bhat = np.einsum("mtij,mtj->mti", Pinv, h)
-    r = data.Y[:, None, :] - np.einsum("mki,mti->mtk", X, bhat)
+    P = np.matmul(w, data.XX).reshape(M, T, p, p) + np.diag(lam0)
+    h = np.matmul(w * data.Y[:, None, :], X) + lam0 * m0  # (M, T, p)
+    if p == 2:  # closed form (the common one-moderator case)
+        a, b, d = P[..., 0, 0], 0.5 * (P[..., 0, 1] + P[..., 1, 0]), P[..., 1, 1]
+        det = a * d - b * b
+        bad = ~((det > 0) & np.isfinite(det))
+        det = np.where(bad, 1.0, det)
+        logdet = np.log(det)
+        Pinv = np.stack([d, -b, -b, a], axis=-1).reshape(M, T, 2, 2) / det[..., None, None]
+        Pinv = np.where(bad[..., None, None], np.eye(2), Pinv)
+    else:
+        sign, logdet = np.linalg.slogdet(P)
+        bad = ~((sign > 0) & np.isfinite(logdet))
+        P = np.where(bad[..., None, None], np.eye(p), P)
+        Pinv = np.linalg.inv(P)
+        Pinv = 0.5 * (Pinv + np.swapaxes(Pinv, -1, -2))
+    bhat = np.matmul(Pinv, h[..., None])[..., 0]
+    r = data.Y[:, None, :] - np.matmul(bhat, np.swapaxes(X, -1, -2))
     q = (w * r * r).sum(-1) + (lam0 * (bhat - m0) ** 2).sum(-1)
     const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
-    ll = -0.5 * ((data.mask[:, None, :] * np.log(v)).sum(-1) + logdet + q + const)
+    logv = np.log(v).sum(-1) if data.maskv is None else (data.mask[:, None, :] * np.log(v)).sum(-1)
+    ll = -0.5 * (logv + logdet + q + const)
     ll = np.where(bad, -np.inf, ll)
     return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
 
@@ -182,7 +263,7 @@ def _loglik_design(
 def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log L(tau), b_hat(tau) (..., p) and P(tau)^-1 (..., p, p) for either kind of model."""
     if data.X is None:
-        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.mask, spec)
+        ll, muhat, V = _loglik1(tau2, data.Y, data.S2, data.maskv, spec)
         return ll, muhat[..., None], V[..., None, None]
     return _loglik_design(tau2, data, spec)
 
@@ -190,7 +271,7 @@ def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, Float
 def _ll(tau2: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
     """Log L(tau) only."""
     if data.X is None:
-        return _loglik1(tau2, data.Y, data.S2, data.mask, spec)[0]
+        return _loglik1(tau2, data.Y, data.S2, data.maskv, spec)[0]
     return _loglik_design(tau2, data, spec)[0]
 
 
@@ -201,6 +282,17 @@ class _Data:
     mask: FloatArray  # (M, K) 1.0 / 0.0
     k: NDArray[np.int64]  # (M,)
     X: FloatArray | None = None  # (M, K, p) design; None: intercept only (fast path)
+    maskv: FloatArray | None = field(init=False, repr=False)  # mask, or None without padding
+
+    XX: FloatArray | None = field(init=False, repr=False)  # (M, K, p * p) products x_i x_i'
+
+    def __post_init__(self) -> None:
+        self.maskv = None if bool(self.mask.all()) else self.mask
+        if self.X is None:
+            self.XX = None
+        else:
+            M, K, p = self.X.shape
+            self.XX = (self.X[..., :, None] * self.X[..., None, :]).reshape(M, K, p * p)
 
     def take(self, idx: NDArray[np.intp]) -> _Data:
         X = None if self.X is None else self.X[idx]
@@ -210,7 +302,7 @@ class _Data:
 def _ell(x: FloatArray, data: _Data, spec: _Spec) -> FloatArray:
     """Log posterior density of x = log(tau), unnormalised (includes the Jacobian tau)."""
     tau = np.exp(x)
-    return x + spec.tau_prior.logpdf(tau) + _ll(tau * tau, data, spec)
+    return x + spec.tau_logpdf(tau) + _ll(tau * tau, data, spec)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,16 +380,28 @@ class _Grid:
 
 def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature width of the posterior of log(tau), per analysis."""
-    s_med = np.nanmedian(np.where(data.mask > 0, np.sqrt(data.S2), np.nan), axis=1)
-    xc = np.log(s_med)
+    xc = np.log(_median_se(data))
     h = 0.5
-    grid = np.clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
+    grid = _clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
     for _ in range(2):
         offs = np.arange(-3, 4) * 0.5
-        grid = np.clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
+        grid = _clip(xhat[:, None] + sig[:, None] * offs, spec.xlo, spec.xhi)
         xhat, sig = _parabola(grid, _ell(grid, data, spec), sig * 0.5)
     return xhat, sig
+
+
+def _median_se(data: _Data) -> FloatArray:
+    """Median standard error of each analysis (padding excluded), as ``np.nanmedian``."""
+    if data.maskv is None:
+        srt = np.sort(np.sqrt(data.S2), axis=1)
+    else:
+        srt = np.sort(np.where(data.mask > 0, np.sqrt(data.S2), np.inf), axis=1)
+    k = data.k
+    rows = np.arange(k.size)
+    lo = srt[rows, (k - 1) // 2]
+    hi = srt[rows, k // 2]
+    return np.where(k % 2 == 1, lo, (lo + hi) / 2)
 
 
 def _parabola(
@@ -305,7 +409,7 @@ def _parabola(
 ) -> tuple[FloatArray, FloatArray]:
     M, n = grid.shape
     ell = np.where(np.isfinite(ell), ell, -np.inf)
-    j = np.clip(np.argmax(ell, axis=1), 1, n - 2)
+    j = _clip(np.argmax(ell, axis=1), 1, n - 2)
     rows = np.arange(M)
     lm, l0, lp = ell[rows, j - 1], ell[rows, j], ell[rows, j + 1]
     h = np.broadcast_to(np.asarray(h, dtype=float), (M,))
@@ -313,10 +417,10 @@ def _parabola(
     good = np.isfinite(c) & (c < 0)
     c_safe = np.where(good, c, -1.0)
     shift = np.where(good, -(lp - lm) / (2 * h * c_safe), 0.0)
-    shift = np.clip(shift, -h, h)
+    shift = _clip(shift, -h, h)
     xhat = grid[rows, j] + shift
     sig = np.where(good, 1 / np.sqrt(-c_safe), 1.0)
-    return xhat, np.clip(sig, 1e-3, 4.0)
+    return xhat, _clip(sig, 1e-3, 4.0)
 
 
 def _range(
@@ -326,7 +430,7 @@ def _range(
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
-    tt = np.clip(t[None, :], tcl[:, None], tch[:, None])
+    tt = _clip(t[None, :], tcl[:, None], tch[:, None])
     x = xhat[:, None] + sig[:, None] * np.sinh(tt)
     g = _ell(x, data, spec) + np.log(np.cosh(tt)) + rmax[:, None] * np.maximum(x - xhat[:, None], 0)
     g = np.where(np.isfinite(g), g, -np.inf)
@@ -356,7 +460,7 @@ def _rule(
     x = xhat[:, None] + sig[:, None] * np.sinh(t)
     tau = np.exp(x)
     ll, bhat, Pinv = _cond(tau * tau, data, spec)
-    ell = x + spec.tau_prior.logpdf(tau) + ll
+    ell = x + spec.tau_logpdf(tau) + ll
     logw = np.log(gw) + ell + np.log(sig[:, None] * np.cosh(t))
     logw = np.where(np.isfinite(logw), logw, -np.inf)
     mx = logw.max(axis=1)
@@ -369,24 +473,30 @@ def _rule(
     return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
 
 
-def _functionals(g: _Grid) -> FloatArray:
+def _vscale(data: _Data, spec: _Spec, xhat: FloatArray) -> FloatArray:
+    """Return a level-independent scale for b: its conditional sd at the tau posterior's core."""
+    _, _, v0 = _cond(np.exp(2 * xhat)[:, None], data, spec)
+    return np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
+
+
+def _functionals(g: _Grid, vscale: FloatArray, ex: tuple[Any, Any]) -> FloatArray:
     """Key integrals whose agreement between levels decides convergence (scaled, (M, 4 + 2p)).
 
     log Z, E[log tau], log E[tau], log E[tau**2], and per coefficient log E[var(b_j | tau)] and
-    E[b_j] in units of its conditional sd at the core of the tau posterior.
+    E[b_j] in units of its conditional sd at the core of the tau posterior (``vscale``, from
+    :func:`_vscale`). ``ex``: whether E[tau] and E[tau**2] exist, per analysis.
     """
-    k = g.data.k
     tau = g.tau
     W = g.W
-    spec = g.spec
-    e1 = np.where(spec.moment_exists(1, k), (W * tau).sum(1), 0.0)
-    e2 = np.where(spec.moment_exists(2, k), (W * tau * tau).sum(1), 0.0)
-    var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
-    ok = spec.moment_exists(2, k)[:, None] | (spec.lam0 > 0)[None, :]
+    e1x, e2x = ex
+    e1 = np.where(e1x, (W * tau).sum(1), 0.0)
+    e2 = np.where(e2x, (W * tau * tau).sum(1), 0.0)
+    if g.data.X is None:
+        var = g.Pinv[..., 0]  # (M, N, 1)
+    else:
+        var = np.diagonal(g.Pinv, axis1=-2, axis2=-1)  # (M, N, p)
+    ok = e2x[:, None] | (g.spec.lam0 > 0)[None, :]
     ev = np.where(ok, (W[..., None] * var).sum(1), 0.0)
-    # a level-independent scale for b: the conditional sd at the core of the tau posterior
-    _, _, v0 = _cond(np.exp(2 * g.xhat)[:, None], g.data, spec)
-    vscale = np.sqrt(np.diagonal(v0[:, 0], axis1=-2, axis2=-1))  # (M, p)
     cols = [
         g.logZ[:, None],
         (W * g.x).sum(1)[:, None],
@@ -409,12 +519,16 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
     groups: list[tuple[NDArray[np.intp], _Grid]] = []
     active = np.arange(M)
     P = _P0
+    vscale = _vscale(data, spec, xhat)
+    ex = (spec.moment_exists(1, data.k), spec.moment_exists(2, data.k))
     prev = _rule(data, spec, xhat, sig, t_lo, t_hi, P)
-    prev_f = _functionals(prev)
+    prev_f = _functionals(prev, vscale, ex)
     while active.size:
-        sub = data.take(active)
+        whole = active.size == M
+        sub = data if whole else data.take(active)
         cur = _rule(sub, spec, xhat[active], sig[active], t_lo[active], t_hi[active], 2 * P)
-        cur_f = _functionals(cur)
+        sub_ex = ex if whole else (ex[0][active], ex[1][active])
+        cur_f = _functionals(cur, vscale if whole else vscale[active], sub_ex)
         diff = np.abs(cur_f - prev_f).max(axis=1)
         cur.delta = diff
         done = diff <= rtol
@@ -431,11 +545,14 @@ def _fit_grids(data: _Data, spec: _Spec, rtol: float) -> list[tuple[NDArray[np.i
                 )
         else:
             cur.converged = np.ones(active.size, dtype=bool)
+        if done.all():
+            groups.append((active, cur))
+            break
         if done.any():
             groups.append((active[done], cur.take(np.flatnonzero(done))))
         keep = np.flatnonzero(~done)
         active = active[keep]
-        prev, prev_f = cur.take(keep), cur_f[keep]
+        prev_f = cur_f[keep]
         P *= 2
     return groups
 
@@ -450,34 +567,92 @@ def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
 
     With ``with_density``, also the normalised density of t there (same evaluation).
     """
-    t = np.clip(t, g.t_lo[:, None], g.t_hi[:, None])
+    t_lo = g.t_lo[:, None]
+    t = np.minimum(np.maximum(t, t_lo), g.t_hi[:, None])
     H = g.H[:, None]
-    p = np.clip(np.floor((t - g.t_lo[:, None]) / H), 0, g.P - 1).astype(np.intp)
-    a = g.t_lo[:, None] + p * H
+    p = np.minimum(np.maximum(np.floor((t - t_lo) / H), 0), g.P - 1).astype(np.intp)
+    a = t_lo + p * H
     half = (t - a) / 2
     nodes = a[..., None] + half[..., None] * (_GL_X + 1)
     if with_density:
         nodes = np.concatenate([nodes, t[..., None]], axis=-1)
     vals = np.exp(g.logdens_t(nodes))
-    part = (vals[..., :_GL_N] * _GL_W).sum(-1) * half
-    base = np.take_along_axis(g.cum, p, axis=1)
-    F = np.clip(base + part, 0.0, 1.0)
+    part = np.add.reduce(vals[..., :_GL_N] * _GL_W, axis=-1) * half
+    base = g.cum[np.arange(p.shape[0])[:, None], p]
+    F = np.minimum(np.maximum(base + part, 0.0), 1.0)
     return (F, vals[..., _GL_N]) if with_density else F
 
 
-def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
-    """Solve F(t) = q for t (shape (M, Q)); safeguarded Newton within the bracketing panel."""
+# Solvers over tau are generators: each yields the points x = log tau (M, n) where it needs the
+# log posterior density, receives ``_ell`` there, and returns its result. ``_drive`` runs several
+# in lockstep with one ``_ell`` evaluation per round (the values are elementwise, so each solver
+# sees exactly what it would alone).
+_Solver = Generator[FloatArray, FloatArray, FloatArray]
+
+
+def _drive(g: _Grid, solvers: list[_Solver]) -> list[FloatArray]:
+    """Run the solvers to completion, sharing one ``_ell`` call per round; their results."""
+    results: list[Any] = [None] * len(solvers)
+    reqs: dict[int, FloatArray] = {}
+    for i, gen in enumerate(solvers):
+        try:
+            reqs[i] = next(gen)
+        except StopIteration as e:
+            results[i] = e.value
+    while reqs:
+        keys = list(reqs)
+        xs = [reqs[i] for i in keys]
+        ell = _ell(xs[0] if len(xs) == 1 else np.concatenate(xs, axis=1), g.data, g.spec)
+        j = 0
+        new: dict[int, FloatArray] = {}
+        for i, x in zip(keys, xs, strict=True):
+            n = x.shape[1]
+            try:
+                new[i] = solvers[i].send(ell[:, j : j + n])
+            except StopIteration as e:
+                results[i] = e.value
+            j += n
+        reqs = new
+    return results
+
+
+def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
+    """Solve F(t) = q for t (shape (M, Q)); safeguarded Newton within the bracketing panel.
+
+    Each entry stops at its own convergence (so an analysis gets the same answer alone or in a
+    batch): a step below ``1e-12``, or a Newton step below ``1e-7`` (t is standardised, so the
+    error left is of the order of that step squared). F(t) integrates the partial panel
+    afresh, as :func:`_tau_cdf_t`.
+    """
     cum = g.cum
-    p = np.clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
+    M = cum.shape[0]
+    rows = np.arange(M)[:, None]
+    p = _clip((cum[:, None, :] <= q[..., None]).sum(-1) - 1, 0, g.P - 1)
     H = g.H[:, None]
-    lo = g.t_lo[:, None] + p * H
+    t_lo, t_hi = g.t_lo[:, None], g.t_hi[:, None]
+    lo = t_lo + p * H
     hi = lo + H
-    c0 = np.take_along_axis(cum, p, axis=1)
-    c1 = np.take_along_axis(cum, p + 1, axis=1)
+    c0 = cum[rows, p]
+    c1 = cum[rows, p + 1]
     frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.5)
-    t = lo + np.clip(frac, 0.0, 1.0) * H
+    t = lo + _clip(frac, 0.0, 1.0) * H
+    done = np.zeros(q.shape, dtype=bool)
+    lsig = g.sig[:, None, None]
+    logZ = g.logZ[:, None, None]
     for _ in range(40):
-        F, dens = _tau_cdf_t(g, t, with_density=True)
+        # F and the density at t, as _tau_cdf_t(g, t, with_density=True)
+        tc = np.minimum(np.maximum(t, t_lo), t_hi)
+        pp = np.minimum(np.maximum(np.floor((tc - t_lo) / H), 0), g.P - 1).astype(np.intp)
+        a = t_lo + pp * H
+        half = (tc - a) / 2
+        nodes = a[..., None] + half[..., None] * (_GL_X + 1)
+        nodes = np.concatenate([nodes, tc[..., None]], axis=-1)
+        x = g.x_of_t(nodes)
+        ell = yield x.reshape(M, -1)
+        vals = np.exp(ell.reshape(nodes.shape) + np.log(lsig * np.cosh(nodes)) - logZ)
+        part = np.add.reduce(vals[..., :_GL_N] * _GL_W, axis=-1) * half
+        F = np.minimum(np.maximum(cum[rows, pp] + part, 0.0), 1.0)
+        dens = vals[..., _GL_N]
         d = F - q
         lo = np.where(d < 0, t, lo)
         hi = np.where(d >= 0, t, hi)
@@ -485,11 +660,19 @@ def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
         tn = t - step
         bad = ~((tn >= lo) & (tn <= hi))
         tn = np.where(bad, 0.5 * (lo + hi), tn)
-        conv = (np.abs(tn - t) < 1e-12 * (1 + np.abs(t))) | (d == 0)
-        t = tn
-        if conv.all():
+        a_step = np.abs(tn - t)
+        # a Newton step below 1e-7 leaves an error of order its square (t is standardised)
+        conv = (a_step < 1e-12 * (1 + np.abs(t))) | (d == 0) | (~bad & (a_step < 1e-7))
+        t = np.where(done, t, tn)
+        done |= conv
+        if done.all():
             break
     return t
+
+
+def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
+    """Solve F(t) = q for t (shape (M, Q)); see :func:`_quantile_solver`."""
+    return _drive(g, [_quantile_solver(g, q)])[0]
 
 
 def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
@@ -497,52 +680,73 @@ def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
     return _ell(x, g.data, g.spec) - (1 + c) * x
 
 
-def _tau_boundary_logdens(g: _Grid, c: int) -> tuple[FloatArray, FloatArray]:
-    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound."""
+def _tau_boundary_base(g: _Grid) -> tuple[FloatArray | None, FloatArray | None]:
+    """``log L + log p(tau)`` at the support's lower/upper bound (``None``: unbounded)."""
     spec = g.spec
     M = g.xhat.size
-    out = []
+    out: list[FloatArray | None] = []
     for b in (spec.lo, spec.hi):
         if not math.isfinite(b):
-            out.append(np.full(M, -np.inf))
+            out.append(None)
             continue
         ll = _ll(np.full((M, 1), b * b), g.data, spec)
-        val = ll[:, 0] + float(spec.tau_prior.logpdf(b))
-        if b == 0:
-            val = np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val
-        else:
-            val = val - c * math.log(b)
-        out.append(val)
+        out.append(ll[:, 0] + float(spec.tau_prior.logpdf(b)))
     return out[0], out[1]
 
 
-def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
-    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
+def _tau_boundary_logdens(
+    g: _Grid, c: int, base: tuple[FloatArray | None, FloatArray | None] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Log density (as in _tau_logdens_x, same constant) at the support's lower/upper bound.
+
+    ``base``: :func:`_tau_boundary_base` if known.
+    """
+    spec = g.spec
+    M = g.xhat.size
+    base = _tau_boundary_base(g) if base is None else base
+    out = []
+    for b, val in zip((spec.lo, spec.hi), base, strict=True):
+        if val is None:
+            out.append(np.full(M, -np.inf))
+        elif b == 0:
+            out.append(np.where(np.isfinite(val), np.inf, -np.inf) if c > 0 else val)
+        else:
+            out.append(val - c * math.log(b))
+    return out[0], out[1]
+
+
+def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _Solver:
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given."""
     spec = g.spec
     M = g.xhat.size
     rows = np.arange(M)
     G = g.ell - (1 + c) * g.x
     x = g.x[rows, np.argmax(G, axis=1)][:, None]
-    lo_val, hi_val = _tau_boundary_logdens(g, c)
     settled = (lo_val >= G.max(axis=1) - 1e-12) | (hi_val >= G.max(axis=1))
     for _ in range(0 if settled.all() else 30):
-        f0 = _tau_logdens_x(g, np.concatenate([x - _FD, x, x + _FD], axis=1), c)
+        xs = np.concatenate([x - _FD, x, x + _FD], axis=1)
+        f0 = (yield xs) - (1 + c) * xs
         d1 = (f0[:, 2] - f0[:, 0]) / (2 * _FD)
         d2 = (f0[:, 2] - 2 * f0[:, 1] + f0[:, 0]) / _FD**2
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
-        step = np.where(np.isfinite(step), np.clip(step, -1.0, 1.0), 0.0)
-        xn = np.clip(x[:, 0] + step, spec.xlo, spec.xhi)
+        step = np.where(np.isfinite(step), _clip(step, -1.0, 1.0), 0.0)
+        xn = _clip(x[:, 0] + step, spec.xlo, spec.xhi)
         conv = settled | (np.abs(xn - x[:, 0]) < 1e-11)
         x = xn[:, None]
         if conv.all():
             break
-    best = _tau_logdens_x(g, x, c)[:, 0]
+    best = ((yield x) - (1 + c) * x)[:, 0]
     mode = np.exp(x[:, 0])
     # a boundary within rounding of the interior optimum wins (e.g. tau = 1e-28 vs 0)
     mode = np.where(lo_val >= best - 1e-12, spec.lo, mode)
     best = np.maximum(best, lo_val)
     mode = np.where(hi_val > best, spec.hi, mode)
     return mode
+
+
+def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
+    return _drive(g, [_mode_solver(g, c, *_tau_boundary_logdens(g, c))])[0]
 
 
 def _tau_quantile(g: _Grid, q: FloatArray) -> FloatArray:
@@ -595,11 +799,12 @@ def _tau_interval(
         da = -(r1 * j22 - j12 * r2) / det
         db = -(j11 * r2 - j21 * r1) / det
         width = xb - xa
-        da = np.clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
-        db = np.clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
-        xa = np.clip(xa + da, spec.xlo, spec.xhi)
-        xb = np.clip(xb + db, spec.xlo, spec.xhi)
-        if np.all(settled | (np.abs(da) + np.abs(db) < 1e-12)):
+        da = _clip(np.nan_to_num(da), -0.5 * width, 0.5 * width)
+        db = _clip(np.nan_to_num(db), -0.5 * width, 0.5 * width)
+        xa = np.where(settled, xa, _clip(xa + da, spec.xlo, spec.xhi))
+        xb = np.where(settled, xb, _clip(xb + db, spec.xlo, spec.xhi))
+        settled = settled | (np.abs(da) + np.abs(db) < 1e-12)  # each row stops on its own
+        if settled.all():
             break
     lower = np.where(at_lo, spec.lo, np.where(at_hi, ends[:, 1], np.exp(xa)))
     upper = np.where(at_lo, ends[:, 0], np.where(at_hi, spec.hi, np.exp(xb)))
@@ -611,7 +816,16 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     M = g.xhat.size
     k = g.data.k
     a = (1 - prob) / 2
-    qs = _tau_quantile(g, np.tile([[0.5, a, 1 - a, prob, 1 - prob]], (M, 1)))
+    probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
+    q = np.tile(probs, (M, 1))
+    solvers = [_quantile_solver(g, q)]
+    if modes:
+        base = _tau_boundary_base(g)
+        solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
+    res = _drive(g, solvers)
+    qs = np.exp(g.x_of_t(res[0]))
+    qs = np.where(q <= 0, g.spec.lo, qs)
+    qs = np.where(q >= 1, g.spec.hi, qs)
     tau = g.tau
     m1 = (g.W * tau).sum(1)
     m2 = (g.W * tau**2).sum(1)
@@ -624,7 +838,7 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
         out[f"{p}_sd"] = np.where(g.spec.moment_exists(2 * r, k), sd, np.inf)
         out[f"{p}_median"] = qs[:, 0] ** r
         if modes:
-            out[f"{p}_mode"] = _tau_mode(g, c) ** r
+            out[f"{p}_mode"] = res[1 + c] ** r
         if c == 1 and kind == "eti":
             lo, hi = out["tau_lower"], out["tau_upper"]
             out["tau2_lower"], out["tau2_upper"] = lo**2, hi**2
