@@ -48,6 +48,9 @@ TOLERANCES: dict[str, dict[str, float]] = {
     "bmr_coef": {"rtol": 0.0, "atol": 1.0},
     # marginal likelihoods by integrate() in R (tests/test_bma.py)
     "model_averaging": {"rtol": 1e-8, "atol": 1e-8},
+    # regtest, ranktest, trimfill (tests/test_bias.py) and leave1out, cumul (test_influence.py)
+    "small-study": {"rtol": 1e-6, "atol": 1e-10},
+    "influence": {"rtol": 1e-6, "atol": 1e-10},
 }
 
 #: Below this, a reference value counts as zero and the absolute difference is reported.
@@ -378,6 +381,94 @@ def model_averaging_rows() -> Iterator[Row]:
         yield d.row(case["id"], case["call"], "absolute differences")
 
 
+# ------------------------------------------------------------- small-study effects, influence
+def _grouped(cases: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Cases by (function, dataset, method, test): one row each on the page."""
+    out: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for c in cases:
+        a = c["args"]
+        out.setdefault((c["function"], c["dataset"], a["method"], a["test"]), []).append(c)
+    return out
+
+
+def _base_fit(ds: dict[str, Any], args: dict[str, Any]) -> Any:
+    from bayesmeta import rma
+
+    return _quiet(
+        lambda: rma(
+            ds["yi"], ds["vi"], method=args["method"], test=args["test"], labels=ds["study"]
+        )
+    )
+
+
+_BIAS_FIT = ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2", "I2", "H2", "QE", "QEp")
+
+
+def _bias_case(d: _Diff, case: dict[str, Any], ds: dict[str, Any]) -> None:
+    from bayesmeta.bias import ranktest, regtest, trimfill
+
+    a, e, fit = case["args"], case["expected"], _base_fit(ds, case["args"])
+    tag = case["id"].removeprefix(f"{case['dataset']}_{a['method']}_{a['test']}_")
+    if case["function"] == "regtest":
+        res = _quiet(lambda: regtest(fit, a["model"], a["predictor"], ni=ds["ni"]))
+        for name in ("zval", "pval", "est", "ci_lb", "ci_ub"):
+            d.add(f"{tag}.{name}", getattr(res, name), e[name])
+        fields = _BIAS_FIT if a["model"] == "rma" else ("beta", "se", "tval", "pval", "sigma")
+        for name in fields:
+            d.add(f"{tag}.fit.{name}", getattr(res.fit, name), e["fit"][name])
+    elif case["function"] == "ranktest":
+        res = _quiet(lambda: ranktest(fit, exact=a["exact"]))
+        d.add(f"{tag}.tau", res.tau, e["tau"])
+        d.add(f"{tag}.pval", res.pval, e["pval"])
+    else:
+        res = _quiet(lambda: trimfill(fit, a["estimator"], a["side"]))
+        d.add(f"{tag}.k0", res.k0, e["k0"])
+        for name in ("se_k0", "p_k0", "yi", "vi"):
+            d.add(f"{tag}.{name}", getattr(res, name), e[name])
+        for name in _BIAS_FIT:
+            d.add(f"{tag}.fit.{name}", getattr(res.fit, name), e[name])
+
+
+def small_study_rows() -> Iterator[Row]:
+    """``models/small-study/reference.json``: metafor ``regtest``, ``ranktest``, ``trimfill``."""
+    ref = _load("small-study", "reference.json")
+    for (fn, dataset, method, test), cases in _grouped(ref["cases"]).items():
+        ds = ref["datasets"][dataset]
+        d = _Diff()
+        for case in cases:
+            _bias_case(d, case, ds)
+        calls = sorted({c["call"] for c in cases})
+        more = len(calls) - 1
+        call = f"{cases[0]['fit_call']}; {calls[0]}" + (
+            f" (and {more} more call{'s' * (more > 1)})" if more else ""
+        )
+        yield d.row(f"{dataset} {method} {test}: {fn} ({len(cases)} calls)", call)
+
+
+_INFLUENCE = ("estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "Q", "Qp", "tau2", "I2", "H2")
+
+
+def influence_rows() -> Iterator[Row]:
+    """``models/influence/reference.json``: metafor ``leave1out`` and ``cumul``."""
+    from bayesmeta.influence import cumul, leave1out
+
+    ref = _load("influence", "reference.json")
+    for (fn, dataset, method, test), cases in _grouped(ref["cases"]).items():
+        ds = ref["datasets"][dataset]
+        d = _Diff()
+        for case in cases:
+            a, e, fit = case["args"], case["expected"], _base_fit(ds, case["args"])
+            if fn == "leave1out":
+                res = leave1out(fit)
+            else:
+                order = None if a["order"] is None else ds["order_keys"][a["order"]]
+                res = cumul(fit, order, decreasing=a["decreasing"])
+            for name in _INFLUENCE:
+                if e[name] is not None:  # metafor drops tau2 for EE fits
+                    d.add(name, getattr(res, name), e[name])
+        yield d.row(f"{dataset} {method} {test}: {fn} ({len(cases)} calls)", cases[0]["call"])
+
+
 # ------------------------------------------------------------------------------ the page
 @dataclass
 class Section:
@@ -502,6 +593,32 @@ SECTIONS = (
         1e-8,
         "tests/test_bma.py",
         model_averaging_rows,
+    ),
+    Section(
+        "small-study",
+        "Small-study effects: Egger-type tests, rank correlation, trim and fill",
+        "models/small-study/reference.json",
+        "metafor 3.8-1: regtest(), ranktest(), trimfill()",
+        "relative 1e-6 (absolute 1e-10 where metafor's value is 0)",
+        1e-6,
+        "tests/test_bias.py",
+        small_study_rows,
+        "bcg log risk ratios and normand1999 mean differences under every base fit (EE, DL, "
+        "REML; z and Knapp-Hartung): `regtest` with each model and predictor, `ranktest` "
+        "exact and normal, `trimfill` with each estimator and side. One row per base fit and "
+        "function; the largest difference over all its calls.",
+    ),
+    Section(
+        "influence",
+        "Leave-one-out and cumulative meta-analysis",
+        "models/influence/reference.json",
+        "metafor 3.8-1: leave1out(), cumul()",
+        "relative 1e-6 (absolute 1e-10 where metafor's value is 0)",
+        1e-6,
+        "tests/test_influence.py::test_matches_metafor",
+        influence_rows,
+        "Every study left out, and cumulative fits in several orders, for bcg and normand1999 "
+        "under EE, DL and REML with z and Knapp-Hartung tests.",
     ),
 )
 

@@ -65,11 +65,13 @@ def test_agreement_covers_every_reference_case(validation):
 def test_documented_tolerances_are_the_tests():
     gv = _load("gen_validation")
     from tests import (
+        test_bias,
         test_bma,
         test_effect_sizes,
         test_exact,
         test_exact_regression,
         test_frequentist,
+        test_influence,
     )
 
     tol = gv.TOLERANCES
@@ -83,6 +85,9 @@ def test_documented_tolerances_are_the_tests():
     assert by_anchor["exact-mixtures"] == pytest.approx(test_exact.MIX_ATOL)
     assert by_anchor["bmr-tau"] == tol["bmr_tau"]["rtol"] == test_exact_regression.R_TAU_RTOL
     assert by_anchor["model-averaging"] == test_bma.PROB_TOL == test_bma.LOGML_TOL
+    for anchor, module in (("small-study", test_bias), ("influence", test_influence)):
+        assert by_anchor[anchor] == tol[anchor]["rtol"] == module.RTOL
+        assert tol[anchor]["atol"] == module.ATOL
 
 
 def test_agreement_page_renders(validation):
