@@ -83,20 +83,14 @@ FREQUENTIST_COLUMNS: tuple[str, ...] = (
     "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub",
     "tau2", "se_tau2", "I2", "H2", "QE", "QEp",
 )  # fmt: skip
-#: Columns of the exact Bayesian summary (:func:`~bayesmeta.exact.exact_posterior_batch`'s, with
-#: the credible interval named ``ci_lb``/``ci_ub`` like every other interval).
+#: Columns of the exact Bayesian summary (:func:`~bayesmeta.exact.exact_posterior_batch`'s; the
+#: credible interval named ``ci_lb``/``ci_ub`` like every other interval).
 EXACT_COLUMNS: tuple[str, ...] = (
     "log_marginal_likelihood", "prob_mu_gt_0",
     *(f"{p}_{s}" for p in ("mu", "tau", "tau2", "theta_new")
       for s in ("mean", "sd", "median", "ci_lb", "ci_ub")),
     "n_nodes",
 )  # fmt: skip
-#: exact_posterior_batch's interval names -> ours (a no-op once it uses ci_lb/ci_ub itself).
-_EXACT_RENAME = {
-    f"{p}_{old}": f"{p}_{new}"
-    for p in ("mu", "tau", "tau2", "theta_new")
-    for old, new in (("lower", "ci_lb"), ("upper", "ci_ub"))
-}
 
 _VECTORISED = ("EE", "DL")
 _VI_RATIO_WARN = 1e7  # as frequentist.rma
@@ -605,7 +599,6 @@ def _exact(
                 Y, S, tau_prior=tp, mu_prior=mp, ci_prob=cfg.ci_prob, ci_kind=cfg.ci_kind,
                 rtol=cfg.rtol,
             )  # fmt: skip
-        res = res.rename(columns=_EXACT_RENAME)
         for c in EXACT_COLUMNS:
             out[c][idx] = res[c].to_numpy(dtype=float)
         if caught:  # quadrature did not reach rtol for some: name it on those with most nodes

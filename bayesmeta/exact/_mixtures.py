@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
+from bayesmeta.exact import _kernels
 from bayesmeta.exact._rule import FloatArray, _clip
 
 _SQRT2PI = math.sqrt(2 * math.pi)
@@ -55,6 +56,10 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     after a Halley step is of the order of that step cubed over the length squared). Rows whose
     entries have all converged drop out of the evaluations.
     """
+    kern = _kernels.loaded()
+    if kern is not None:  # the compiled twin: the same iteration per entry
+        c = np.ascontiguousarray
+        return kern.mix_quantile(c(W), c(m), c(s), c(q), c(special.ndtri(q)))  # type: ignore[no-any-return]
     R = W.shape[0]
     live = W > 0
     big = np.where(live, m + 40 * s, -np.inf).max(1)
@@ -119,6 +124,10 @@ def _mix_mode(W: FloatArray, m: FloatArray, s: FloatArray, x0: FloatArray) -> Fl
     step below ``1e-7`` of the local width of the peak, ``(-(log f)'')**-1/2`` (the error after
     it is of the order of that step squared over the width).
     """
+    kern = _kernels.loaded()
+    if kern is not None:  # the compiled twin: the same iteration per row
+        c = np.ascontiguousarray
+        return kern.mix_mode(c(W), c(m), c(s), c(x0, dtype=np.float64))  # type: ignore[no-any-return]
     R = W.shape[0]
     scale = np.sqrt((W * s * s).sum(1))
     scale = np.where(np.isfinite(scale), scale, s.min(1))
