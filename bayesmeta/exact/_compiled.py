@@ -74,12 +74,13 @@ def ndtr(a):  # type: ignore[no-untyped-def]
 
 
 @jit
-def _eval(W, m, s, x):  # type: ignore[no-untyped-def]
+def _eval(W, m, inv_s, wn, x):  # type: ignore[no-untyped-def]
     """CDF, density and its derivative of one mixture at x (as ``_mixtures._mix_eval``).
 
-    Components more than ``_ZFAR`` sds away add their weight (above) or nothing (below) to the
-    CDF, which is what ``ndtr`` gives there to double precision (within 5e-17 of 0 or 1), and
-    under 2e-15 of their weight / sd to the density: left out.
+    ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)`` per component. Components more than ``_ZFAR``
+    sds away add their weight (above) or nothing (below) to the CDF, which is what ``ndtr``
+    gives there to double precision (within 5e-17 of 0 or 1), and under 2e-15 of their
+    weight / sd to the density: left out.
     """
     F = 0.0
     f = 0.0
@@ -88,16 +89,16 @@ def _eval(W, m, s, x):  # type: ignore[no-untyped-def]
         wc = W[c]
         if wc == 0.0:
             continue
-        z = (x - m[c]) / s[c]
+        z = (x - m[c]) * inv_s[c]
         if z > _ZFAR:
             F += wc
             continue
         if z < -_ZFAR:
             continue
         F += wc * ndtr(z)
-        phi = wc * math.exp(-0.5 * z * z) / (sqrt2pi * s[c])
+        phi = wn[c] * math.exp(-0.5 * z * z)
         f += phi
-        d += -(phi * z) / s[c]
+        d -= phi * z * inv_s[c]
     return F, f, d
 
 
@@ -127,6 +128,8 @@ def mix_quantile(W, m, s, q, zq):  # type: ignore[no-untyped-def]
         for c in range(N):
             spread += W[r, c] * (m[r, c] - mean) ** 2
         sc = math.sqrt(s_med * s_med + spread)
+        inv_s = 1.0 / s[r]
+        wn = W[r] * inv_s / sqrt2pi
         for j in range(Q):
             qq = q[r, j]
             lo = small
@@ -134,7 +137,7 @@ def mix_quantile(W, m, s, q, zq):  # type: ignore[no-untyped-def]
             x = mean + sc * zq[r, j]
             x = min(max(x, lo), hi)
             for _ in range(100):
-                F, f, dd = _eval(W[r], m[r], s[r], x)
+                F, f, dd = _eval(W[r], m[r], inv_s, wn, x)
                 dv = F - qq
                 if dv < 0:
                     lo = x
