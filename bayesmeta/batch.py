@@ -69,7 +69,7 @@ from bayesmeta._stats import (
     pool_intercept,
 )
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
-from bayesmeta.exact import _as_prior, _Spec, exact_posterior_batch
+from bayesmeta.exact import _as_prior, _kernels, _Spec, exact_posterior_batch
 from bayesmeta.frequentist import METHODS, TESTS, rma
 from bayesmeta.priors import Flat
 
@@ -146,7 +146,8 @@ def fit_many(
     frame
         Long table, one row per estimate: a :class:`pandas.DataFrame`, or a
         ``dask.dataframe.DataFrame`` (needs ``scheduler``; rows of one analysis may sit in
-        different partitions).
+        different partitions, and are then shuffled together; a frame indexed by ``key`` with
+        known divisions is fitted partition by partition without a shuffle).
     key
         Column naming the meta-analysis each row belongs to (any sortable values).
     yi
@@ -224,8 +225,9 @@ def fit_many(
                 "a Dask DataFrame needs scheduler= (an address or a distributed.Client); for a "
                 "local run pass frame.compute()"
             )
-        data = _select_columns(frame, key, yi, vi, sei)
-        return _run_dask(data, cfg, scheduler, chunk_size, presorted=False)
+        whole = _partitioned_by_key(frame, key)
+        data = _select_columns(frame.reset_index() if whole else frame, key, yi, vi, sei)
+        return _run_dask(data, cfg, scheduler, chunk_size, presorted=False, whole=whole)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"frame must be a pandas or Dask DataFrame, got {type(frame).__name__}")
     data = _select_columns(frame, key, yi, vi, sei)
@@ -386,7 +388,13 @@ def _run_local(data: pd.DataFrame, cfg: _Config, chunk_size: int) -> pd.DataFram
 
 
 def _run_dask(
-    data: Any, cfg: _Config, scheduler: Any, chunk_size: int, *, presorted: bool
+    data: Any,
+    cfg: _Config,
+    scheduler: Any,
+    chunk_size: int,
+    *,
+    presorted: bool,
+    whole: bool = False,
 ) -> pd.DataFrame:
     import dask.dataframe as dd
     from distributed import Client
@@ -397,6 +405,8 @@ def _run_dask(
         nparts = max(1, math.ceil(n_groups / chunk_size))
         ddf = dd.from_pandas(data.set_index(cfg.key), npartitions=nparts, sort=True)
         ddf = ddf.reset_index()
+    elif whole:  # each analysis already in one partition: no shuffle
+        ddf = data
     else:  # a Dask table: bring each analysis's rows into one partition
         nparts = max(1, int(data.npartitions))
         ddf = data.shuffle(on=cfg.key, npartitions=nparts)
@@ -409,6 +419,15 @@ def _run_dask(
     # Dask may store text keys as its own string dtype: give them back as they came
     out[cfg.key] = out[cfg.key].astype(data[cfg.key].dtype)
     return _finish([out], cfg)
+
+
+def _partitioned_by_key(data: Any, key: str) -> bool:
+    """Return whether a Dask table keeps each analysis in one partition.
+
+    So it does when its index is the key and its divisions are known (``set_index(key)``, or
+    ``read_parquet(..., index=key, calculate_divisions=True)`` of a table written sorted by key).
+    """
+    return bool(data.index.name == key and data.known_divisions)
 
 
 def _empty_input(key: str, data: Any) -> pd.DataFrame:
@@ -584,6 +603,7 @@ def _exact(
     tp = _as_prior(cfg.tau_prior, "tau", "tau_prior")
     mp = _as_prior(cfg.mu_prior, "mu", "mu_prior")
     spec = _Spec(tp, mp)
+    _kernels.ensure(G)  # compiled loops for a large chunk (numba, if installed)
     for k, idx in _by_k(starts, kk).items():
         if not bool(spec.moment_exists(0, np.array([k]))[0]):
             for g in idx:

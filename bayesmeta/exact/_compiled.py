@@ -13,8 +13,9 @@ sqrt2pi = math.sqrt(2 * math.pi)
 sqrt1_2 = math.sqrt(0.5)
 _ZFAR = 8.3  # ndtr(8.3) rounds to 1.0 in double precision
 
+
 @jit
-def loglik1(tau2, Y, S2, p0, m0):  # type: ignore[no-untyped-def]
+def loglik1(tau2, Y, S2, p0, m0):
     """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T).
 
     ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
@@ -63,8 +64,8 @@ def loglik1(tau2, Y, S2, p0, m0):  # type: ignore[no-untyped-def]
 
 
 @jit
-def ndtr(a):  # type: ignore[no-untyped-def]
-    """The normal CDF by erf/erfc, as ``scipy.special.ndtr`` (agrees to rounding)."""
+def ndtr(a):
+    """Return the normal CDF by erf/erfc, as ``scipy.special.ndtr`` (agrees to rounding)."""
     x = a * sqrt1_2
     z = abs(x)
     if z < sqrt1_2:
@@ -74,7 +75,7 @@ def ndtr(a):  # type: ignore[no-untyped-def]
 
 
 @jit
-def _eval(W, m, inv_s, wn, x):  # type: ignore[no-untyped-def]
+def _eval(W, m, inv_s, wn, x):
     """CDF, density and its derivative of one mixture at x (as ``_mixtures._mix_eval``).
 
     ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)`` per component. Components more than ``_ZFAR``
@@ -103,7 +104,7 @@ def _eval(W, m, inv_s, wn, x):  # type: ignore[no-untyped-def]
 
 
 @jit
-def mix_quantile(W, m, s, q, zq):  # type: ignore[no-untyped-def]
+def mix_quantile(W, m, s, q, zq):
     R, N = W.shape
     Q = q.shape[1]
     out = np.empty((R, Q))
@@ -161,8 +162,9 @@ def mix_quantile(W, m, s, q, zq):  # type: ignore[no-untyped-def]
             out[r, j] = x
     return out
 
+
 @jit
-def mix_mode(W, m, s, x0):  # type: ignore[no-untyped-def]
+def mix_mode(W, m, s, x0):
     R, N = W.shape
     out = np.empty(R)
     for r in range(R):

@@ -37,7 +37,7 @@ def _setting() -> str:
 
 
 def loaded() -> Any:
-    """The compiled kernels if they are loaded (or ``BAYESMETA_NUMBA=1`` asks for them), else None."""
+    """Return the compiled kernels if loaded (or ``BAYESMETA_NUMBA=1`` asks), else None."""
     k = _STATE["kernels"]
     if k is not None:
         return None if _setting() in ("0", "off", "false", "no") else k
@@ -47,7 +47,7 @@ def loaded() -> Any:
 
 
 def ensure(n_analyses: int | None = None) -> Any:
-    """Load the kernels (``n_analyses``: only if at least ``AUTO_MIN_ANALYSES``); or None.
+    """Load and return the kernels (``n_analyses``: only if >= ``AUTO_MIN_ANALYSES``), or None.
 
     None when ``BAYESMETA_NUMBA=0``, numba is not installed, or the batch is too small.
     """

@@ -59,7 +59,7 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     kern = _kernels.loaded()
     if kern is not None:  # the compiled twin: the same iteration per entry
         c = np.ascontiguousarray
-        return kern.mix_quantile(c(W), c(m), c(s), c(q), c(special.ndtri(q)))  # type: ignore[no-any-return]
+        return kern.mix_quantile(c(W), c(m), c(s), c(q), c(special.ndtri(q)))
     R = W.shape[0]
     live = W > 0
     big = np.where(live, m + 40 * s, -np.inf).max(1)
@@ -127,7 +127,7 @@ def _mix_mode(W: FloatArray, m: FloatArray, s: FloatArray, x0: FloatArray) -> Fl
     kern = _kernels.loaded()
     if kern is not None:  # the compiled twin: the same iteration per row
         c = np.ascontiguousarray
-        return kern.mix_mode(c(W), c(m), c(s), c(x0, dtype=np.float64))  # type: ignore[no-any-return]
+        return kern.mix_mode(c(W), c(m), c(s), c(x0, dtype=np.float64))
     R = W.shape[0]
     scale = np.sqrt((W * s * s).sum(1))
     scale = np.where(np.isfinite(scale), scale, s.min(1))
