@@ -104,38 +104,26 @@ def _eval(W, m, inv_s, wn, x):
 
 
 @jit
-def mix_quantile(W, m, s, q, zq):
+def mix_quantile(W, m, s, q, x0, scale):
+    """``_mixtures._mix_quantile`` from the starts ``x0`` (R, Q) and scales (R,) it computes."""
     R, N = W.shape
     Q = q.shape[1]
     out = np.empty((R, Q))
     for r in range(R):
         big = -np.inf
         small = np.inf
-        mean = 0.0
         for c in range(N):
-            mean += W[r, c] * m[r, c]
             if W[r, c] > 0:
                 big = max(big, m[r, c] + 40 * s[r, c])
                 small = min(small, m[r, c] - 40 * s[r, c])
-        order = np.argsort(s[r])
-        cw = 0.0
-        s_med = s[r, order[0]]
-        for c in range(N):
-            cw += W[r, order[c]]
-            if cw >= 0.5:
-                s_med = s[r, order[c]]
-                break
-        spread = 0.0
-        for c in range(N):
-            spread += W[r, c] * (m[r, c] - mean) ** 2
-        sc = math.sqrt(s_med * s_med + spread)
+        sc = scale[r]
         inv_s = 1.0 / s[r]
         wn = W[r] * inv_s / sqrt2pi
         for j in range(Q):
             qq = q[r, j]
             lo = small
             hi = big
-            x = mean + sc * zq[r, j]
+            x = x0[r, j]
             x = min(max(x, lo), hi)
             for _ in range(100):
                 F, f, dd = _eval(W[r], m[r], inv_s, wn, x)
