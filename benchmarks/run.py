@@ -176,7 +176,7 @@ def render(
         f"process) {worst_np:.2f} ms (worst k, min of {s20[0]['repeats']}) | compiled "
         f"{verdict(worst_c, 1)}; numpy {verdict(worst_np, 1)} |"
     )
-    a(f"| exact, one analysis: >= 1000x R bayesmeta 3.4, same run | {_r_ratio(exact)} |")
+    a(f"| exact, one analysis: >= 1000x R bayesmeta 3.4, same run | {_r_ratio(exact)}")
     a(
         f"| exact meta-regression `summary()`, 1 moderator, k <= 20: <= 2 ms | compiled "
         f"{worst_reg_c:.2f} ms; numpy {worst_reg_np:.2f} ms (worst k) | compiled "

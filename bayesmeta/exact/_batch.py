@@ -49,6 +49,9 @@ def exact_posterior_batch(
         Analyses processed together (memory ~ block * k * nodes * 8 bytes per temporary).
         Analyses of equal ``k`` are processed together, their studies packed (no padding), so
         each row has the numbers of a lone :func:`exact_posterior` fit of that analysis.
+        From ``AUTO_MIN_ANALYSES`` (2,000) analyses on, the hottest loops run compiled (numba,
+        if installed; ``BAYESMETA_NUMBA=0`` keeps numpy, ``=1`` compiles always); the numbers
+        agree with numpy's to 1e-12.
 
     Returns
     -------
