@@ -14,14 +14,16 @@ Cores, all plain numpy:
 - The iterative estimators (``"REML"``, ``"ML"``, ``"PM"``, ``"HE"``, ``"SJ"``) call
   :func:`~bayesmeta.rma` once per analysis, so they give exactly its numbers, at about 1-7 ms
   per analysis: for hundreds of thousands of analyses prefer ``"DL"`` and/or ``"exact"``.
-- ``"exact"`` runs the vectorised quadrature engine, one call per distinct ``k``.
+- ``"exact"`` runs the vectorised quadrature engine, one call per distinct ``k``; for a chunk of
+  2,000 analyses or more its hottest loops run compiled (numba, if installed; same numbers).
 
 Where it runs: in this process by default (no Dask needed), or on a Dask cluster when
 ``scheduler`` is given (an address such as ``"tcp://10.0.0.5:8786"`` or a
 ``distributed.Client``). Then the table becomes a Dask DataFrame partitioned by the key
 (``dask.dataframe.from_pandas`` on the sorted key, or ``shuffle(on=key)`` for a Dask DataFrame
 input), each partition is fitted by ``map_partitions`` on the workers, and Dask collects the
-result rows. Local and distributed runs give identical numbers.
+result rows. Local and distributed runs give the same numbers (to 1e-12: the compiled kernels,
+where a chunk loads them, differ from numpy only in rounding).
 
 Running 1,000,000 meta-analyses on a cluster
 ---------------------------------------------
@@ -39,8 +41,11 @@ then hand a Dask DataFrame to :func:`fit_many`; the rows never pass through the 
     out.to_parquet("results.parquet")
 
 With ``chunk_size`` analyses per partition (default 20,000), 1,000,000 analyses make 50 tasks.
-On this 2-core machine 100,000 analyses take about a minute (``docs/benchmarks.md``); the work
-is embarrassingly parallel, so wall time falls roughly with the number of worker cores.
+A Dask DataFrame indexed by the key with known divisions (as above with
+``dd.read_parquet(..., index="meta_analysis", calculate_divisions=True)`` of a table written
+sorted by the key) is fitted partition by partition without a shuffle. Timings on a 2-core
+machine are in ``docs/benchmarks.md``; the work is embarrassingly parallel, so wall time falls
+roughly with the number of worker cores.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ from bayesmeta._stats import (
     pool_intercept,
 )
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
-from bayesmeta.exact import _as_prior, _Spec, exact_posterior_batch
+from bayesmeta.exact import _as_prior, _kernels, _Spec, exact_posterior_batch
 from bayesmeta.frequentist import METHODS, TESTS, rma
 from bayesmeta.priors import Flat
 
@@ -83,20 +88,14 @@ FREQUENTIST_COLUMNS: tuple[str, ...] = (
     "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub",
     "tau2", "se_tau2", "I2", "H2", "QE", "QEp",
 )  # fmt: skip
-#: Columns of the exact Bayesian summary (:func:`~bayesmeta.exact.exact_posterior_batch`'s, with
-#: the credible interval named ``ci_lb``/``ci_ub`` like every other interval).
+#: Columns of the exact Bayesian summary (:func:`~bayesmeta.exact.exact_posterior_batch`'s; the
+#: credible interval named ``ci_lb``/``ci_ub`` like every other interval).
 EXACT_COLUMNS: tuple[str, ...] = (
     "log_marginal_likelihood", "prob_mu_gt_0",
     *(f"{p}_{s}" for p in ("mu", "tau", "tau2", "theta_new")
       for s in ("mean", "sd", "median", "ci_lb", "ci_ub")),
     "n_nodes",
 )  # fmt: skip
-#: exact_posterior_batch's interval names -> ours (a no-op once it uses ci_lb/ci_ub itself).
-_EXACT_RENAME = {
-    f"{p}_{old}": f"{p}_{new}"
-    for p in ("mu", "tau", "tau2", "theta_new")
-    for old, new in (("lower", "ci_lb"), ("upper", "ci_ub"))
-}
 
 _VECTORISED = ("EE", "DL")
 _VI_RATIO_WARN = 1e7  # as frequentist.rma
@@ -152,7 +151,8 @@ def fit_many(
     frame
         Long table, one row per estimate: a :class:`pandas.DataFrame`, or a
         ``dask.dataframe.DataFrame`` (needs ``scheduler``; rows of one analysis may sit in
-        different partitions).
+        different partitions, and are then shuffled together; a frame indexed by ``key`` with
+        known divisions is fitted partition by partition without a shuffle).
     key
         Column naming the meta-analysis each row belongs to (any sortable values).
     yi
@@ -230,8 +230,9 @@ def fit_many(
                 "a Dask DataFrame needs scheduler= (an address or a distributed.Client); for a "
                 "local run pass frame.compute()"
             )
-        data = _select_columns(frame, key, yi, vi, sei)
-        return _run_dask(data, cfg, scheduler, chunk_size, presorted=False)
+        whole = _partitioned_by_key(frame, key)
+        data = _select_columns(frame.reset_index() if whole else frame, key, yi, vi, sei)
+        return _run_dask(data, cfg, scheduler, chunk_size, presorted=False, whole=whole)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"frame must be a pandas or Dask DataFrame, got {type(frame).__name__}")
     data = _select_columns(frame, key, yi, vi, sei)
@@ -392,7 +393,13 @@ def _run_local(data: pd.DataFrame, cfg: _Config, chunk_size: int) -> pd.DataFram
 
 
 def _run_dask(
-    data: Any, cfg: _Config, scheduler: Any, chunk_size: int, *, presorted: bool
+    data: Any,
+    cfg: _Config,
+    scheduler: Any,
+    chunk_size: int,
+    *,
+    presorted: bool,
+    whole: bool = False,
 ) -> pd.DataFrame:
     import dask.dataframe as dd
     from distributed import Client
@@ -403,6 +410,8 @@ def _run_dask(
         nparts = max(1, math.ceil(n_groups / chunk_size))
         ddf = dd.from_pandas(data.set_index(cfg.key), npartitions=nparts, sort=True)
         ddf = ddf.reset_index()
+    elif whole:  # each analysis already in one partition: no shuffle
+        ddf = data
     else:  # a Dask table: bring each analysis's rows into one partition
         nparts = max(1, int(data.npartitions))
         ddf = data.shuffle(on=cfg.key, npartitions=nparts)
@@ -415,6 +424,15 @@ def _run_dask(
     # Dask may store text keys as its own string dtype: give them back as they came
     out[cfg.key] = out[cfg.key].astype(data[cfg.key].dtype)
     return _finish([out], cfg)
+
+
+def _partitioned_by_key(data: Any, key: str) -> bool:
+    """Return whether a Dask table keeps each analysis in one partition.
+
+    So it does when its index is the key and its divisions are known (``set_index(key)``, or
+    ``read_parquet(..., index=key, calculate_divisions=True)`` of a table written sorted by key).
+    """
+    return bool(data.index.name == key and data.known_divisions)
 
 
 def _empty_input(key: str, data: Any) -> pd.DataFrame:
@@ -590,6 +608,7 @@ def _exact(
     tp = _as_prior(cfg.tau_prior, "tau", "tau_prior")
     mp = _as_prior(cfg.mu_prior, "mu", "mu_prior")
     spec = _Spec(tp, mp)
+    _kernels.ensure(G)  # compiled loops for a large chunk (numba, if installed)
     for k, idx in _by_k(starts, kk).items():
         if not bool(spec.moment_exists(0, np.array([k]))[0]):
             for g in idx:
@@ -605,7 +624,6 @@ def _exact(
                 Y, S, tau_prior=tp, mu_prior=mp, ci_prob=cfg.ci_prob, ci_kind=cfg.ci_kind,
                 rtol=cfg.rtol,
             )  # fmt: skip
-        res = res.rename(columns=_EXACT_RENAME)
         for c in EXACT_COLUMNS:
             out[c][idx] = res[c].to_numpy(dtype=float)
         if caught:  # quadrature did not reach rtol for some: name it on those with most nodes

@@ -456,8 +456,8 @@ def bayesian_leave1out(
         "mean": "mu_mean",
         "sd": "mu_sd",
         "median": "mu_median",
-        "lower": "mu_lower",
-        "upper": "mu_upper",
+        "lower": "mu_ci_lb",
+        "upper": "mu_ci_ub",
         "prob_gt_0": "prob_mu_gt_0",
         "tau_median": "tau_median",
     }

@@ -73,7 +73,7 @@ def run_cell(args: tuple[int, float, int, int]) -> dict[str, Any]:
                 fit = rma(Y[r], S[r] ** 2, method=method, test=test)
                 lo[name][r], hi[name][r] = float(fit.ci_lb[0]), float(fit.ci_ub[0])
         post = exact_posterior_batch(Y, S, tau_prior=TAU_PRIOR, mu_prior=MU_PRIOR, ci_prob=0.95)
-    lo["Bayes"], hi["Bayes"] = post["mu_lower"].to_numpy(), post["mu_upper"].to_numpy()
+    lo["Bayes"], hi["Bayes"] = post["mu_ci_lb"].to_numpy(), post["mu_ci_ub"].to_numpy()
     out: dict[str, Any] = {"k": k, "tau": tau, "reps": reps}
     for m in METHODS:
         covered = (lo[m] <= MU) & (MU <= hi[m])

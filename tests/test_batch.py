@@ -203,3 +203,15 @@ def test_dask_dataframe_input_and_address(table: pd.DataFrame, client: Client) -
     pd.testing.assert_frame_equal(dist, local, check_exact=False, rtol=1e-12, atol=1e-14)
     with pytest.raises(ModelSpecError, match="scheduler"):
         fit_many(ddf, **kw)
+
+
+def test_dask_frame_indexed_by_key_is_fitted_without_a_shuffle(
+    table: pd.DataFrame, client: Client
+) -> None:
+    kw = {"method": ["DL", "exact"], "tau_prior": TAU, "mu_prior": MU}
+    local = fit_many(table, **kw)
+    ddf = dd.from_pandas(table.set_index("meta_analysis"), npartitions=3, sort=True)
+    assert ddf.known_divisions
+    dist = fit_many(ddf, scheduler=client, **kw)
+    dist["meta_analysis"] = dist["meta_analysis"].astype(local["meta_analysis"].dtype)
+    pd.testing.assert_frame_equal(dist, local, check_exact=False, rtol=1e-12, atol=1e-14)

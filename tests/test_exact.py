@@ -588,7 +588,7 @@ def test_batch_equals_single_fits():
             assert row["k"] == k
             assert row["n_nodes"] == post.n_nodes
             for p in ("mu", "tau", "tau2", "theta_new"):
-                for stat in ("mean", "sd", "median", "lower", "upper"):
+                for stat in ("mean", "sd", "median", "ci_lb", "ci_ub"):
                     assert row[f"{p}_{stat}"] == pytest.approx(
                         summ.loc[p, SUMMARY_COL.get(stat, stat)], rel=1e-10, abs=1e-10
                     ), (i, p, stat)

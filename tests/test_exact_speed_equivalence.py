@@ -29,7 +29,7 @@ from bayesmeta.priors import (
     Uniform,
 )
 
-STATS = {"mean": "mean", "sd": "sd", "median": "median", "lower": "ci_lb", "upper": "ci_ub"}
+STATS = {"mean": "mean", "sd": "sd", "median": "median", "ci_lb": "ci_lb", "ci_ub": "ci_ub"}
 
 
 def _ragged(seed: int, m: int, k_max: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

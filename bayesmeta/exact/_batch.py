@@ -9,6 +9,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from bayesmeta.errors import DataError
+from bayesmeta.exact import _kernels
 from bayesmeta.exact._mixtures import _mix_cdf, _mix_hdi, _mix_quantile
 from bayesmeta.exact._posterior import (
     _as_prior,
@@ -48,13 +49,17 @@ def exact_posterior_batch(
         Analyses processed together (memory ~ block * k * nodes * 8 bytes per temporary).
         Analyses of equal ``k`` are processed together, their studies packed (no padding), so
         each row has the numbers of a lone :func:`exact_posterior` fit of that analysis.
+        From ``AUTO_MIN_ANALYSES`` (2,000) analyses on, the hottest loops run compiled (numba,
+        if installed; ``BAYESMETA_NUMBA=0`` keeps numpy, ``=1`` compiles always); the numbers
+        agree with numpy's to 1e-12.
 
     Returns
     -------
     pandas.DataFrame
         One row per analysis: ``k``, ``log_marginal_likelihood`` (NaN for improper priors),
         ``prob_mu_gt_0``, and for ``mu``, ``tau``, ``tau2``, ``theta_new`` the columns
-        ``<param>_mean``, ``_sd``, ``_median``, ``_lower``, ``_upper``; ``n_nodes``.
+        ``<param>_mean``, ``_sd``, ``_median``, ``_ci_lb``, ``_ci_ub`` (the credible
+        interval, named like every interval of the package); ``n_nodes``.
         Each row equals :func:`exact_posterior` on that analysis (same rule, same numbers).
 
     Examples
@@ -101,9 +106,10 @@ def exact_posterior_batch(
     spec = _Spec(tp, mp)
     _check_proper(spec, kk, " for some analyses")
     Mtot = Ya.shape[0]
+    _kernels.ensure(Mtot)  # compiled loops for a large batch (numba, if installed)
     cols = ["k", "log_marginal_likelihood", "prob_mu_gt_0"]
     for p in ("mu", "tau", "tau2", "theta_new"):
-        cols += [f"{p}_{c}" for c in ("mean", "sd", "median", "lower", "upper")]
+        cols += [f"{p}_{c}" for c in ("mean", "sd", "median", "ci_lb", "ci_ub")]
     cols.append("n_nodes")
     out = np.full((Mtot, len(cols)), np.nan)
     ci = {c: i for i, c in enumerate(cols)}
@@ -172,12 +178,14 @@ def _batch_summaries(
         out[rows, ci[f"{p}_mean"]] = mean[r]
         out[rows, ci[f"{p}_sd"]] = sd[r]
         out[rows, ci[f"{p}_median"]] = qs[r, 0]
-        out[rows, ci[f"{p}_lower"]] = iv[r, 0]
-        out[rows, ci[f"{p}_upper"]] = iv[r, 1]
+        out[rows, ci[f"{p}_ci_lb"]] = iv[r, 0]
+        out[rows, ci[f"{p}_ci_ub"]] = iv[r, 1]
     F0 = _mix_cdf(g.W, g.muhat, np.sqrt(g.V), np.zeros((M, 1)))[:, 0]
     out[rows, ci["prob_mu_gt_0"]] = 1 - F0
     # tau and tau2
     ts = _tau_summary(g, ci_prob, ci_kind, modes=False)
     for p in ("tau", "tau2"):
-        for c in ("mean", "sd", "median", "lower", "upper"):
+        for c in ("mean", "sd", "median"):
             out[rows, ci[f"{p}_{c}"]] = ts[f"{p}_{c}"]
+        out[rows, ci[f"{p}_ci_lb"]] = ts[f"{p}_lower"]
+        out[rows, ci[f"{p}_ci_ub"]] = ts[f"{p}_upper"]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
+from bayesmeta.exact import _kernels
 from bayesmeta.exact._rule import FloatArray, _clip
 
 _SQRT2PI = math.sqrt(2 * math.pi)
@@ -47,6 +48,40 @@ def _mix_pdf(
     return f, (d if deriv else np.zeros_like(f))
 
 
+def _mix_start(
+    W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    r"""Return starting points (R, Q) for the quantile solver and each row's length scale (R,).
+
+    The scale is :math:`\sqrt{s_{med}^2 + \sum_j W_j (m_j - \bar m)^2}` with :math:`s_{med}`
+    the weighted median of the component sds (finite for heavy-tailed mixtures too). The start
+    is the Cornish-Fisher expansion with the mixture's skewness :math:`\gamma_1` and excess
+    kurtosis :math:`\gamma_2` where these are moderate (:math:`|\gamma_1| < 1`,
+    :math:`|\gamma_2| < 3`: then it is within a few hundredths of an sd of the root), else
+    the normal approximation with that scale.
+    """
+    R = W.shape[0]
+    mean = (W * m).sum(1)
+    order = np.argsort(s, axis=1)
+    cw = np.cumsum(np.take_along_axis(W, order, 1), 1)
+    s_med = np.take_along_axis(s, order, 1)[np.arange(R), np.argmax(cw >= 0.5, 1)]
+    d = m - mean[:, None]
+    d2, s2 = d * d, s * s
+    scale = np.sqrt(s_med**2 + (W * d2).sum(1))
+    var = (W * (s2 + d2)).sum(1)
+    with np.errstate(all="ignore"):
+        g1 = (W * d * (d2 + 3 * s2)).sum(1) / var**1.5
+        g2 = (W * (d2 * d2 + 6 * d2 * s2 + 3 * s2 * s2)).sum(1) / (var * var) - 3
+    z = special.ndtri(q)
+    ok = (np.abs(g1) < 1) & (np.abs(g2) < 3)
+    g1c, g2c = np.where(ok, g1, 0.0)[:, None], np.where(ok, g2, 0.0)[:, None]
+    z2 = z * z
+    cf = z + (z2 - 1) * g1c / 6 + (z2 - 3) * z * g2c / 24 - (2 * z2 - 5) * z * g1c**2 / 36
+    x = np.where(ok[:, None], mean[:, None] + np.sqrt(var)[:, None] * cf,
+                 mean[:, None] + scale[:, None] * z)  # fmt: skip
+    return x, scale
+
+
 def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) -> FloatArray:
     """Quantiles (R, Q) by Halley steps safeguarded by bisection on a bracket.
 
@@ -55,19 +90,17 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     after a Halley step is of the order of that step cubed over the length squared). Rows whose
     entries have all converged drop out of the evaluations.
     """
+    x, scale = _mix_start(W, m, s, q)
+    kern = _kernels.loaded()
+    if kern is not None:  # the compiled twin: the same iteration per entry
+        c = np.ascontiguousarray
+        return kern.mix_quantile(c(W), c(m), c(s), c(q), c(x), c(scale))
     R = W.shape[0]
     live = W > 0
     big = np.where(live, m + 40 * s, -np.inf).max(1)
     small = np.where(live, m - 40 * s, np.inf).min(1)
     lo = np.broadcast_to(small[:, None], q.shape).copy()
     hi = np.broadcast_to(big[:, None], q.shape).copy()
-    # start: normal approximation using the weighted median of component sds
-    mean = (W * m).sum(1)
-    order = np.argsort(s, axis=1)
-    cw = np.cumsum(np.take_along_axis(W, order, 1), 1)
-    s_med = np.take_along_axis(s, order, 1)[np.arange(R), np.argmax(cw >= 0.5, 1)]
-    scale = np.sqrt(s_med**2 + (W * (m - mean[:, None]) ** 2).sum(1))
-    x = mean[:, None] + scale[:, None] * special.ndtri(q)
     x = _clip(x, lo, hi)
     sc = scale[:, None]
     done = np.zeros(q.shape, dtype=bool)
@@ -119,6 +152,10 @@ def _mix_mode(W: FloatArray, m: FloatArray, s: FloatArray, x0: FloatArray) -> Fl
     step below ``1e-7`` of the local width of the peak, ``(-(log f)'')**-1/2`` (the error after
     it is of the order of that step squared over the width).
     """
+    kern = _kernels.loaded()
+    if kern is not None:  # the compiled twin: the same iteration per row
+        c = np.ascontiguousarray
+        return kern.mix_mode(c(W), c(m), c(s), c(x0, dtype=np.float64))
     R = W.shape[0]
     scale = np.sqrt((W * s * s).sum(1))
     scale = np.where(np.isfinite(scale), scale, s.min(1))

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from bayesmeta.errors import ConvergenceWarning
+from bayesmeta.exact import _kernels
 from bayesmeta.priors import Exponential, HalfCauchy, HalfNormal, Normal, Prior
 
 FloatArray = NDArray[np.float64]
@@ -25,6 +26,11 @@ _XMIN, _XMAX = -700.0, 300.0  # log(tau) limits: tau**4 stays finite, tau**2 may
 _DROP = 50.0  # truncate where the integrand is below exp(-_DROP) of its maximum
 _P0, _PMAX = 8, 512  # panels at the first and the last refinement level
 _FD = 1e-4  # finite-difference step in log(tau) for the log-density derivatives
+# Newton steps on the mode of tau stop below this (in log tau): the finite-difference derivatives
+# carry the log density's rounding (~1e-14, more with a design matrix) divided by _FD**2 into the
+# curvature, so steps of ~1e-10 are noise and the iteration would otherwise wander there until its
+# cap; the error left is of that noise's order.
+_MODE_XTOL = 1e-9
 
 
 def _clip(a: Any, lo: Any, hi: Any) -> Any:
@@ -179,8 +185,15 @@ def _loglik1(
     ``tau2`` has shape (M, ...); ``Y``, ``S2``, ``mask`` (M, K) with padding masked out
     (``mask=None``: no padding).
     """
-    extra = tau2.ndim - 1
     M, K = Y.shape
+    kern = _kernels.loaded() if mask is None else None
+    if kern is not None:  # the compiled twin (same arithmetic, one fused loop)
+        f64 = np.float64
+        t2 = np.ascontiguousarray(tau2.reshape(M, -1), dtype=f64)
+        Yc, S2c = np.ascontiguousarray(Y, dtype=f64), np.ascontiguousarray(S2, dtype=f64)
+        out = kern.loglik1(t2, Yc, S2c, float(spec.p0), float(spec.m0))
+        return out[0].reshape(tau2.shape), out[1].reshape(tau2.shape), out[2].reshape(tau2.shape)
+    extra = tau2.ndim - 1
     shp = (M,) + (1,) * extra + (K,)
     Yb, S2b = Y.reshape(shp), S2.reshape(shp)
     v = S2b + tau2[..., None]
@@ -731,7 +744,7 @@ def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _S
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
         step = np.where(np.isfinite(step), _clip(step, -1.0, 1.0), 0.0)
         xn = _clip(x[:, 0] + step, spec.xlo, spec.xhi)
-        conv = settled | (np.abs(xn - x[:, 0]) < 1e-11)
+        conv = settled | (np.abs(xn - x[:, 0]) < _MODE_XTOL)
         x = xn[:, None]
         if conv.all():
             break

@@ -1,0 +1,152 @@
+"""The compiled (numba) kernels of the exact engine give the numpy reference's numbers.
+
+numpy defines every number; ``bayesmeta.exact._compiled`` repeats the hottest loops (the
+intercept-only likelihood, the mixture quantile and mode solvers) in numba. ``BAYESMETA_NUMBA``
+switches between them (``0``: numpy only, ``1``: compiled), so each comparison runs the same
+public call both ways.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from bayesmeta.exact import _kernels, exact_posterior, exact_posterior_batch
+from bayesmeta.exact._mixtures import _mix_mode, _mix_quantile
+from bayesmeta.exact._rule import _loglik1, _Spec
+from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal, Uniform
+
+numba = pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
+
+#: numpy and numba differ only in the order of additions (and the likelihood's sum of logs
+#: taken as the log of a product): a few units in the 15th digit, far inside this.
+AGREE = 1e-12
+#: The posterior mode of tau uses Newton steps with finite-difference derivatives (step 1e-4 in
+#: log tau), which scale the log density's rounding (~1e-14) by 1/step**2 = 1e8 in the
+#: curvature: the two paths settle within this of each other, as two runs of either would
+#: with inputs differing in the last digit.
+TAU_MODE_AGREE = 1e-9
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, setting: str, fn):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("BAYESMETA_NUMBA", setting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float) -> None:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert np.array_equal(np.isinf(a), np.isinf(b)) and np.array_equal(np.isnan(a), np.isnan(b))
+    fin = np.isfinite(a)
+    err = np.abs(a[fin] - b[fin]) / np.maximum(1.0, np.abs(a[fin]))
+    assert err.max(initial=0.0) <= tol, err.max()
+
+
+@pytest.mark.parametrize(
+    ("tau_prior", "mu_prior", "kind"),
+    [
+        (HalfNormal(0.5), Normal(0, 1), "eti"),
+        (HalfCauchy(0.5), Flat(), "hdi"),
+        (Uniform(0.0, 2.0), Normal(0.3, 2), "hdi"),
+    ],
+)
+def test_summary_is_the_same_compiled_or_not(monkeypatch, tau_prior, mu_prior, kind):
+    rng = np.random.default_rng(5)
+    for k in (2, 3, 7, 20):
+        s = rng.uniform(0.05, 0.6, k)
+        y = rng.normal(0.2, np.sqrt(s**2 + 0.05))
+        if k == 2 and isinstance(mu_prior, Flat):
+            continue  # improper with a half-Cauchy tau prior
+
+        def fit(y=y, s=s):  # type: ignore[no-untyped-def]
+            post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior)
+            return post.summary(ci_kind=kind)
+
+        ref = _run(monkeypatch, "0", fit)
+        got = _run(monkeypatch, "1", fit)
+        assert list(ref.index) == list(got.index)
+        modes = ref.index.isin(["tau", "tau2"])
+        _close(ref.loc[~modes].to_numpy(), got.loc[~modes].to_numpy(), AGREE)
+        _close(ref.loc[modes].drop(columns="mode").to_numpy(),
+               got.loc[modes].drop(columns="mode").to_numpy(), AGREE)  # fmt: skip
+        _close(ref.loc[modes, "mode"].to_numpy(), got.loc[modes, "mode"].to_numpy(),
+               TAU_MODE_AGREE)  # fmt: skip
+
+
+def test_batch_is_the_same_compiled_or_not(monkeypatch):
+    rng = np.random.default_rng(9)
+    M, K = 300, 20
+    ks = rng.integers(2, K + 1, size=M)
+    S = rng.uniform(0.05, 0.6, size=(M, K))
+    Y = rng.normal(0.2, np.sqrt(S**2 + 0.04))
+    cut = np.arange(K)[None, :] >= ks[:, None]
+    Y[cut], S[cut] = np.nan, np.nan
+    for kind in ("eti", "hdi"):
+
+        def fit(kind=kind):  # type: ignore[no-untyped-def]
+            return exact_posterior_batch(
+                Y, S, tau_prior=HalfNormal(0.5), mu_prior=Normal(0, 1), ci_kind=kind
+            )
+
+        ref = _run(monkeypatch, "0", fit)
+        got = _run(monkeypatch, "1", fit)
+        assert list(ref.columns) == list(got.columns)
+        assert (ref["n_nodes"] == got["n_nodes"]).all()
+        _close(ref.to_numpy(float), got.to_numpy(float), AGREE)
+
+
+def test_kernels_match_their_numpy_functions(monkeypatch):
+    kern = _run(monkeypatch, "1", _kernels.loaded)
+    assert kern is not None
+    rng = np.random.default_rng(3)
+    M, K, T = 6, 9, 40
+    Y = rng.normal(size=(M, K))
+    S2 = rng.uniform(0.01, 0.5, size=(M, K))
+    tau2 = np.exp(rng.uniform(-30, 30, size=(M, T)))  # tiny to huge heterogeneity
+    for spec in (_Spec(HalfNormal(0.5), Flat()), _Spec(HalfNormal(0.5), Normal(0.2, 0.7))):
+        ref = _run(monkeypatch, "0", lambda spec=spec: _loglik1(tau2, Y, S2, None, spec))
+        got = kern.loglik1(tau2, Y, S2, float(spec.p0), float(spec.m0))
+        for a, b in zip(ref, got, strict=True):
+            _close(a, b, AGREE)
+    R, N = 25, 60
+    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
+    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
+    s = rng.uniform(0.02, 1.5, size=(R, N))
+    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    with np.errstate(all="ignore"):
+        ref_q = _run(monkeypatch, "0", lambda: _mix_quantile(W, m, s, q))
+        got_q = _run(monkeypatch, "1", lambda: _mix_quantile(W, m, s, q))
+        _close(ref_q, got_q, AGREE)
+        ref_m = _run(monkeypatch, "0", lambda: _mix_mode(W, m, s, ref_q[:, 0]))
+        got_m = _run(monkeypatch, "1", lambda: _mix_mode(W, m, s, ref_q[:, 0]))
+    _close(ref_m, got_m, AGREE)
+
+
+def test_importing_the_exact_engine_does_not_import_numba():
+    code = (
+        "import sys, bayesmeta.exact, bayesmeta.batch; "
+        "from bayesmeta.exact import exact_posterior; "
+        "exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior='half_normal(0.5)')"
+        ".summary(); print('numba' in sys.modules)"
+    )
+    env = {**os.environ, "BAYESMETA_NUMBA": "auto"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_small_batches_stay_in_numpy_and_zero_switches_the_kernels_off(monkeypatch):
+    monkeypatch.setenv("BAYESMETA_NUMBA", "auto")
+    small = _kernels.AUTO_MIN_ANALYSES - 1
+    if "numba" not in sys.modules:
+        assert _kernels.ensure(small) is None
+    monkeypatch.setenv("BAYESMETA_NUMBA", "0")
+    assert _kernels.ensure(10**6) is None
+    assert _kernels.loaded() is None
