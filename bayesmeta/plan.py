@@ -151,7 +151,7 @@ class Subgroup:
     moderator: str | None = None
 
     def label(self, level: str) -> str:
-        """Display name of ``level``."""
+        """Return the display name of ``level``."""
         return dict(zip(self.levels, self.labels, strict=True)).get(level, level)
 
 
@@ -227,23 +227,23 @@ class ReviewPlan:
     source: str = "<plan>"
 
     def outcome(self, name: str) -> Outcome | None:
-        """The declared outcome ``name``, or None."""
+        """Return the declared outcome ``name``, or None."""
         return next((o for o in self.outcomes if o.name == name), None)
 
     def label(self, outcome: str) -> str:
-        """Display label of ``outcome`` (its key when undeclared)."""
+        """Return the display label of ``outcome`` (its key when undeclared)."""
         o = self.outcome(outcome)
         return o.label if o is not None else outcome
 
     def moderator(self, name: str) -> Moderator:
-        """The declared moderator ``name`` (KeyError when undeclared)."""
+        """Return the declared moderator ``name`` (KeyError when undeclared)."""
         for m in self.moderators:
             if m.name == name:
                 return m
         raise KeyError(name)
 
     def sheet_columns(self) -> list[str]:
-        """Sheet columns the plan reads beyond the standard ones, in template order.
+        """Return the sheet columns the plan reads beyond the standard ones, in template order.
 
         The 0/1 and numeric moderator columns, the subgroup column, then the category
         columns of ``level`` moderators.
@@ -259,7 +259,7 @@ class ReviewPlan:
 
 
 def bundled_plans() -> list[str]:
-    """Names of the plans shipped with the package.
+    """Return the names of the plans shipped with the package.
 
     Examples
     --------
@@ -377,9 +377,18 @@ subgroup, moderators, regressions
 
 
 _TOP = (
-    "title", "intervention", "comparator", "intervention_short", "convention", "data",
-    "published", "outcomes", "subgroup", "moderators", "regressions",
-)  # fmt: skip
+    "title",
+    "intervention",
+    "comparator",
+    "intervention_short",
+    "convention",
+    "data",
+    "published",
+    "outcomes",
+    "subgroup",
+    "moderators",
+    "regressions",
+)
 _OUTCOME = ("label", "measure", "direction", "outcome_type")
 _SUBGROUP = ("column", "name", "levels", "labels", "moderator")
 _MODERATOR = ("type", "label", "values", "at_least", "of", "column", "levels", "equals")
@@ -429,8 +438,9 @@ class _Reader:
 
     def texts(self, value: Any, key: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value:
-            self.fail(key, f"must be a non-empty list of strings, got {value!r}",
-                      'write e.g. ["a", "b"]')  # fmt: skip
+            self.fail(
+                key, f"must be a non-empty list of strings, got {value!r}", 'write e.g. ["a", "b"]'
+            )
         out = tuple(self.text(v, key) for v in value)
         if len(set(out)) < len(out):
             self.fail(key, f"repeats a name in {list(out)}", "list each name once")
@@ -444,14 +454,18 @@ class _Reader:
     def outcome(self, name: str, spec: Any) -> Outcome:
         key = f"outcomes.{name}"
         d = self.table(spec, key, _OUTCOME, required=("measure", "direction"))
-        measure = self.choice(str(d["measure"]).upper(), f"{key}.measure",
-                              MEASURES_BY_TYPE["generic"])  # fmt: skip
+        measure = self.choice(
+            str(d["measure"]).upper(), f"{key}.measure", MEASURES_BY_TYPE["generic"]
+        )
         otype = d.get("outcome_type")
         if otype is not None:
             otype = self.choice(otype, f"{key}.outcome_type", OUTCOME_TYPES)
             if measure not in MEASURES_BY_TYPE[otype]:
-                self.fail(f"{key}.measure", f"{measure!r} does not fit outcome_type {otype!r}",
-                          f"a {otype} outcome takes {', '.join(MEASURES_BY_TYPE[otype])}")  # fmt: skip
+                self.fail(
+                    f"{key}.measure",
+                    f"{measure!r} does not fit outcome_type {otype!r}",
+                    f"a {otype} outcome takes {', '.join(MEASURES_BY_TYPE[otype])}",
+                )
         return Outcome(
             name=name,
             label=self.text(d.get("label", name), f"{key}.label"),
@@ -469,11 +483,17 @@ class _Reader:
         for m in out:
             for source in m.of:
                 if source not in names:
-                    self.fail(f"moderators.{m.name}.of", f"names {source!r}, not a declared "
-                              "moderator", f"declare [moderators.{source}] (type = \"binary\")")  # fmt: skip
+                    self.fail(
+                        f"moderators.{m.name}.of",
+                        f"names {source!r}, not a declared moderator",
+                        f'declare [moderators.{source}] (type = "binary")',
+                    )
                 if not next(x for x in out if x.name == source).binary:
-                    self.fail(f"moderators.{m.name}.of", f"names {source!r}, a numeric "
-                              "moderator", "count 0/1 moderators only")  # fmt: skip
+                    self.fail(
+                        f"moderators.{m.name}.of",
+                        f"names {source!r}, a numeric moderator",
+                        "count 0/1 moderators only",
+                    )
         return tuple(out)
 
     def moderator(self, name: str, spec: Any) -> Moderator:
@@ -486,28 +506,47 @@ class _Reader:
         derived = [k for k in ("at_least", "of", "column", "levels", "equals") if k in d]
         if "type" in d:
             if derived:
-                self.fail(f"{key}.{derived[0]}", "does not go with type",
-                          "declare a sheet column (type) or a derived moderator, not both")  # fmt: skip
+                self.fail(
+                    f"{key}.{derived[0]}",
+                    "does not go with type",
+                    "declare a sheet column (type) or a derived moderator, not both",
+                )
             kind = self.choice(d["type"], f"{key}.type", MODERATOR_TYPES)
             return Moderator(name, kind, label, (values[0], values[1]))
         if "of" in d or "at_least" in d:
             of = self.texts(d.get("of"), f"{key}.of")
             n = d.get("at_least")
             if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(of):
-                self.fail(f"{key}.at_least", f"must be a whole number from 1 to {len(of)}, got "
-                          f"{n!r}", "say how many of the listed moderators must be 1")  # fmt: skip
-            return Moderator(name, "at_least", label, (values[0], values[1]), of=of, at_least=n)
+                self.fail(
+                    f"{key}.at_least",
+                    f"must be a whole number from 1 to {len(of)}, got {n!r}",
+                    "say how many of the listed moderators must be 1",
+                )
+            count = int(n)  # type: ignore[arg-type]
+            return Moderator(name, "at_least", label, (values[0], values[1]), of=of, at_least=count)
         if "column" in d:
             levels = self.texts(d.get("levels"), f"{key}.levels")
             equals = self.text(d.get("equals"), f"{key}.equals")
             if equals not in levels:
-                self.fail(f"{key}.equals", f"{equals!r} is not one of levels {list(levels)}",
-                          "name the level coded 1")  # fmt: skip
-            return Moderator(name, "level", label, (values[0], values[1]),
-                             column=self.text(d["column"], f"{key}.column"), levels=levels,
-                             equals=equals)  # fmt: skip
-        self.fail(key, "declares neither a type nor a derivation",
-                  'give type = "binary" or "numeric", at_least + of, or column + levels + equals')  # fmt: skip
+                self.fail(
+                    f"{key}.equals",
+                    f"{equals!r} is not one of levels {list(levels)}",
+                    "name the level coded 1",
+                )
+            return Moderator(
+                name,
+                "level",
+                label,
+                (values[0], values[1]),
+                column=self.text(d["column"], f"{key}.column"),
+                levels=levels,
+                equals=equals,
+            )
+        self.fail(
+            key,
+            "declares neither a type nor a derivation",
+            'give type = "binary" or "numeric", at_least + of, or column + levels + equals',
+        )
         raise AssertionError  # pragma: no cover - fail raises
 
     def subgroup(self, spec: Any, moderators: tuple[Moderator, ...]) -> Subgroup:
@@ -520,13 +559,20 @@ class _Reader:
         if mod is not None:
             m = next((x for x in moderators if x.name == mod), None)
             if m is None or not m.binary:
-                self.fail("subgroup.moderator", f"names {mod!r}, not a declared 0/1 moderator",
-                          "declare it under [moderators] or remove the key")  # fmt: skip
+                self.fail(
+                    "subgroup.moderator",
+                    f"names {mod!r}, not a declared 0/1 moderator",
+                    "declare it under [moderators] or remove the key",
+                )
             elif set(m.values) != set(levels):
-                self.fail("subgroup.levels", f"{list(levels)} differ from moderator {mod!r}'s "
-                          f"values {list(m.values)}", "make the two lists name the same levels")  # fmt: skip
-        return Subgroup(column, self.text(d.get("name", column), "subgroup.name"), levels,
-                        labels, mod)  # fmt: skip
+                self.fail(
+                    "subgroup.levels",
+                    f"{list(levels)} differ from moderator {mod!r}'s values {list(m.values)}",
+                    "make the two lists name the same levels",
+                )
+        return Subgroup(
+            column, self.text(d.get("name", column), "subgroup.name"), levels, labels, mod
+        )
 
     def regressions(self, spec: Any, moderators: tuple[Moderator, ...]) -> tuple[Regression, ...]:
         if not isinstance(spec, list):
@@ -539,32 +585,42 @@ class _Reader:
             mods = self.texts(d["moderators"], f"{key}.moderators")
             for m in mods:
                 if m not in names:
-                    self.fail(f"{key}.moderators", f"names {m!r}, not a declared moderator",
-                              f"declare [moderators.{m}] or remove it from the set")  # fmt: skip
+                    self.fail(
+                        f"{key}.moderators",
+                        f"names {m!r}, not a declared moderator",
+                        f"declare [moderators.{m}] or remove it from the set",
+                    )
             min_k = d.get("min_k", len(mods) + 2)  # intercept, slopes and tau
             if not isinstance(min_k, int) or isinstance(min_k, bool) or min_k < len(mods) + 2:
-                self.fail(f"{key}.min_k", f"must be a whole number >= {len(mods) + 2} (the "
-                          f"intercept, {len(mods)} slope(s) and tau), got {min_k!r}",
-                          "raise it or leave it out")  # fmt: skip
+                self.fail(
+                    f"{key}.min_k",
+                    f"must be a whole number >= {len(mods) + 2} (the "
+                    f"intercept, {len(mods)} slope(s) and tau), got {min_k!r}",
+                    "raise it or leave it out",
+                )
             out.append(Regression(mods, min_k))
         return tuple(out)
 
-    def source_table(
-        self, spec: Any, key: str, field: str, allowed: tuple[str, ...]
-    ) -> DataSource:
+    def source_table(self, spec: Any, key: str, field: str, allowed: tuple[str, ...]) -> DataSource:
         d = self.table(spec, key, allowed, required=(field,))
         name = self.text(d[field], f"{key}.{field}")
         simulated = d.get("simulated", False)
         if not isinstance(simulated, bool):
-            self.fail(f"{key}.simulated", f"must be true or false, got {simulated!r}",
-                      "write simulated = true for simulated data")  # fmt: skip
+            self.fail(
+                f"{key}.simulated",
+                f"must be true or false, got {simulated!r}",
+                "write simulated = true for simulated data",
+            )
         label = self.text(d.get("label", name), f"{key}.label")
         if (_DATASETS / f"{name}.csv").is_file() and "/" not in name and "\\" not in name:
             return DataSource(name, None, label, simulated)
         path = (self.root / name).resolve()
         if not path.is_file():
-            self.fail(f"{key}.{field}", f"{name!r} is neither a bundled dataset nor a file "
-                      f"(looked for {path})", "give a CSV path relative to the plan file")  # fmt: skip
+            self.fail(
+                f"{key}.{field}",
+                f"{name!r} is neither a bundled dataset nor a file (looked for {path})",
+                "give a CSV path relative to the plan file",
+            )
         return DataSource(name, path, label, simulated)
 
 

@@ -870,7 +870,7 @@ class _Sheet:
 
 
 def _category_key(value: str) -> str:
-    """A category cell as compared with the plan's levels: no case, spaces, '-' or '_'."""
+    """Return a category cell as compared with the plan's levels: no case, spaces, '-' or '_'."""
     return re.sub(r"[\s_-]+", "", value.lower())
 
 
@@ -882,7 +882,7 @@ class _PlanColumns:
         self.plan = plan
 
     def require(self, column: str, key: str) -> None:
-        """A declared column must be in the sheet and filled on every row."""
+        """Check that a declared column is in the sheet and filled on every row."""
         s = self.sheet
         if column not in s.df.columns:
             raise DataError(
@@ -900,7 +900,7 @@ class _PlanColumns:
         )
 
     def category(self, column: str, levels: tuple[str, ...], key: str) -> np.ndarray:
-        """The column's cells as the plan's spelling of its levels ('' where blank)."""
+        """Return the column's cells as the plan's spelling of its levels ('' where blank)."""
         s = self.sheet
         cells = s.text(column)
         spelled = {_category_key(lv): lv for lv in levels}
@@ -957,7 +957,7 @@ class _PlanColumns:
         return out
 
     def subgroup(self, mods: dict[str, np.ndarray]) -> np.ndarray:
-        """The subgroup column: given, or derived from its coding moderator where blank."""
+        """Return the subgroup column: given, or derived from its coding moderator where blank."""
         s, sg = self.sheet, self.plan.subgroup
         assert sg is not None
         if sg.moderator is None:
