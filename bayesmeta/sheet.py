@@ -69,7 +69,6 @@ _CORE_ARMS: dict[str, tuple[str, ...]] = {
     "dichotomous": ("ai", "ci"),
 }
 _READY = ("yi", "sei")
-_FROM_PLAN = ("outcome_type", "measure", "direction")
 _NUMERIC = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci", "yi", "sei", "follow_up_months")
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _MAX_SHOWN = 10
@@ -329,8 +328,8 @@ def read_sheet(
         Name used in error messages (default: the file's path).
     plan
         A :class:`~bayesmeta.plan.ReviewPlan`: its outcomes (every sheet outcome must be
-        declared; blank ``measure``, ``direction`` and ``outcome_type`` cells are filled from
-        it, others must agree), its moderators (0/1 or numeric columns, and derived ones) and
+        declared, with the plan's ``measure``, ``direction`` and, where the plan gives it,
+        ``outcome_type``), its moderators (0/1 or numeric columns, and derived ones) and
         its subgroup column are read and checked. Without a plan the sheet has no moderators
         and any extra column is kept as text.
 
@@ -552,17 +551,15 @@ class _Sheet:
 
     # ------------------------------------------------------------ the whole sheet
     def to_table(self, convention: str, plan: ReviewPlan | None = None) -> EffectTable:
-        if plan is not None:  # the plan may give each outcome's type, measure and direction
-            for col in _FROM_PLAN:
-                if col not in self.df.columns:
-                    self.df[col] = ""
         self.missing_columns(
             [c for c in _REQUIRED if c not in self.df.columns], "needed on every sheet"
         )
         study, outcome = self._keys()
-        if plan is not None:
-            self._apply_plan(outcome, plan)
         otype, measure, direction = self._row_kinds()
+        if plan is not None:
+            self._check_plan(
+                plan, outcome, {"outcome_type": otype, "measure": measure, "direction": direction}
+            )
         nums = {c: self.numbers(c) for c in _NUMERIC}
         arm_rows = self._data_source(otype, nums)
         self._check_values(otype, arm_rows, nums)
@@ -818,8 +815,10 @@ class _Sheet:
             "or give the rows different outcome keys",
         )
 
-    def _apply_plan(self, outcome: pd.Series, plan: ReviewPlan) -> None:
-        """Check the outcomes against the plan; fill blank type, measure and direction cells."""
+    def _check_plan(
+        self, plan: ReviewPlan, outcome: pd.Series, values: dict[str, pd.Series]
+    ) -> None:
+        """Check that every outcome is declared, with the plan's type, measure and direction."""
         declared = {o.name: o for o in plan.outcomes}
         unknown = ~outcome.isin(list(declared)).to_numpy()
         if unknown.any():
@@ -831,12 +830,9 @@ class _Sheet:
                 f"{', '.join(declared)})",
                 f"Declare it as [outcomes.{first}] in the plan, or correct the key",
             )
-        for col in _FROM_PLAN:
+        for col, cells in values.items():
             planned = outcome.map(lambda o, c=col: getattr(declared[o], c) or "")
-            cells = self.text(col)
-            blank = (cells == "").to_numpy()
-            norm = cells.str.upper() if col == "measure" else cells.str.lower()
-            differs = ~blank & (planned != "").to_numpy() & (norm != planned).to_numpy()
+            differs = (planned != "").to_numpy() & (cells != planned).to_numpy()
             if differs.any():
                 i = int(np.flatnonzero(differs)[0])
                 self.fail(
@@ -844,9 +840,8 @@ class _Sheet:
                     col,
                     f"is {cells.iat[i]!r} but the review plan {plan.source} says "
                     f"[outcomes.{outcome.iat[i]}] {col} = {planned.iat[i]!r}",
-                    "Correct the sheet or the plan (a blank cell takes the plan's value)",
+                    "Correct the sheet or the plan",
                 )
-            self.df[col] = np.where(blank, planned, cells)
 
     def _escalc(
         self,
