@@ -809,4 +809,16 @@ def published_table(plan: ReviewPlan) -> pd.DataFrame | None:
             column=missing[0],
             source=str(pub.path),
         )
-    return frame
+    for col in ("estimate", "ci_lb", "ci_ub"):
+        text = frame[col].fillna("").astype(str).str.strip()
+        num = pd.to_numeric(text.where(text != "", None), errors="coerce")
+        bad = (text != "") & num.isna()
+        if bad.any():
+            raise DataError(
+                f"line {bad.idxmax()}: column {col!r} holds {text[bad].iloc[0]!r}, not a number; "
+                "give published estimates and CI bounds as plain numbers (blank when unknown)",
+                column=col,
+                source=str(pub.path),
+            )
+        frame[col] = num.astype(float)
+    return frame.reset_index(drop=True)
