@@ -105,7 +105,14 @@ _DATASETS = Path(__file__).parent / "datasets"
 
 @dataclass(frozen=True)
 class Outcome:
-    """One outcome of the review: its sheet key, display label, measure and direction."""
+    """One outcome of the review: its sheet key, display label, measure and direction.
+
+    Examples
+    --------
+    >>> load_plan("peer_support").outcome("hospitalised")
+    Outcome(name='hospitalised', label='Hospitalised', measure='OR', direction='lower', \
+outcome_type=None)
+    """
 
     name: str
     label: str
@@ -122,6 +129,12 @@ class Moderator:
     when at least ``at_least`` of the 0/1 moderators ``of`` are 1) or ``"level"`` (1 when the
     category column ``column``, with levels ``levels``, equals ``equals``). ``values`` name 0
     and 1 of a 0/1 moderator (e.g. ``("lower", "higher")``).
+
+    Examples
+    --------
+    >>> m = load_plan("peer_support").moderator("org_support_higher")
+    >>> m.kind, m.at_least, m.of, m.values
+    ('at_least', 2, ('org_support_1', 'org_support_2', 'org_support_3'), ('lower', 'higher'))
     """
 
     name: str
@@ -142,7 +155,16 @@ class Moderator:
 
 @dataclass(frozen=True)
 class Subgroup:
-    """The subgroup variable: a category column of the sheet, its levels in display order."""
+    """The subgroup variable: a category column of the sheet, its levels in display order.
+
+    ``moderator`` names a 0/1 moderator that codes it (its ``values`` are the levels).
+
+    Examples
+    --------
+    >>> sg = load_plan("peer_support").subgroup
+    >>> sg.column, sg.levels, sg.moderator
+    ('org_support_level', ('higher', 'lower'), 'org_support_higher')
+    """
 
     column: str
     name: str
@@ -151,13 +173,25 @@ class Subgroup:
     moderator: str | None = None
 
     def label(self, level: str) -> str:
-        """Return the display name of ``level``."""
+        """Return the display name of ``level``.
+
+        Examples
+        --------
+        >>> load_plan("peer_support").subgroup.label("higher")
+        'Higher organisational support'
+        """
         return dict(zip(self.levels, self.labels, strict=True)).get(level, level)
 
 
 @dataclass(frozen=True)
 class Regression:
-    """A moderator set to meta-regress, fitted for outcomes with at least ``min_k`` trials."""
+    """A moderator set to meta-regress, fitted for outcomes with at least ``min_k`` trials.
+
+    Examples
+    --------
+    >>> load_plan("peer_support").regressions[1]
+    Regression(moderators=('org_support_1', 'org_support_2', 'org_support_3'), min_k=6)
+    """
 
     moderators: tuple[str, ...]
     min_k: int
@@ -165,7 +199,14 @@ class Regression:
 
 @dataclass(frozen=True)
 class DataSource:
-    """A table named by a plan: a bundled dataset (``path`` None) or a CSV file."""
+    """A table named by a plan: a bundled dataset (``path`` None) or a CSV file.
+
+    Examples
+    --------
+    >>> pub = load_plan("peer_support").published
+    >>> pub.name, pub.bundled, pub.label
+    ('white2020_published', True, 'White et al. 2020')
+    """
 
     name: str
     path: Path | None
@@ -227,16 +268,35 @@ class ReviewPlan:
     source: str = "<plan>"
 
     def outcome(self, name: str) -> Outcome | None:
-        """Return the declared outcome ``name``, or None."""
+        """Return the declared outcome ``name``, or None.
+
+        Examples
+        --------
+        >>> load_plan("peer_support").outcome("housing") is None
+        True
+        """
         return next((o for o in self.outcomes if o.name == name), None)
 
     def label(self, outcome: str) -> str:
-        """Return the display label of ``outcome`` (its key when undeclared)."""
+        """Return the display label of ``outcome`` (its key when undeclared).
+
+        Examples
+        --------
+        >>> plan = load_plan("peer_support")
+        >>> plan.label("working_alliance_client"), plan.label("housing")
+        ('Working alliance (client-rated)', 'housing')
+        """
         o = self.outcome(outcome)
         return o.label if o is not None else outcome
 
     def moderator(self, name: str) -> Moderator:
-        """Return the declared moderator ``name`` (KeyError when undeclared)."""
+        """Return the declared moderator ``name`` (KeyError when undeclared).
+
+        Examples
+        --------
+        >>> load_plan("peer_support").moderator("peer_add_on").equals
+        'add-on'
+        """
         for m in self.moderators:
             if m.name == name:
                 return m
@@ -247,6 +307,11 @@ class ReviewPlan:
 
         The 0/1 and numeric moderator columns, the subgroup column, then the category
         columns of ``level`` moderators.
+
+        Examples
+        --------
+        >>> load_plan("peer_support").sheet_columns()
+        ['org_support_1', 'org_support_2', 'org_support_3', 'org_support_level', 'peer_role']
         """
         cols = [m.name for m in self.moderators if m.kind in MODERATOR_TYPES]
         if self.subgroup is not None:
