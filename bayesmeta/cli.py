@@ -120,6 +120,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         _emit_json(
             {
                 "data": label,
+                "plan": plan.source,
                 "simulated": simulated,
                 "report": str(out),
                 "outcomes": _records(analysis.comparison),

@@ -615,6 +615,7 @@ def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
 
     return {
         "data": analysis.data_label,
+        "plan": _plan(analysis).source,
         "simulated": analysis.simulated,
         "bayesmeta": __version__,
         "pymc": pymc.__version__,
@@ -698,7 +699,9 @@ def _sections(
     return [
         ("Pooled effects, side by side", _intro(analysis), table),
         (
-            f"Subgroups by {_subgroup_name(analysis)} (RevMan's test)",
+            f"Subgroups by {_subgroup_name(analysis)} (RevMan's test)"
+            if _plan(analysis).subgroup is not None
+            else "Subgroups (the review plan declares no subgroup variable)",
             _SUBGROUP_INTRO.format(name=_subgroup_name(analysis)),
             _labelled(analysis, analysis.subgroups.round(3)),
         ),

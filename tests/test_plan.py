@@ -302,3 +302,21 @@ def test_bcg_report_meta_regresses_latitude(bcg_report: Path) -> None:
     assert reg["coefficient"].tolist() == ["intercept (mu)", "ablat"]
     assert (bcg_report / "figures" / "regression_tuberculosis.png").exists()
     assert (bcg_report / "posteriors" / "regression_tuberculosis_ablat.nc").exists()
+
+
+@pytest.mark.slow
+def test_data_alone_keeps_the_bundled_plan(tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "small.csv"
+    frame = datasets.load_peer_support_simulated()
+    frame[frame["outcome"] == "social_network_support"].to_csv(sheet, index=False)
+    argv = ["reproduce", "--data", str(sheet), "--json", "--draws", "100"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["plan"].endswith("peer_support.toml") and doc["simulated"] is False
+    assert doc["published_reproduced"] == []  # the reproduction check is the bundled data's
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert md.startswith(
+        "# Bayesian re-analysis: one-to-one peer support in mental health services"
+    )
+    assert "(figures/subgroups_social_network_support.png)" in md
+    assert "Subgroups by organisational support (RevMan's test)" in md
