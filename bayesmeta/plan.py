@@ -417,6 +417,13 @@ subgroup, moderators, regressions
     if not outcomes:
         r.fail("outcomes", "declares no outcome", "add an [outcomes.<key>] table per outcome")
     moderators = r.moderators(top.get("moderators", {}))
+    subgroup = r.subgroup(top["subgroup"], moderators) if "subgroup" in top else None
+    if subgroup is not None and subgroup.column in {m.name for m in moderators}:
+        r.fail(
+            "subgroup.column",
+            f"{subgroup.column!r} is also a moderator's name",
+            "the subgroup column holds levels (text): name the moderator differently",
+        )
     convention = r.choice(top.get("convention", "metafor"), "convention", CONVENTIONS)
     intervention = r.text(top.get("intervention", "intervention"), "intervention")
     return ReviewPlan(
@@ -427,7 +434,7 @@ subgroup, moderators, regressions
         intervention_short=r.text(
             top.get("intervention_short", intervention), "intervention_short"
         ),
-        subgroup=r.subgroup(top["subgroup"], moderators) if "subgroup" in top else None,
+        subgroup=subgroup,
         moderators=moderators,
         regressions=r.regressions(top.get("regressions", []), moderators),
         data=r.source_table(top["data"], "data", "sheet", _DATA) if "data" in top else None,
@@ -553,12 +560,22 @@ class _Reader:
                         f"names {source!r}, not a declared moderator",
                         f'declare [moderators.{source}] (type = "binary")',
                     )
-                if not next(x for x in out if x.name == source).binary:
+                kind = next(x for x in out if x.name == source).kind
+                if kind in ("numeric", "at_least"):
+                    what = "a numeric" if kind == "numeric" else "another derived"
                     self.fail(
                         f"moderators.{m.name}.of",
-                        f"names {source!r}, a numeric moderator",
-                        "count 0/1 moderators only",
+                        f"names {source!r}, {what} moderator",
+                        'count 0/1 sheet columns (type = "binary") or category levels only',
                     )
+        columns = [m.column for m in out if m.kind == "level"]
+        for m in out:
+            if m.name in columns:
+                self.fail(
+                    f"moderators.{m.name}",
+                    f"has the name of the category column {m.name!r} another moderator reads",
+                    "give the moderator its own name (e.g. the level it codes)",
+                )
         return tuple(out)
 
     def moderator(self, name: str, spec: Any) -> Moderator:

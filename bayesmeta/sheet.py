@@ -912,6 +912,14 @@ class _PlanColumns:
     def read(self, study: pd.Series) -> dict[str, np.ndarray]:
         """Return the moderators (floats) and the text columns they and the subgroup use."""
         s = self.sheet
+        standard = [c for c in (*self.plan.sheet_columns(), *self._names()) if c in _COLUMNS]
+        if standard:
+            raise DataError(
+                f"the review plan {self.plan.source} declares {standard[0]!r}, a standard sheet "
+                "column, as a moderator or subgroup variable; give it another name in the plan",
+                column=standard[0],
+                source=s.source,
+            )
         out: dict[str, np.ndarray] = {}
         trial_level: list[str] = []
         for m in self.plan.moderators:
@@ -950,6 +958,9 @@ class _PlanColumns:
                 "It describes the trial, so give it the same value on every row of the trial",
             )
         return out
+
+    def _names(self) -> list[str]:
+        return [m.name for m in self.plan.moderators]
 
     def subgroup(self, mods: dict[str, np.ndarray]) -> np.ndarray:
         """Return the subgroup column: given, or derived from its coding moderator where blank."""

@@ -122,6 +122,7 @@ BAD_PLANS = [
     ("moderators.hot", {"at_least": 1, "of": ["lat"]}, "moderators.hot.of", "'lat'"),
     ("moderators.hot", {"at_least": 1, "of": ["ablat"]}, "moderators.hot.of", "numeric"),
     ("moderators.hot", {"label": "x"}, "moderators.hot", "neither a type nor a derivation"),
+    ("moderators.alloc", "binary", "subgroup.column", "also a moderator's name"),
     ("regressions", [{"moderators": ["year"]}], "regressions[1].moderators", "'year'"),
     ("regressions", [{"moderators": ["ablat"], "min_k": 2}], "regressions[1].min_k", ">= 3"),
     ("subgroup.levels", [], "subgroup.levels", "non-empty list"),
@@ -320,3 +321,28 @@ def test_data_alone_keeps_the_bundled_plan(tmp_path: Path, capsys) -> None:
     )
     assert "(figures/subgroups_social_network_support.png)" in md
     assert "Subgroups by organisational support (RevMan's test)" in md
+
+
+def test_derived_moderators_count_sheet_columns_only() -> None:
+    raw = tomllib.loads(PEER_SUPPORT.read_text(encoding="utf-8"))
+    del raw["data"], raw["published"]
+    raw["moderators"]["both"] = {"at_least": 2, "of": ["org_support_higher", "peer_add_on"]}
+    with pytest.raises(DataError, match=r"'moderators.both.of' names 'org_support_higher', "
+                       r"another derived moderator"):  # fmt: skip
+        plan_from_dict(raw, source="p.toml")
+    raw["moderators"]["both"] = {"at_least": 2, "of": ["org_support_1", "peer_add_on"]}
+    plan = plan_from_dict(raw, source="p.toml")  # a category level counts
+    assert plan.moderator("both").of == ("org_support_1", "peer_add_on")
+    raw["moderators"]["peer_role"] = "binary"
+    with pytest.raises(DataError, match=r"'moderators.peer_role' has the name of the category"):
+        plan_from_dict(raw, source="p.toml")
+
+
+def test_a_plan_may_not_rename_a_standard_column(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["moderators"] = {"yi": "numeric"}
+    raw["regressions"] = []
+    raw["data"]["sheet"] = str(BCG / "sheet.csv")
+    plan = load_plan(_write(tmp_path, raw))
+    with pytest.raises(DataError, match=r"declares 'yi', a standard sheet column"):
+        read_review(plan)
