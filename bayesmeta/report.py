@@ -63,11 +63,12 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
     Examples
     --------
     >>> from bayesmeta import datasets
-    >>> from bayesmeta.sheet import read_sheet
-    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> from bayesmeta.plan import load_plan
+    >>> from bayesmeta.review import analyse_review, read_review
+    >>> plan = load_plan("peer_support")
+    >>> table, label, simulated = read_review(plan)
     >>> sns = table.for_outcome("social_network_support")
-    >>> from bayesmeta.review import analyse_review
-    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    >>> analysis = analyse_review(sns, plan=plan, data_label=label, simulated=simulated,
     ...                           draws=500, chains=2)
     >>> tab = side_by_side(analysis)
     >>> tab.columns[:5].tolist()

@@ -593,12 +593,10 @@ def analyse_review(
     Parameters
     ----------
     table
-        The review's data, one row per trial and outcome (e.g. from
-        :func:`bayesmeta.sheet.read_sheet` or :func:`read_review`).
+        The review's data, one row per trial and outcome (e.g. from :func:`read_review`).
     plan
-        The review plan (:func:`bayesmeta.plan.load_plan`): labels, subgroup variable and the
-        moderator sets to meta-regress. Default :func:`default_plan`: the table's outcomes, no
-        subgroups, no meta-regressions.
+        The review plan (:func:`bayesmeta.plan.load_plan`): labels, subgroup variable and
+        moderator sets; default :func:`default_plan` (no subgroups or meta-regressions).
     data_label, simulated
         Provenance shown in every output.
     published
@@ -623,16 +621,14 @@ def analyse_review(
 
     Examples
     --------
-    >>> from bayesmeta import datasets
-    >>> from bayesmeta.sheet import read_sheet
-    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> from bayesmeta.plan import load_plan
+    >>> plan = load_plan("peer_support")
+    >>> table, label, simulated = read_review(plan)
     >>> sns = table.for_outcome("social_network_support")
-    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    >>> analysis = analyse_review(sns, plan=plan, data_label=label, simulated=simulated,
     ...                           draws=500, chains=2)
-    >>> analysis.table.k, analysis.result.engine
-    (4, 'exact')
-    >>> analysis.comparison["outcome"].tolist()
-    ['social_network_support']
+    >>> analysis.table.k, analysis.result.engine, len(analysis.regressions)
+    (4, 'exact', 1)
     """
     say = progress or (lambda _msg: None)
     plan = plan if plan is not None else default_plan(table)
@@ -788,8 +784,8 @@ def published_table(plan: ReviewPlan) -> pd.DataFrame | None:
     --------
     >>> from bayesmeta.plan import load_plan
     >>> pub = published_table(load_plan("peer_support"))
-    >>> pub.loc[0, ["outcome", "estimate"]].tolist()
-    ['social_network_support', 0.09]
+    >>> pub.loc[0, "outcome"], float(pub.loc[0, "estimate"])
+    ('social_network_support', 0.09)
     """
     from bayesmeta import datasets
     from bayesmeta.errors import DataError
