@@ -71,6 +71,7 @@ from bayesmeta.errors import DataError
 
 __all__ = [
     "MEASURES_BY_TYPE",
+    "MODERATOR_TYPES",
     "OUTCOME_TYPES",
     "DataSource",
     "Moderator",
