@@ -1,8 +1,8 @@
 """The ``bayesmeta`` command line.
 
-``bayesmeta reproduce`` runs the review's analysis plan (on the bundled SIMULATED review by
-default) and writes the report; ``bayesmeta fit`` runs the same machinery on any dataset;
-``bayesmeta compare`` sets a saved result beside a published table.
+``bayesmeta reproduce`` runs a review plan (:mod:`bayesmeta.plan`; by default the bundled
+peer-support plan on its SIMULATED sheet) and writes the report; ``bayesmeta fit`` runs the same
+machinery on any dataset; ``bayesmeta compare`` sets a saved result beside a published table.
 
 Exit codes: 0 ok; 2 bad input (the message names file, row and column; no traceback) or a bad
 output path (refused before any work: a file, a folder with other files, an edited report without
@@ -43,6 +43,8 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 _MEASURES = ("SMD", "MD", "OR", "RR", "RD", "generic")
+#: The bundled SIMULATED review whose published numbers ``reproduce`` re-computes one by one.
+_RECONSTRUCTION = "peer_support_simulated"
 
 
 class _Progress:
@@ -78,35 +80,23 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- reproduce
 
 
-def _load_sheet(path: str | None) -> tuple[Any, str, bool]:
-    from bayesmeta import datasets
-    from bayesmeta.sheet import read_sheet
-
-    if path is None:
-        table = read_sheet(datasets.load_peer_support_simulated(), source="peer_support_simulated")
-        label = (
-            "bundled SIMULATED peer-support review (bayesmeta.datasets.peer_support_simulated): a "
-            "calibrated reconstruction of White et al. 2020 whose DL analyses reproduce the "
-            "published numbers; not the trials' results"
-        )
-        return table, label, True
-    return read_sheet(path), f"extraction sheet {path}", False
-
-
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from bayesmeta import datasets
+    from bayesmeta.plan import load_plan
     from bayesmeta.report import evidence_table, side_by_side, write_report
-    from bayesmeta.review import analyse_review
+    from bayesmeta.review import analyse_review, published_table, read_review
 
     say = _Progress(args.quiet or args.json)
     _output.check_target(args.out, force=args.force)  # refuse before any work starts
     _output.stage("read")
-    table, label, simulated = _load_sheet(args.data)
+    plan = load_plan(args.plan)
+    table, label, simulated = read_review(plan, args.data)
+    say(f"plan: {plan.source}")
     say(f"data: {label}: {table.k} rows, {len(table.outcomes)} outcomes")
-    published = datasets.load_white2020().published
+    published = published_table(plan)
     _output.stage("fit")
     analysis = analyse_review(
         table,
+        plan=plan,
         data_label=label,
         simulated=simulated,
         published=published,
@@ -116,7 +106,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         engine=args.engine,
         progress=say,
     )
-    if simulated:  # the bundled reconstruction: every published number re-computed
+    bundled = plan.data is not None and plan.data.name == _RECONSTRUCTION and plan.data.bundled
+    if args.data is None and bundled:  # the bundled reconstruction: every published number
         from bayesmeta.reconstruct import reproduction_check
 
         analysis.reproduction = reproduction_check()
@@ -129,6 +120,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         _emit_json(
             {
                 "data": label,
+                "plan": plan.source,
                 "simulated": simulated,
                 "report": str(out),
                 "outcomes": _records(analysis.comparison),
@@ -449,9 +441,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     r = sub.add_parser(
-        "reproduce", parents=[common, sampling], help="the peer-support review's analysis plan"
+        "reproduce",
+        parents=[common, sampling],
+        help="a review's analysis plan and report (default: the bundled peer-support review)",
+        description="Run a review plan on an extraction sheet and write the report. Default: "
+        "the bundled peer-support plan on its bundled SIMULATED sheet; --data alone runs the "
+        "peer-support plan on your sheet; --plan runs any review (docs/guide/plans.md).",
     )
-    r.add_argument("--data", default=None, help="extraction sheet (CSV); default: bundled data")
+    r.add_argument(
+        "--plan",
+        default="peer_support",
+        help="review plan (TOML or JSON: outcomes, subgroup variable, moderators, published "
+        "table) or a bundled plan's name (default %(default)s)",
+    )
+    r.add_argument(
+        "--data",
+        default=None,
+        help="extraction sheet (CSV, docs/extraction-sheet.md); default: the plan's [data] sheet",
+    )
     r.add_argument("--out", default="bayesmeta-report", help="report folder (default %(default)s)")
     r.add_argument("--force", action="store_true", help=_FORCE_HELP)
     r.set_defaults(func=_cmd_reproduce)

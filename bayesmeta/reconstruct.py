@@ -65,11 +65,14 @@ import pandas as pd
 from scipy import optimize, stats
 
 from bayesmeta.errors import FitError, NotEstimableWarning
-from bayesmeta.sheet import ORG_INDICATORS, template_columns
+from bayesmeta.plan import load_plan
+from bayesmeta.sheet import template_columns
 
 __all__ = [
     "DESIGN",
+    "ORG_INDICATORS",
     "OUTCOME_TARGETS",
+    "PEER_ROLES",
     "RECONSTRUCTION_SEED",
     "TARGETS",
     "TRIAL_COLUMNS",
@@ -80,6 +83,13 @@ __all__ = [
     "reproduction_check",
     "trials_records",
 ]
+
+#: The peer-support review's three organisational-support indicators (0/1 sheet columns; the
+#: bundled plan ``load_plan("peer_support")`` declares them). Named neutrally: the exact
+#: wording of the review's indicators is not available to us.
+ORG_INDICATORS: tuple[str, ...] = ("org_support_1", "org_support_2", "org_support_3")
+#: Peer roles: in place of another worker, or in addition to care as usual.
+PEER_ROLES: tuple[str, ...] = ("substitute", "add-on")
 
 #: The default seed: the review's publication date (BMC Psychiatry, 3 November 2020).
 RECONSTRUCTION_SEED = 20201103
@@ -586,7 +596,7 @@ def _outcome_sheet(
                     **(vals or {}),
                 }
             )
-    sheet = pd.DataFrame(rows, columns=template_columns())
+    sheet = pd.DataFrame(rows, columns=template_columns(load_plan("peer_support")))
     for c in ("n1i", "n2i", "ai", "ci", "follow_up_months", *ORG_INDICATORS):
         sheet[c] = sheet[c].astype("Int64")
     for c in ("m1i", "sd1i", "m2i", "sd2i", "yi", "sei"):
@@ -722,7 +732,8 @@ def reconstruct_review(seed: int = RECONSTRUCTION_SEED) -> pd.DataFrame:
     -------
     pandas.DataFrame
         46 rows, one per (contributing trial, outcome), ordered by outcome then trial, in the
-        columns of :func:`bayesmeta.sheet.template_columns` (``yi``/``sei`` empty). ``.attrs``
+        columns of ``template_columns(load_plan("peer_support"))``
+        (``yi``/``sei`` empty). ``.attrs``
         holds ``simulated`` (True), ``reconstructed`` (True), ``note``, ``seed`` and
         ``generator``.
 

@@ -24,37 +24,33 @@ import pandas as pd
 
 from bayesmeta._stats import critical_value
 from bayesmeta._version import __version__
-from bayesmeta.review import LEVEL_MODERATOR as LEVEL
+from bayesmeta.plan import ReviewPlan
 from bayesmeta.review import (
-    SUBGROUP_COLUMN,
     ReviewAnalysis,
+    default_plan,
     fmt_ci,
     outcome_priors,
     scale_of,
     trial_note,
 )
 
-__all__ = ["OUTCOME_LABELS", "evidence_table", "side_by_side", "write_report"]
+__all__ = ["evidence_table", "side_by_side", "write_report"]
 
-#: Display names of the review's outcomes (other outcomes show their key).
-OUTCOME_LABELS: dict[str, str] = {
-    "quality_of_life": "Quality of life",
-    "social_network_support": "Social network support",
-    "empowerment": "Empowerment",
-    "recovery": "Recovery",
-    "satisfaction_with_services": "Satisfaction with services",
-    "working_alliance_client": "Working alliance (client-rated)",
-    "working_alliance_staff": "Working alliance (staff-rated)",
-    "general_psychiatric_symptoms": "General psychiatric symptoms",
-    "depression_anxiety": "Depression and anxiety",
-    "days_in_hospital": "Days in hospital",
-    "hospitalised": "Hospitalised",
-}
 _RATIO = ("OR", "RR")
 
 
-def _label(outcome: str) -> str:
-    return OUTCOME_LABELS.get(outcome, outcome)
+def _plan(analysis: ReviewAnalysis) -> ReviewPlan:
+    """Return the plan the analysis followed (labels, subgroup variable, title)."""
+    return analysis.plan if analysis.plan is not None else default_plan(analysis.table)
+
+
+def _label(analysis: ReviewAnalysis, outcome: str) -> str:
+    return _plan(analysis).label(outcome)
+
+
+def _favours(analysis: ReviewAnalysis) -> tuple[str, str]:
+    plan = _plan(analysis)
+    return (f"Favours {plan.comparator}", f"Favours {plan.intervention}")
 
 
 def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
@@ -67,11 +63,12 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
     Examples
     --------
     >>> from bayesmeta import datasets
-    >>> from bayesmeta.sheet import read_sheet
-    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> from bayesmeta.plan import load_plan
+    >>> from bayesmeta.review import analyse_review, read_review
+    >>> plan = load_plan("peer_support")
+    >>> table, label, simulated = read_review(plan)
     >>> sns = table.for_outcome("social_network_support")
-    >>> from bayesmeta.review import analyse_review
-    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    >>> analysis = analyse_review(sns, plan=plan, data_label=label, simulated=simulated,
     ...                           draws=500, chains=2)
     >>> tab = side_by_side(analysis)
     >>> tab.columns[:5].tolist()
@@ -80,6 +77,7 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
     ['Social network support']
     """
     rows = []
+    favours = f"P(favours {_plan(analysis).intervention_short})"
     for _, r in analysis.comparison.iterrows():
         tf = math.exp if r["measure"] in _RATIO else (lambda v: v)
 
@@ -91,7 +89,7 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
 
         rows.append(
             {
-                "Outcome": _label(r["outcome"]),
+                "Outcome": _label(analysis, r["outcome"]),
                 "Measure": r["measure"],
                 "k": int(r["k"]),
                 "Published DL": ci("published") or "n/a",
@@ -101,7 +99,7 @@ def side_by_side(analysis: ReviewAnalysis) -> pd.DataFrame:
                     tf(r["mu_median"]), tf(r["mu_ci_lb"]), tf(r["mu_ci_ub"])
                 ),
                 "tau (95% CrI)": fmt_ci(r["tau_median"], r["tau_ci_lb"], r["tau_ci_ub"]),
-                "P(favours PS)": f"{r['p_benefit']:.2f}",
+                favours: f"{r['p_benefit']:.2f}",
                 "95% PI (Bayes)": f"({tf(r['pi_lb']):.2f}, {tf(r['pi_ub']):.2f})",
                 "95% PI (DL, t)": _pi_t(analysis, r["outcome"], tf),
                 "Note": trial_note(int(r["k"])),
@@ -143,9 +141,9 @@ def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
         k = analysis.table.for_outcome(outcome).k
         rows.append(
             {
-                "Outcome": _label(outcome),
+                "Outcome": _label(analysis, outcome),
                 "k": k,
-                "DL (data)": side.loc[_label(outcome), "DL (data)"],
+                "DL (data)": side.loc[_label(analysis, outcome), "DL (data)"],
                 "Effect (model averaging)": b["evidence_effect"],
                 "P(effect)": f"{b['p_effect']:.2f}",
                 "Heterogeneity": b["evidence_heterogeneity"],
@@ -220,7 +218,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
         if sub.k > 1
         else None
     )
-    title = f"{_label(outcome)} ({measure})"
+    title = f"{_label(analysis, outcome)} ({measure})"
     if analysis.simulated:
         title += " - SIMULATED DATA"
     return forest_plot(
@@ -228,7 +226,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
         summaries,
         measure=measure,
         direction=sub.direction(),
-        labels=("Favours control", "Favours peer support"),
+        labels=_favours(analysis),
         title=title,
         exponentiate=measure in _RATIO,
         shrunken=shr,
@@ -258,7 +256,7 @@ def _ppc_figure(
         y_all[mask],
         rep[:, mask],
         study_labels=sub["study"].astype(str).tolist(),
-        title=f"Posterior predictive check: {_label(outcome)}",
+        title=f"Posterior predictive check: {_label(analysis, outcome)}",
         statistic="sd" if use else None,
         p_value=p_sd,
         watermark=_watermark(analysis),
@@ -281,17 +279,19 @@ def _regression_figure(analysis: ReviewAnalysis, fit: Any) -> Any:
     )
     line = np.array([np.median(mu + b * g) for g in grid])
     bands = np.array([interval(mu + b * g, 0.95) for g in grid])
+    label = _moderator_label(analysis, mod)
+    values = next((m.values for m in _plan(analysis).moderators if m.name == mod), ("0", "1"))
     return bubble_plot(
         x,
         sub.yi,
         sub.vi,
         fit_line=(grid, line),
         band=(grid, bands[:, 0], bands[:, 1]),
-        xlabel="Organisational support for peer workers",
+        xlabel=label[:1].upper() + label[1:],
         ylabel=scale_of(str(sub.data["measure"].iloc[0])),
         labels=sub.data["study"].astype(str).tolist(),
-        title=f"{_label(fit.outcome)}: effect by organisational support",
-        categories=("lower", "higher"),
+        title=f"{_label(analysis, fit.outcome)}: effect by {label}",
+        categories=values,
         watermark=_watermark(analysis),
     )
 
@@ -302,58 +302,70 @@ def _tau_figure(analysis: ReviewAnalysis) -> Any:
     outcomes = analysis.result.outcomes
     priors = outcome_priors(analysis.table)
     measures = analysis.table.data.groupby("outcome")["measure"].first()
-    draws = {_label(o): analysis.result.draws("tau", o) for o in outcomes}
+    lab = _plan(analysis).label
+    draws = {lab(o): analysis.result.draws("tau", o) for o in outcomes}
     return tau_density_plot(
         draws,
-        prior={_label(o): priors[o][1].pdf for o in outcomes},
-        scales={_label(o): scale_of(str(measures[o])) for o in outcomes},
+        prior={lab(o): priors[o][1].pdf for o in outcomes},
+        scales={lab(o): scale_of(str(measures[o])) for o in outcomes},
         title="Between-trial SD (tau): prior (dashed) and posterior",
         watermark=_watermark(analysis),
     )
 
 
 def _subgroup_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
-    """Draw RevMan's subgroup forest plot by organisational support (None with one level).
+    """Draw RevMan's subgroup forest plot by the plan's subgroup variable (None with one level).
 
     With the Bayesian subgroup means of the meta-regression and the published estimates.
     """
     from bayesmeta.plots import subgroup_forest_plot
 
+    plan = _plan(analysis)
+    sg = plan.subgroup
     sub = analysis.table.for_outcome(outcome)
-    if SUBGROUP_COLUMN not in sub.data.columns or sub.data[SUBGROUP_COLUMN].nunique() < 2:
+    if sg is None or sg.column not in sub.data.columns or sub.data[sg.column].nunique() < 2:
         return None
     measure = str(sub.data["measure"].iloc[0])
-    studies = sub.data.assign(subgroup=sub.data[SUBGROUP_COLUMN].astype(str))
+    studies = sub.data.assign(subgroup=sub.data[sg.column].astype(str))
+    published = f"Published ({plan.published.label})" if plan.published else "Published"
     return subgroup_forest_plot(
         studies,
-        subgroup_order=["higher", "lower"],
-        subgroup_labels={"higher": "Higher organisational support", "lower": "Lower"},
+        subgroup_order=list(sg.levels),
+        subgroup_labels={lv: sg.label(lv) for lv in sg.levels},
         measure=measure,
         exponentiate=measure in _RATIO,
         direction=sub.direction(),
-        labels=("Favours control", "Favours peer support"),
+        labels=_favours(analysis),
         bayes=_subgroup_bayes(analysis, outcome),
         published=_subgroup_published(analysis, outcome, measure),
-        published_label="Published (White et al. 2020)",
-        title=f"{_label(outcome)} by organisational support ({measure})",
+        published_label=published,
+        title=f"{_label(analysis, outcome)} by {sg.name} ({measure})",
         xlabel=_axis_title(measure),
         watermark=_watermark(analysis),
     )
 
 
 def _subgroup_bayes(analysis: ReviewAnalysis, outcome: str) -> pd.DataFrame | None:
-    """Posterior of the subgroup means mu + beta x at x = 1 (higher) and 0 (lower)."""
+    """Posterior of the subgroup means mu + beta x at x = 1 and 0 of the subgroup's moderator.
+
+    Only for a subgroup variable coded by a 0/1 moderator (``[subgroup] moderator``) whose
+    meta-regression was fitted.
+    """
     from bayesmeta.results import stack_draws
 
+    plan = _plan(analysis)
+    if plan.subgroup is None or plan.subgroup.moderator is None:
+        return None
+    mod = plan.moderator(plan.subgroup.moderator)
     fit = next(
-        (f for f in analysis.regressions if f.outcome == outcome and f.moderators == [LEVEL]),
+        (f for f in analysis.regressions if f.outcome == outcome and f.moderators == [mod.name]),
         None,
     )
     if fit is None:
         return None
     mu, b = fit.bayes.draws("mu"), stack_draws(fit.bayes.posterior["beta"])[:, 0]
     rows = []
-    for name, x in (("higher", 1.0), ("lower", 0.0)):
+    for name, x in ((mod.values[1], 1.0), (mod.values[0], 0.0)):
         d = mu + b * x
         lb, med, ub = np.quantile(d, [0.025, 0.5, 0.975])
         rows.append({"subgroup": name, "estimate": med, "ci_lb": lb, "ci_ub": ub})
@@ -364,9 +376,10 @@ def _subgroup_published(
     analysis: ReviewAnalysis, outcome: str, measure: str
 ) -> pd.DataFrame | None:
     pub = analysis.published
-    if pub is None or "subgroup_variable" not in pub.columns:
+    sg = _plan(analysis).subgroup
+    if pub is None or sg is None or "subgroup_variable" not in pub.columns:
         return None
-    rows = pub[(pub["outcome"] == outcome) & (pub["subgroup_variable"] == SUBGROUP_COLUMN)]
+    rows = pub[(pub["outcome"] == outcome) & (pub["subgroup_variable"] == sg.column)]
     if rows.empty:
         return None
     out = rows[["subgroup", "estimate", "ci_lb", "ci_ub"]].astype({"subgroup": str}).copy()
@@ -393,7 +406,7 @@ def _leave1out_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
         leave1out(dl),
         bayes,
         xlabel=scale_of(measure),
-        title=f"{_label(outcome)}: leave one trial out (DL and Bayesian)",
+        title=f"{_label(analysis, outcome)}: leave one trial out (DL and Bayesian)",
     )
 
 
@@ -411,9 +424,9 @@ def _figures(
     replicates = predictive_replicates(analysis.result, random_seed=analysis.settings["seed"])
     figs: dict[str, list[tuple[str, Path]]] = {}
     for i, outcome in enumerate(analysis.table.outcomes, 1):
-        say(f"figures {i}/{len(analysis.table.outcomes)}: {_label(outcome)}")
+        say(f"figures {i}/{len(analysis.table.outcomes)}: {_label(analysis, outcome)}")
         makers: list[tuple[str, str, Any]] = [
-            ("Subgroups by organisational support (RevMan layout)", "subgroups",
+            (f"Subgroups by {_subgroup_name(analysis)} (RevMan layout)", "subgroups",
              lambda o=outcome: _subgroup_figure(analysis, o)),
             ("Forest plot", "forest", lambda o=outcome: _forest(analysis, o)),
             ("Posterior predictive check", "ppc",
@@ -423,7 +436,8 @@ def _figures(
         for fit in analysis.regressions:
             if fit.outcome == outcome and len(fit.moderators) == 1:
                 makers.append(
-                    ("Meta-regression on organisational support", "regression",
+                    (f"Meta-regression on {_moderator_label(analysis, fit.moderators[0])}",
+                     "regression",
                      lambda f=fit: _regression_figure(analysis, f))
                 )  # fmt: skip
         items = []
@@ -551,7 +565,8 @@ def _diagnostics_table(analysis: ReviewAnalysis) -> pd.DataFrame:
     """
     rows = []
     fits = [("Random effects (all outcomes)", analysis.result)] + [
-        (f"{_label(f.outcome)} ~ {' + '.join(f.moderators)}", f.bayes) for f in analysis.regressions
+        (f"{_label(analysis, f.outcome)} ~ {' + '.join(f.moderators)}", f.bayes)
+        for f in analysis.regressions
     ]
     for name, res in fits:
         d = res.diagnostics()
@@ -601,6 +616,7 @@ def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
 
     return {
         "data": analysis.data_label,
+        "plan": _plan(analysis).source,
         "simulated": analysis.simulated,
         "bayesmeta": __version__,
         "pymc": pymc.__version__,
@@ -635,12 +651,37 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TITLE = "Bayesian re-analysis: one-to-one peer support in mental health services"
+def _intro(analysis: ReviewAnalysis) -> str:
+    plan = _plan(analysis)
+    return _INTRO.format(short=plan.intervention_short, intervention=plan.intervention)
+
+
+def _subgroup_name(analysis: ReviewAnalysis) -> str:
+    sg = _plan(analysis).subgroup
+    return sg.name if sg is not None else "subgroup"
+
+
+def _moderator_label(analysis: ReviewAnalysis, name: str) -> str:
+    try:
+        return _plan(analysis).moderator(name).label
+    except KeyError:
+        return name
+
+
+def _regression_heading(analysis: ReviewAnalysis) -> str:
+    """Name the plan's moderator sets: a single moderator by its label, a set by its names."""
+    sets = [r.moderators for r in _plan(analysis).regressions]
+    if not sets:
+        return "Meta-regression"
+    names = [_moderator_label(analysis, s[0]) if len(s) == 1 else " + ".join(s) for s in sets]
+    return "Meta-regression on " + "; ".join(names)
+
+
 _INTRO = (
     "Published DL: the review's DerSimonian-Laird estimate (RevMan 5). DL and REML+KH: "
     "re-computed on these data. Bayesian: random-effects model of all outcomes fitted together "
-    "(posterior median, 95% equal-tailed credible interval); P(favours PS) is the posterior "
-    "probability that the average effect favours peer support; the prediction intervals are for "
+    "(posterior median, 95% equal-tailed credible interval); P(favours {short}) is the posterior "
+    "probability that the average effect favours {intervention}; the prediction intervals are for "
     "the effect in a new trial: Bayesian (posterior predictive) and DL with t on k - 2 df "
     "(Higgins, Thompson & Spiegelhalter 2009; the Cochrane Handbook and RevMan), which needs at "
     "least 3 trials. Note flags outcomes with 1 or 2 trials. Ratio measures on the ratio scale. "
@@ -657,16 +698,18 @@ def _sections(
 ) -> list[tuple[str, str, pd.DataFrame]]:
     """(heading, introduction, table) of every tabular section, in report order."""
     return [
-        ("Pooled effects, side by side", _INTRO, table),
+        ("Pooled effects, side by side", _intro(analysis), table),
         (
-            "Subgroups by organisational support (RevMan's test)",
-            _SUBGROUP_INTRO,
-            _labelled(analysis.subgroups.round(3)),
+            f"Subgroups by {_subgroup_name(analysis)} (RevMan's test)"
+            if _plan(analysis).subgroup is not None
+            else "Subgroups (the review plan declares no subgroup variable)",
+            _SUBGROUP_INTRO.format(name=_subgroup_name(analysis)),
+            _labelled(analysis, analysis.subgroups.round(3)),
         ),
         (
-            "Meta-regression on organisational support",
+            _regression_heading(analysis),
             _REGRESSION_INTRO,
-            _labelled(regression.round(3)),
+            _labelled(analysis, regression.round(3)),
         ),
         *(
             [("Published numbers re-computed", _REPRODUCTION_INTRO, _reproduction(analysis))]
@@ -679,7 +722,7 @@ def _sections(
             evidence_table(analysis),
         ),
         ("Prior sensitivity of the Bayes factors", _BF_SENS_INTRO, _bf_sensitivity(analysis)),
-        ("Posterior predictive checks", "", _labelled(verdicts)),
+        ("Posterior predictive checks", "", _labelled(analysis, verdicts)),
         ("Diagnostics", _diagnostics_intro(diag), diag),
     ]
 
@@ -695,7 +738,7 @@ def _reproduction(analysis: ReviewAnalysis) -> pd.DataFrame:
     rep = analysis.reproduction
     return pd.DataFrame(
         {
-            "Outcome": rep["outcome"].map(_label),
+            "Outcome": rep["outcome"].map(_plan(analysis).label),
             "Subgroup": rep["subgroup"],
             "Quantity": rep["quantity"],
             "Published": rep["published"].map(lambda v: f"{v:g}"),
@@ -733,29 +776,29 @@ def _bf_sensitivity(analysis: ReviewAnalysis) -> pd.DataFrame:
         ]
     ).pivot(index="outcome", columns="scales", values="bf_effect")
     wide = wide.reindex(analysis.table.outcomes).map(lambda v: f"{v:.3g}")
-    wide.index = [_label(o) for o in wide.index]
+    wide.index = [_label(analysis, o) for o in wide.index]
     return wide.rename_axis("Outcome").reset_index()
 
 
 _SUBGROUP_INTRO = (
-    "DerSimonian-Laird within each level of organisational support, and RevMan's chi-square test "
-    "for subgroup differences (Q_between); published_* are the review's own subgroup estimates "
-    "where the text gives them. Estimates on the analysis scale (SMD; log OR for ratio measures)."
+    "DerSimonian-Laird within each level of {name}, and RevMan's chi-square test for subgroup "
+    "differences (Q_between); published_* are the review's own subgroup estimates where the text "
+    "gives them. Estimates on the analysis scale (log scale for ratio measures)."
 )
 _REGRESSION_INTRO = (
-    "Intercept = the effect at lower organisational support (moderator 0); the slope is the "
-    "difference higher minus lower. REML with Knapp-Hartung beside the Bayesian posterior median "
-    "and 95% credible interval; p_positive = posterior probability that the coefficient is above "
-    "0. Analysis scale (log OR for ratio measures)."
+    "Intercept = the effect where every moderator is 0; each slope is the change per unit of its "
+    "moderator (for a 0/1 moderator, the difference between 1 and 0). REML with Knapp-Hartung "
+    "beside the Bayesian posterior median and 95% credible interval; p_positive = posterior "
+    "probability that the coefficient is above 0. Analysis scale (log scale for ratio measures)."
 )
 
 
-def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+def _labelled(analysis: ReviewAnalysis, frame: pd.DataFrame) -> pd.DataFrame:
     """Replace outcome keys by their display names."""
     if frame.empty or "outcome" not in frame.columns:
         return frame
     out = frame.copy()
-    out["outcome"] = out["outcome"].map(_label)
+    out["outcome"] = out["outcome"].map(_plan(analysis).label)
     return out
 
 
@@ -767,7 +810,7 @@ def _markdown(
     root: Path,
     meta: dict[str, Any],
 ) -> str:
-    out = [f"# {_TITLE}\n"]
+    out = [f"# {_plan(analysis).title}\n"]
     if analysis.simulated:
         out.append(f"> **{_SIM_BANNER}**\n")
     out.append(f"Data: {analysis.data_label}. Generated by bayesmeta {__version__}.\n")
@@ -778,7 +821,7 @@ def _markdown(
         out.append(_md_table(frame))
     out.append("\n## Figures\n")
     for outcome, items in figs.items():
-        out.append(f"\n### {_label(outcome)}\n")
+        out.append(f"\n### {_label(analysis, outcome)}\n")
         for caption, path in items:
             out.append(f"![{caption}]({path.relative_to(root)})\n")
     out.append(f"\n![tau densities]({tau_png.relative_to(root)})\n")
@@ -823,7 +866,7 @@ def _html(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>bayesmeta report</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(_TITLE)}</h1>",
+        f"<h1>{html.escape(_plan(analysis).title)}</h1>",
     ]
     if analysis.simulated:
         parts.append(f"<p class='banner'>{html.escape(_SIM_BANNER)}</p>")
@@ -837,7 +880,7 @@ def _html(
         parts.append(_html_table(frame))
     parts.append("<h2>Figures</h2>")
     for outcome, items in figs.items():
-        parts.append(f"<h3>{html.escape(_label(outcome))}</h3>")
+        parts.append(f"<h3>{html.escape(_label(analysis, outcome))}</h3>")
         parts += [_img(path, caption) for caption, path in items]
     parts.append("<h3>Between-trial heterogeneity</h3>")
     parts.append(_img(tau_png, "tau densities"))

@@ -2,15 +2,18 @@
 
 For every outcome of an :class:`~bayesmeta.table.EffectTable`:
 
-1. DerSimonian-Laird random effects (the method of White et al., 2020, in RevMan 5) and REML with
-   Knapp-Hartung, with RevMan's subgroup analysis by organisational-support level;
+1. DerSimonian-Laird random effects (RevMan 5's method) and REML with Knapp-Hartung, with
+   RevMan's subgroup analysis by the plan's subgroup variable;
 2. the Bayesian random-effects model for all outcomes at once (:class:`MultiOutcome`: one
    compile, one sampling run);
-3. Bayesian and frequentist meta-regressions on the organisational-support level (and on the
-   three indicators) where both levels occur;
+3. Bayesian and frequentist meta-regressions on the moderator sets the plan names, where the
+   moderators vary;
 4. posterior predictive checks, and the comparison with the published DL estimates.
 
-The result is a :class:`ReviewAnalysis`, which :mod:`bayesmeta.report` writes out.
+What is run comes from a :class:`~bayesmeta.plan.ReviewPlan` (the peer-support review's is
+``load_plan("peer_support")``); :func:`read_review` reads its data and :func:`published_table`
+its published table. The result is a :class:`ReviewAnalysis`, which :mod:`bayesmeta.report`
+writes out.
 """
 
 from __future__ import annotations
@@ -28,21 +31,16 @@ import pandas as pd
 from bayesmeta.errors import ConvergenceWarning, NotEstimableWarning
 from bayesmeta.frequentist import FrequentistResult, rma, subgroup_analysis
 from bayesmeta.models.base import DEFAULT_TARGET_ACCEPT
+from bayesmeta.plan import Outcome, Regression, ReviewPlan
 from bayesmeta.table import EffectTable
 
 __all__ = [
-    "INDICATOR_MODERATORS",
-    "LEVEL_MODERATOR",
     "ReviewAnalysis",
     "analyse_review",
+    "default_plan",
+    "published_table",
+    "read_review",
 ]
-
-#: 0/1 moderator: 1 when a trial meets at least two of the three organisational-support indicators.
-LEVEL_MODERATOR = "org_support_higher"
-#: The three 0/1 organisational-support indicators of the extraction sheet.
-INDICATOR_MODERATORS: tuple[str, ...] = ("org_support_1", "org_support_2", "org_support_3")
-#: Fewest trials for a meta-regression on the level (intercept + slope + tau need k >= 3).
-MIN_K_REGRESSION = 3
 
 
 Progress = Callable[[str], None]
@@ -113,6 +111,8 @@ class ReviewAnalysis:
         Per-outcome verdicts in words (:func:`bayesmeta.checks.ppc_summary`).
     timings
         Seconds spent in each stage.
+    plan
+        The review plan the analysis followed (labels, subgroup variable, moderators, title).
 
     Examples
     --------
@@ -146,6 +146,7 @@ class ReviewAnalysis:
     bf_sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    plan: ReviewPlan | None = None
 
     @property
     def converged(self) -> bool:
@@ -180,11 +181,11 @@ class ReviewAnalysis:
 
         Examples
         --------
-        >>> from bayesmeta import datasets
-        >>> from bayesmeta.sheet import read_sheet
-        >>> table = read_sheet(datasets.load_peer_support_simulated())
+        >>> from bayesmeta.plan import load_plan
+        >>> plan = load_plan("peer_support")
+        >>> table, label, simulated = read_review(plan)
         >>> sns = table.for_outcome("social_network_support")
-        >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+        >>> analysis = analyse_review(sns, plan=plan, data_label=label, simulated=simulated,
         ...                           draws=500, chains=2)
         >>> reg = analysis.regression_table()
         >>> reg["coefficient"].tolist()
@@ -284,8 +285,6 @@ def trial_note(k: int) -> str:
     return ""
 
 
-#: Column of the extraction sheet holding RevMan's subgroup (organisational-support level).
-SUBGROUP_COLUMN = "org_support_level"
 #: Ratio measures are analysed (and their numbers printed) as logarithms.
 LOG_SCALE: dict[str, str] = {"OR": "log OR", "RR": "log RR"}
 
@@ -440,13 +439,14 @@ def _scaled(prior: Any, factor: float) -> Any:
 
 def subgroup_table(
     table: EffectTable,
-    column: str = SUBGROUP_COLUMN,
+    column: str | None,
     published: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """RevMan's subgroup analysis (DL within subgroups, chi-square test between) per outcome.
 
-    Outcomes where only one level occurs are left out. With ``published`` (a table like
-    ``datasets.load_white2020().published`` with ``subgroup_variable`` and ``subgroup``
+    ``column`` is the subgroup variable (a column of ``table.data``; None or absent: an empty
+    table). Outcomes where only one level occurs are left out. With ``published`` (a table
+    like ``datasets.load_white2020().published`` with ``subgroup_variable`` and ``subgroup``
     columns), the published subgroup estimates are set beside the re-computed ones.
 
     Examples
@@ -454,13 +454,14 @@ def subgroup_table(
     >>> from bayesmeta import datasets
     >>> from bayesmeta.sheet import read_sheet
     >>> table = read_sheet(datasets.load_peer_support_simulated())
-    >>> sg = subgroup_table(table, published=datasets.load_white2020().published)
+    >>> sg = subgroup_table(table, "org_support_level",
+    ...                     published=datasets.load_white2020().published)
     >>> row = sg[(sg.outcome == "social_network_support") & (sg.subgroup == "lower")].iloc[0]
     >>> float(row["published_estimate"]), int(row["k"])
     (0.5, 1)
     """
     rows = []
-    if column not in table.data.columns:
+    if column is None or column not in table.data.columns:
         return pd.DataFrame()
     for outcome, sub in table.by_outcome():
         groups = sub.data[column].astype(str)
@@ -483,19 +484,23 @@ def subgroup_table(
     return out
 
 
-def _regression_sets(sub: EffectTable) -> list[list[str]]:
-    """Moderator sets estimable for this outcome: the level, then the three indicators."""
+def _regression_sets(sub: EffectTable, regressions: tuple[Regression, ...]) -> list[list[str]]:
+    """Return the plan's moderator sets estimable for this outcome.
+
+    A set is fitted when the outcome has at least its ``min_k`` trials, every moderator in it
+    varies, and the design (intercept and moderators) has full column rank.
+    """
     sets: list[list[str]] = []
     data = sub.data
-    if LEVEL_MODERATOR in data.columns and sub.k >= MIN_K_REGRESSION:
-        if data[LEVEL_MODERATOR].nunique() == 2:
-            sets.append([LEVEL_MODERATOR])
-    inds = [m for m in INDICATOR_MODERATORS if m in data.columns and data[m].nunique() == 2]
-    # intercept + three slopes + tau: at least two residual degrees of freedom
-    if len(inds) == len(INDICATOR_MODERATORS) and sub.k >= len(inds) + 3:
-        X = np.column_stack([np.ones(sub.k), data[inds].to_numpy(float)])
+    for reg in regressions:
+        mods = list(reg.moderators)
+        if sub.k < reg.min_k or not all(m in data.columns for m in mods):
+            continue
+        if not all(data[m].nunique() >= 2 for m in mods):
+            continue
+        X = np.column_stack([np.ones(sub.k), data[mods].to_numpy(float)])
         if np.linalg.matrix_rank(X) == X.shape[1]:
-            sets.append(inds)
+            sets.append(mods)
     return sets
 
 
@@ -533,13 +538,14 @@ def _fit_regressions(
     seed: int,
     sampling: dict[str, Any],
     say: Progress,
+    regressions: tuple[Regression, ...] = (),
 ) -> list[RegressionFit]:
     """Fit the Bayesian and REML + Knapp-Hartung meta-regressions of every outcome."""
     from bayesmeta.models import MetaRegression
 
     fits: list[RegressionFit] = []
     for i, (outcome, sub) in enumerate(table.by_outcome()):
-        for mods in _regression_sets(sub):
+        for mods in _regression_sets(sub, regressions):
             say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -569,6 +575,7 @@ def _run_checks(
 def analyse_review(
     table: EffectTable,
     *,
+    plan: ReviewPlan | None = None,
     data_label: str = "",
     simulated: bool = False,
     published: pd.DataFrame | None = None,
@@ -586,8 +593,10 @@ def analyse_review(
     Parameters
     ----------
     table
-        The review's data, one row per trial and outcome (e.g. from
-        :func:`bayesmeta.sheet.read_sheet`).
+        The review's data, one row per trial and outcome (e.g. from :func:`read_review`).
+    plan
+        The review plan (:func:`bayesmeta.plan.load_plan`): labels, subgroup variable and
+        moderator sets; default :func:`default_plan` (no subgroups or meta-regressions).
     data_label, simulated
         Provenance shown in every output.
     published
@@ -599,7 +608,7 @@ def analyse_review(
         Settings for every Bayesian fit (``target_accept``: NUTS only, default
         :data:`bayesmeta.models.base.DEFAULT_TARGET_ACCEPT`).
     regressions
-        Fit the organisational-support meta-regressions.
+        Fit the meta-regressions the plan names.
     engine
         ``"auto"`` (default: exact independent draws for these normal-normal models),
         ``"exact"`` or ``"nuts"`` (nutpie or PyMC NUTS); see :meth:`BaseModel.fit`.
@@ -612,22 +621,22 @@ def analyse_review(
 
     Examples
     --------
-    >>> from bayesmeta import datasets
-    >>> from bayesmeta.sheet import read_sheet
-    >>> table = read_sheet(datasets.load_peer_support_simulated())
+    >>> from bayesmeta.plan import load_plan
+    >>> plan = load_plan("peer_support")
+    >>> table, label, simulated = read_review(plan)
     >>> sns = table.for_outcome("social_network_support")
-    >>> analysis = analyse_review(sns, data_label="bundled SIMULATED review", simulated=True,
+    >>> analysis = analyse_review(sns, plan=plan, data_label=label, simulated=simulated,
     ...                           draws=500, chains=2)
-    >>> analysis.table.k, analysis.result.engine
-    (4, 'exact')
-    >>> analysis.comparison["outcome"].tolist()
-    ['social_network_support']
+    >>> analysis.table.k, analysis.result.engine, len(analysis.regressions)
+    (4, 'exact', 1)
     """
     say = progress or (lambda _msg: None)
+    plan = plan if plan is not None else default_plan(table)
+    column = plan.subgroup.column if plan.subgroup is not None else None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     say(f"frequentist: DL and REML+KH for {len(table.outcomes)} outcomes")
-    freq, subgroups = frequentist_table(table), subgroup_table(table, published=published)
+    freq, subgroups = frequentist_table(table), subgroup_table(table, column, published)
     timings["frequentist"] = time.perf_counter() - t0
 
     sampling = _sampling(draws, tune, chains, target_accept)
@@ -638,7 +647,7 @@ def analyse_review(
     fits: list[RegressionFit] = []
     if regressions:
         t0 = time.perf_counter()
-        fits = _fit_regressions(table, engine, seed, sampling, say)
+        fits = _fit_regressions(table, engine, seed, sampling, say, plan.regressions)
         timings["meta_regression"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -662,6 +671,7 @@ def analyse_review(
         bf_sensitivity=bf_sens,
         timings=timings,
         settings=_settings(result, seed, engine, sampling),
+        plan=plan,
     )
 
 
@@ -692,3 +702,119 @@ def fmt_ci(est: float, lb: float, ub: float, digits: int = 2) -> str:
     if any(v is None or not math.isfinite(v) for v in (est, lb, ub)):
         return ""
     return f"{est:.{digits}f} ({lb:.{digits}f}, {ub:.{digits}f})"
+
+
+def default_plan(table: EffectTable, title: str = "Bayesian meta-analysis") -> ReviewPlan:
+    """Return a plan for a table without one: its outcomes, no subgroups or moderators.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = EffectTable(pd.DataFrame({"study": list("abc"), "yi": [0.1, 0.4, 0.2],
+    ...                                 "vi": [0.02, 0.03, 0.01]}), measure="SMD")
+    >>> plan = default_plan(tab)
+    >>> [(o.name, o.measure, o.direction) for o in plan.outcomes]
+    [('overall', 'SMD', 'higher')]
+    """
+    outcomes = []
+    for outcome, sub in table.by_outcome():
+        measure = str(sub.data["measure"].iloc[0]) if "measure" in sub.data else "GEN"
+        outcomes.append(Outcome(outcome, outcome, measure, sub.direction()))
+    return ReviewPlan(title=title, outcomes=tuple(outcomes))
+
+
+def read_review(
+    plan: ReviewPlan, data: str | None = None, *, source: str | None = None
+) -> tuple[EffectTable, str, bool]:
+    """Read a review's extraction sheet as its plan declares it.
+
+    Parameters
+    ----------
+    plan
+        The review plan.
+    data
+        An extraction sheet (CSV); default the plan's ``[data] sheet`` (a bundled dataset or
+        a CSV beside the plan).
+    source
+        Name of the data in error messages.
+
+    Returns
+    -------
+    (EffectTable, str, bool)
+        The table, the data label shown in every output, and whether the data are simulated.
+
+    Raises
+    ------
+    DataError
+        When neither ``data`` nor the plan names a sheet, and every error of
+        :func:`bayesmeta.sheet.read_sheet`.
+
+    Examples
+    --------
+    >>> from bayesmeta.plan import load_plan
+    >>> table, label, simulated = read_review(load_plan("peer_support"))
+    >>> table.k, simulated, label.startswith("bundled SIMULATED")
+    (46, True, True)
+    """
+    from bayesmeta import datasets
+    from bayesmeta.errors import DataError
+    from bayesmeta.sheet import read_sheet
+
+    if data is not None:
+        table = read_sheet(data, convention=plan.convention, source=source, plan=plan)
+        return table, f"extraction sheet {data}", False
+    sheet = plan.data
+    if sheet is None:
+        raise DataError(
+            "the review plan names no data ([data] sheet = ...); give --data sheet.csv",
+            source=plan.source,
+        )
+    if sheet.bundled:
+        frame = datasets.load(sheet.name)
+        table = read_sheet(frame, convention=plan.convention, source=sheet.name, plan=plan)
+    else:
+        table = read_sheet(sheet.path, convention=plan.convention, plan=plan)  # type: ignore[arg-type]
+    return table, sheet.label, sheet.simulated
+
+
+def published_table(plan: ReviewPlan) -> pd.DataFrame | None:
+    """Return the plan's published table (``outcome``, ``estimate``, ``ci_lb``, ...), or None.
+
+    Examples
+    --------
+    >>> from bayesmeta.plan import load_plan
+    >>> pub = published_table(load_plan("peer_support"))
+    >>> pub.loc[0, "outcome"], float(pub.loc[0, "estimate"])
+    ('social_network_support', 0.09)
+    """
+    from bayesmeta import datasets
+    from bayesmeta.errors import DataError
+    from bayesmeta.table import read_csv
+
+    pub = plan.published
+    if pub is None:
+        return None
+    if pub.bundled:
+        return datasets.load(pub.name)
+    frame = read_csv(pub.path)  # type: ignore[arg-type]
+    missing = [c for c in ("outcome", "estimate", "ci_lb", "ci_ub") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the published table needs columns outcome, estimate, ci_lb, ci_ub; missing "
+            f"{missing} (the review plan's [published] table)",
+            column=missing[0],
+            source=str(pub.path),
+        )
+    for col in ("estimate", "ci_lb", "ci_ub"):
+        text = frame[col].fillna("").astype(str).str.strip()
+        num = pd.to_numeric(text.where(text != "", None), errors="coerce")
+        bad = (text != "") & num.isna()
+        if bad.any():
+            raise DataError(
+                f"line {bad.idxmax()}: column {col!r} holds {text[bad].iloc[0]!r}, not a number; "
+                "give published estimates and CI bounds as plain numbers (blank when unknown)",
+                column=col,
+                source=str(pub.path),
+            )
+        frame[col] = num.astype(float)
+    return frame.reset_index(drop=True)

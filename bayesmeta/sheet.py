@@ -47,42 +47,17 @@ import pandas as pd
 
 from bayesmeta.effect_sizes import CONVENTIONS, escalc
 from bayesmeta.errors import DataError, ModelSpecError, NotEstimableWarning
+from bayesmeta.plan import MEASURES_BY_TYPE, OUTCOME_TYPES, ReviewPlan
 from bayesmeta.table import DIRECTIONS, EffectTable, read_csv
 
 __all__ = [
     "MEASURES_BY_TYPE",
-    "MODERATOR_COLUMNS",
-    "ORG_INDICATORS",
     "OUTCOME_TYPES",
-    "PEER_ROLES",
     "read_sheet",
     "sheet_columns",
     "template_columns",
     "write_template",
 ]
-
-#: Kinds of row: arm-level continuous or dichotomous data, or a ready estimate (``yi``, ``sei``).
-OUTCOME_TYPES: tuple[str, ...] = ("continuous", "dichotomous", "generic")
-
-#: The measures each ``outcome_type`` accepts. Generic rows hold a ready estimate on the
-#: measure's analysis scale (log scale for ``OR``, ``RR``, ``HR``, ``IRR``); ``GEN`` is any
-#: other effect measure.
-MEASURES_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "continuous": ("SMD", "MD"),
-    "dichotomous": ("OR", "RR", "RD"),
-    "generic": ("SMD", "MD", "OR", "RR", "RD", "HR", "IRR", "GEN"),
-}
-
-#: The three organisational-support indicators (0/1). Named neutrally: the exact wording of the
-#: review's three indicators is not available to us (see docs/extraction-sheet.md).
-ORG_INDICATORS: tuple[str, ...] = ("org_support_1", "org_support_2", "org_support_3")
-
-#: Peer roles: in place of another worker, or in addition to care as usual.
-PEER_ROLES: tuple[str, ...] = ("substitute", "add-on")
-
-#: 0/1 moderator columns :func:`read_sheet` adds (when their source columns are filled in) and
-#: registers as the EffectTable's moderators.
-MODERATOR_COLUMNS: tuple[str, ...] = ("org_support_higher", "peer_add_on", *ORG_INDICATORS)
 
 _REQUIRED = ("study", "outcome", "outcome_type", "measure", "direction")
 _ARMS: dict[str, tuple[str, ...]] = {
@@ -96,7 +71,6 @@ _CORE_ARMS: dict[str, tuple[str, ...]] = {
 _READY = ("yi", "sei")
 _NUMERIC = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i", "ai", "ci", "yi", "sei", "follow_up_months")
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-_ROLE_ALIASES = {"add-on": "add-on", "addon": "add-on", "add on": "add-on", "add_on": "add-on"}
 _MAX_SHOWN = 10
 
 _COLUMNS: dict[str, dict[str, Any]] = {
@@ -201,83 +175,93 @@ _COLUMNS: dict[str, dict[str, Any]] = {
         "unit": "months",
         "rows": "optional",
     },
-    "org_support_1": {
-        "description": "organisational-support indicator 1 met (1) or not (0); trial level",
-        "type": "integer",
-        "values": {"0": "not met", "1": "met"},
-        "rows": "optional (all three indicators or none)",
-    },
-    "org_support_2": {
-        "description": "organisational-support indicator 2 met (1) or not (0); trial level",
-        "type": "integer",
-        "values": {"0": "not met", "1": "met"},
-        "rows": "optional (all three indicators or none)",
-    },
-    "org_support_3": {
-        "description": "organisational-support indicator 3 met (1) or not (0); trial level",
-        "type": "integer",
-        "values": {"0": "not met", "1": "met"},
-        "rows": "optional (all three indicators or none)",
-    },
-    "org_support_level": {
-        "description": "level of organisational support for peer workers; derived from the "
-        "indicators when blank, and must agree with them when given",
-        "type": "category",
-        "values": {
-            "higher": "at least 2 of the 3 indicators met",
-            "lower": "0 or 1 of the 3 indicators met",
-        },
-        "rows": "optional",
-    },
-    "peer_role": {
-        "description": "role of the peer worker; trial level",
-        "type": "category",
-        "values": {
-            "substitute": "in a role otherwise filled by another worker (e.g. case manager)",
-            "add-on": "in addition to care as usual",
-        },
-        "rows": "optional",
-    },
 }
 
 
-def sheet_columns() -> dict[str, dict[str, Any]]:
+def sheet_columns(plan: ReviewPlan | None = None) -> dict[str, dict[str, Any]]:
     """Return the sheet's column dictionary, in template order.
 
     Each entry has ``description``, ``type`` (``string``, ``number``, ``integer``,
     ``category``), ``rows`` (which rows use the column) and, where they apply, ``values`` (the
-    allowed values and their meaning) and ``unit``. A fresh copy on every call.
+    allowed values and their meaning) and ``unit``. With a review ``plan``, the columns it
+    declares (moderators, the subgroup variable) follow the standard ones. A fresh copy on every
+    call.
 
     Examples
     --------
     >>> cols = sheet_columns()
     >>> list(cols)[:5]
     ['study', 'outcome', 'outcome_type', 'measure', 'direction']
-    >>> sorted(cols["peer_role"]["values"])
-    ['add-on', 'substitute']
+    >>> from bayesmeta.plan import load_plan
+    >>> cols = sheet_columns(load_plan("peer_support"))
+    >>> sorted(cols["peer_role"]["values"]), cols["org_support_1"]["type"]
+    (['add-on', 'substitute'], 'integer')
     """
-    return copy.deepcopy(_COLUMNS)
+    out = copy.deepcopy(_COLUMNS)
+    if plan is not None:
+        out.update(_plan_columns(plan))
+    return out
 
 
-def template_columns() -> list[str]:
+def _plan_columns(plan: ReviewPlan) -> dict[str, dict[str, Any]]:
+    """Column dictionary entries of the sheet columns a plan declares."""
+    out: dict[str, dict[str, Any]] = {}
+    why = f"declared by the review plan ({plan.source}); trial level"
+    for m in plan.moderators:
+        if m.kind == "numeric":
+            out[m.name] = {"description": f"{m.label}: a number", "type": "number", "rows": why}
+        elif m.kind == "binary":
+            out[m.name] = {
+                "description": f"{m.label}: 0 or 1",
+                "type": "integer",
+                "values": {"0": m.values[0], "1": m.values[1]},
+                "rows": why,
+            }
+    sg = plan.subgroup
+    if sg is not None:
+        derived = f"; derived from {sg.moderator} when blank" if sg.moderator else ""
+        out[sg.column] = {
+            "description": f"subgroup variable: {sg.name}{derived}",
+            "type": "category",
+            "values": {lv: sg.label(lv) for lv in sg.levels},
+            "rows": why,
+        }
+    for m in plan.moderators:
+        if m.kind == "level" and m.column is not None:
+            out[m.column] = {
+                "description": f"{m.label}; gives moderator {m.name} (1 = {m.equals})",
+                "type": "category",
+                "values": {lv: lv for lv in m.levels},
+                "rows": why,
+            }
+    return {c: out[c] for c in plan.sheet_columns()}
+
+
+def template_columns(plan: ReviewPlan | None = None) -> list[str]:
     """Return the template's header: every column of :func:`sheet_columns`, in order.
 
     Examples
     --------
-    >>> cols = template_columns()
-    >>> cols[:3], "org_support_level" in cols
-    (['study', 'outcome', 'outcome_type'], True)
+    >>> from bayesmeta.plan import load_plan
+    >>> template_columns()[:3], "org_support_level" in template_columns()
+    (['study', 'outcome', 'outcome_type'], False)
+    >>> template_columns(load_plan("peer_support"))[-2:]
+    ['org_support_level', 'peer_role']
     """
-    return list(_COLUMNS)
+    return list(sheet_columns(plan))
 
 
-def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def write_template(
+    path: str | os.PathLike[str], *, plan: ReviewPlan | None = None, overwrite: bool = False
+) -> Path:
     """Write an empty extraction sheet: the header row only, as a UTF-8 CSV.
 
     Parameters
     ----------
     path
         Where to write it.
+    plan
+        A review plan whose declared columns (moderators, subgroup variable) are added.
     overwrite
         Replace an existing file that is itself an empty template (a header row of sheet
         columns and no data). Any other file is never replaced, so a filled-in sheet is not lost.
@@ -302,7 +286,7 @@ def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
     """
     from bayesmeta._output import replace_file
 
-    known = {c.lower() for c in _COLUMNS}
+    known = {c.lower() for c in template_columns(plan)}
 
     def empty_template(p: Path) -> bool:
         if not overwrite:
@@ -313,7 +297,7 @@ def write_template(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
             return False
         return len(lines) == 1 and {c.strip().lower() for c in lines[0].split(",")} <= known
 
-    text = ",".join(template_columns()) + "\n"
+    text = ",".join(template_columns(plan)) + "\n"
     return replace_file(
         path,
         lambda tmp: tmp.write_text(text, encoding="utf-8"),
@@ -327,6 +311,7 @@ def read_sheet(
     *,
     convention: str = "metafor",
     source: str | None = None,
+    plan: ReviewPlan | None = None,
 ) -> EffectTable:
     r"""Read and check an extraction sheet; compute effect sizes; return an EffectTable.
 
@@ -341,17 +326,22 @@ def read_sheet(
         (Review Manager 5: Hedges' g with the approximate correction, RevMan's zero-cell rules).
     source
         Name used in error messages (default: the file's path).
+    plan
+        A :class:`~bayesmeta.plan.ReviewPlan`: its outcomes (every sheet outcome must be
+        declared, with the plan's ``measure``, ``direction`` and, where the plan gives it,
+        ``outcome_type``), its moderators (0/1 or numeric columns, and derived ones) and
+        its subgroup column are read and checked. Without a plan the sheet has no moderators
+        and any extra column is kept as text.
 
     Returns
     -------
     EffectTable
         One row per sheet row with an estimable effect: ``study``, ``outcome``, ``yi``, ``vi``,
         ``sei``, ``measure``, ``direction``, ``outcome_type``, the numeric arm columns and
-        ``follow_up_months``; and, when the sheet fills them in, the moderators
-        ``org_support_higher`` (1 = higher level), ``peer_add_on`` (1 = add-on) and the three
-        indicators ``org_support_1`` to ``org_support_3`` (0/1), registered in
-        ``table.moderators``. ``org_support_level`` and ``peer_role`` are kept as text.
-        ``table.data.attrs["convention"]`` records the convention.
+        ``follow_up_months``; with a ``plan``, its moderators (as floats, registered in
+        ``table.moderators`` in the plan's order), the subgroup column and the category columns
+        of derived moderators (as text). ``table.data.attrs["convention"]`` records the
+        convention.
 
     Raises
     ------
@@ -359,11 +349,14 @@ def read_sheet(
         With the line (CSV; the header is line 1) or 1-based row (DataFrame), the study and
         outcome, and the column: a missing required column; text in a numeric column; an SD
         <= 0; an arm size < 2 (continuous) or < 1 (dichotomous); events < 0, > the arm total or
-        not whole; an unknown outcome_type, measure, direction, peer_role or
-        org_support_level; a measure that does not fit the outcome_type; an outcome with more
-        than one measure or direction; a row with neither arm data nor ``yi``/``sei``, or with
-        both; ``sei`` <= 0; a duplicated (study, outcome); indicators that are not 0/1, or a
-        level that disagrees with them; trial-level columns that differ between a trial's rows.
+        not whole; an unknown outcome_type, measure or direction; a measure that does not fit
+        the outcome_type; an outcome with more than one measure or direction; a row with
+        neither arm data nor ``yi``/``sei``, or with both; ``sei`` <= 0; a duplicated (study,
+        outcome). With a plan: an undeclared outcome, or one whose measure, direction or
+        outcome_type differs from the plan; a declared moderator or subgroup column missing
+        from the sheet or blank; a 0/1 moderator not 0 or 1; an unknown category; a subgroup
+        level that disagrees with its coding moderator; a trial-level column that differs
+        between a trial's rows.
     ModelSpecError
         Unknown ``convention``.
 
@@ -377,17 +370,18 @@ def read_sheet(
     -----
     The effect sizes are those of :func:`bayesmeta.effect_sizes.escalc` on each outcome's
     arm-level rows, with arm 1 the intervention. A row with a ready ``yi``/``sei`` gives
-    :math:`v_i = \mathrm{sei}^2`. ``org_support_higher`` is 1 when at least 2 of the 3 indicators
-    are met (White et al., 2020).
+    :math:`v_i = \mathrm{sei}^2`. Category cells match the plan's levels ignoring case, spaces,
+    ``-`` and ``_`` (``Add on`` is ``add-on``).
 
     See also: :func:`write_template`, :meth:`bayesmeta.table.EffectTable.from_arms`.
 
     Examples
     --------
     >>> from bayesmeta import datasets
-    >>> table = read_sheet(datasets.load_peer_support_simulated())
-    >>> len(table.outcomes), "org_support_higher" in table.moderators
-    (11, True)
+    >>> from bayesmeta.plan import load_plan
+    >>> table = read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
+    >>> len(table.outcomes), table.moderators[:2]
+    (11, ['org_support_higher', 'peer_add_on'])
     """
     if convention not in CONVENTIONS:
         raise ModelSpecError(
@@ -401,7 +395,7 @@ def read_sheet(
         src = source if source is not None else str(path_or_frame)
         frame, line_list = _read_csv_lines(path_or_frame, src)
         sheet = _Sheet(frame, np.asarray(line_list), source=src, word="line")
-    return sheet.to_table(convention)
+    return sheet.to_table(convention, plan)
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -556,18 +550,22 @@ class _Sheet:
         return s
 
     # ------------------------------------------------------------ the whole sheet
-    def to_table(self, convention: str) -> EffectTable:
+    def to_table(self, convention: str, plan: ReviewPlan | None = None) -> EffectTable:
         self.missing_columns(
             [c for c in _REQUIRED if c not in self.df.columns], "needed on every sheet"
         )
         study, outcome = self._keys()
         otype, measure, direction = self._row_kinds()
+        if plan is not None:
+            self._check_plan(
+                plan, outcome, {"outcome_type": otype, "measure": measure, "direction": direction}
+            )
         nums = {c: self.numbers(c) for c in _NUMERIC}
         arm_rows = self._data_source(otype, nums)
         self._check_values(otype, arm_rows, nums)
         self._check_outcomes(outcome, measure, direction)
         self._check_duplicates(study, outcome)
-        mods = self._moderators(study)
+        mods = _PlanColumns(self, plan).read(study) if plan is not None else {}
 
         yi = np.full(self.n, np.nan)
         vi = np.full(self.n, np.nan)
@@ -613,7 +611,7 @@ class _Sheet:
         data = data.loc[keep].reset_index(drop=True)
         if data.empty:
             raise DataError("no row of the sheet has an estimable effect", source=self.source)
-        registered = [m for m in MODERATOR_COLUMNS if m in mods]
+        registered = [m.name for m in plan.moderators] if plan is not None else []
         table = EffectTable(data, moderators=registered, source=self.source)
         table.data.attrs["convention"] = convention
         return table
@@ -817,78 +815,33 @@ class _Sheet:
             "or give the rows different outcome keys",
         )
 
-    def _moderators(self, study: pd.Series) -> dict[str, np.ndarray]:
-        """Return the 0/1 moderator columns, checked, and the text columns they came from."""
-        out: dict[str, Any] = {}
-        present = [c for c in ORG_INDICATORS if c in self.df.columns and self.filled(c).any()]
-        if present:
-            self.missing_columns(
-                [c for c in ORG_INDICATORS if c not in present],
-                "the three organisational-support indicators are given together",
+    def _check_plan(
+        self, plan: ReviewPlan, outcome: pd.Series, values: dict[str, pd.Series]
+    ) -> None:
+        """Check that every outcome is declared, with the plan's type, measure and direction."""
+        declared = {o.name: o for o in plan.outcomes}
+        unknown = ~outcome.isin(list(declared)).to_numpy()
+        if unknown.any():
+            first = str(outcome.iat[int(np.flatnonzero(unknown)[0])])
+            self.fail(
+                unknown,
+                "outcome",
+                f"{first!r} is not an outcome of the review plan {plan.source} (its outcomes: "
+                f"{', '.join(declared)})",
+                f"Declare it as [outcomes.{first}] in the plan, or correct the key",
             )
-            for c in ORG_INDICATORS:
+        for col, cells in values.items():
+            planned = outcome.map(lambda o, c=col: getattr(declared[o], c) or "")
+            differs = (planned != "").to_numpy() & (cells != planned).to_numpy()
+            if differs.any():
+                i = int(np.flatnonzero(differs)[0])
                 self.fail(
-                    ~self.filled(c),
-                    c,
-                    "is blank while other rows rate the indicator",
-                    "Rate every trial 0 or 1, or clear the column on every row",
+                    differs,
+                    col,
+                    f"is {cells.iat[i]!r} but the review plan {plan.source} says "
+                    f"[outcomes.{outcome.iat[i]}] {col} = {planned.iat[i]!r}",
+                    "Correct the sheet or the plan",
                 )
-                num = self.numbers(c)
-                self.fail(
-                    ~np.isin(num, (0.0, 1.0)),
-                    c,
-                    "must be 0 (not met) or 1 (met)",
-                    "Enter 0 or 1",
-                )
-                out[c] = num
-        met = sum(out[c] for c in ORG_INDICATORS) if present else None
-
-        level = self.choice("org_support_level", ("higher", "lower"))
-        given = (level != "").to_numpy()
-        if met is not None:
-            derived = np.where(met >= 2, "higher", "lower")
-            self.fail(
-                given & (level.to_numpy() != derived),
-                "org_support_level",
-                "disagrees with the indicators (higher means at least 2 of the 3 met)",
-                "Correct the indicators or the level, or leave the level blank to derive it",
-            )
-            level = pd.Series(derived, dtype=object)
-        elif given.any():
-            self.fail(
-                ~given,
-                "org_support_level",
-                "is blank while other rows give it",
-                "Give every trial's level (higher or lower), or fill in the three indicators",
-            )
-        if met is not None or given.any():
-            out["org_support_level"] = level.to_numpy(dtype=object)
-            out["org_support_higher"] = (level == "higher").to_numpy(dtype=float)
-
-        role = self.choice("peer_role", PEER_ROLES, _ROLE_ALIASES)
-        has_role = (role != "").to_numpy()
-        if has_role.any():
-            self.fail(
-                ~has_role,
-                "peer_role",
-                "is blank while other rows give it",
-                "Give every trial's peer role (substitute or add-on), or clear the column",
-            )
-            out["peer_role"] = role.to_numpy(dtype=object)
-            out["peer_add_on"] = (role == "add-on").to_numpy(dtype=float)
-
-        for col in (*ORG_INDICATORS, "org_support_level", "peer_role"):
-            if col not in out:
-                continue
-            vals = pd.Series(out[col]).astype(str)
-            first = vals.groupby(study.to_numpy()).transform("first")
-            self.fail(
-                (vals != first).to_numpy(),
-                col,
-                "differs from the value on the trial's first row",
-                "It describes the trial, so give it the same value on every row of the trial",
-            )
-        return out
 
     def _escalc(
         self,
@@ -909,3 +862,123 @@ class _Sheet:
                 f"{self._where(bad)}: {err}", rows=list(bad), column=err.column, source=self.source
             ) from None
         return np.asarray(es.yi), np.asarray(es.vi)
+
+
+def _category_key(value: str) -> str:
+    """Return a category cell as compared with the plan's levels: no case, spaces, '-' or '_'."""
+    return re.sub(r"[\s_-]+", "", value.lower())
+
+
+class _PlanColumns:
+    """The trial-level columns a review plan declares: moderators and the subgroup variable."""
+
+    def __init__(self, sheet: _Sheet, plan: ReviewPlan) -> None:
+        self.sheet = sheet
+        self.plan = plan
+
+    def require(self, column: str, key: str) -> None:
+        """Check that a declared column is in the sheet and filled on every row."""
+        s = self.sheet
+        if column not in s.df.columns:
+            raise DataError(
+                f"{s._header()}: column {column!r}, declared by the review plan {self.plan.source} "
+                f"([{key}]), is missing from the sheet; add the column (one value per trial) or "
+                "remove it from the plan",
+                column=column,
+                source=s.source,
+            )
+        s.fail(
+            ~s.filled(column),
+            column,
+            f"is blank (the review plan {self.plan.source} declares it: [{key}])",
+            "Fill it in for every trial, or remove it from the plan",
+        )
+
+    def category(self, column: str, levels: tuple[str, ...], key: str) -> np.ndarray:
+        """Return the column's cells as the plan's spelling of its levels ('' where blank)."""
+        s = self.sheet
+        cells = s.text(column)
+        spelled = {_category_key(lv): lv for lv in levels}
+        out = cells.map(lambda v: spelled.get(_category_key(v), v) if v else "")
+        bad = (out != "").to_numpy() & ~out.isin(list(levels)).to_numpy()
+        s.fail(
+            bad,
+            column,
+            f"has unknown value(s) {sorted(set(out[bad]))}",
+            f"Use one of {', '.join(map(repr, levels))} (the review plan's [{key}])",
+        )
+        return out.to_numpy(dtype=object)
+
+    def read(self, study: pd.Series) -> dict[str, np.ndarray]:
+        """Return the moderators (floats) and the text columns they and the subgroup use."""
+        s = self.sheet
+        standard = [c for c in (*self.plan.sheet_columns(), *self._names()) if c in _COLUMNS]
+        if standard:
+            raise DataError(
+                f"the review plan {self.plan.source} declares {standard[0]!r}, a standard sheet "
+                "column, as a moderator or subgroup variable; give it another name in the plan",
+                column=standard[0],
+                source=s.source,
+            )
+        out: dict[str, np.ndarray] = {}
+        trial_level: list[str] = []
+        for m in self.plan.moderators:
+            if m.kind in ("binary", "numeric"):
+                self.require(m.name, f"moderators.{m.name}")
+                num = s.numbers(m.name)
+                if m.binary:
+                    s.fail(
+                        ~np.isin(num, (0.0, 1.0)),
+                        m.name,
+                        f"must be 0 ({m.values[0]}) or 1 ({m.values[1]})",
+                        "Enter 0 or 1",
+                    )
+                out[m.name] = num
+                trial_level.append(m.name)
+            elif m.kind == "level" and m.column is not None:
+                key = f"moderators.{m.name}"
+                self.require(m.column, key)
+                out[m.column] = self.category(m.column, m.levels, key)
+                out[m.name] = (out[m.column] == m.equals).astype(float)
+                trial_level.append(m.column)
+        for m in self.plan.moderators:
+            if m.kind == "at_least":
+                met = sum(out[c] for c in m.of)
+                out[m.name] = (np.asarray(met) >= m.at_least).astype(float)
+        if self.plan.subgroup is not None:
+            out[self.plan.subgroup.column] = self.subgroup(out)
+            trial_level.append(self.plan.subgroup.column)
+        for col in trial_level:
+            vals = pd.Series(out[col]).astype(str)
+            first = vals.groupby(study.to_numpy()).transform("first")
+            s.fail(
+                (vals != first).to_numpy(),
+                col,
+                "differs from the value on the trial's first row",
+                "It describes the trial, so give it the same value on every row of the trial",
+            )
+        return out
+
+    def _names(self) -> list[str]:
+        return [m.name for m in self.plan.moderators]
+
+    def subgroup(self, mods: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the subgroup column: given, or derived from its coding moderator where blank."""
+        s, sg = self.sheet, self.plan.subgroup
+        assert sg is not None
+        if sg.moderator is None:
+            self.require(sg.column, "subgroup")
+            return self.category(sg.column, sg.levels, "subgroup")
+        m = self.plan.moderator(sg.moderator)
+        derived = np.where(mods[m.name] == 1.0, m.values[1], m.values[0]).astype(object)
+        given = self.category(sg.column, sg.levels, "subgroup")
+        filled = given != ""
+        s.fail(
+            filled & (given != derived),
+            sg.column,
+            f"disagrees with moderator {m.name!r} ({m.values[1]!r} when it is 1: {m.label}; "
+            f"review plan {self.plan.source})",
+            "Correct the moderator's columns or the subgroup, or leave the subgroup blank to "
+            "derive it",
+        )
+        return derived

@@ -79,9 +79,10 @@ import pandas as pd
 
 from bayesmeta._stats import typical_variance
 from bayesmeta.errors import ModelSpecError
+from bayesmeta.plan import load_plan
 from bayesmeta.reconstruct import GENERATING_CALL as RECONSTRUCTION_CALL
-from bayesmeta.reconstruct import reconstruct_review
-from bayesmeta.sheet import ORG_INDICATORS, PEER_ROLES, template_columns
+from bayesmeta.reconstruct import ORG_INDICATORS, PEER_ROLES, reconstruct_review
+from bayesmeta.sheet import template_columns
 
 __all__ = [
     "DEFAULT_SEED",
@@ -534,15 +535,17 @@ def simulate_review(
     -------
     pandas.DataFrame
         One row per (contributing trial, outcome), ordered by outcome then trial, with the
-        columns of :func:`bayesmeta.sheet.template_columns` (``yi``/``sei`` empty). Counts are
+        columns of ``template_columns(load_plan("peer_support"))``
+        (``yi``/``sei`` empty). Counts are
         nullable integers, means and SDs rounded to ``spec.decimals``. ``.attrs`` holds
         ``simulated`` (True), ``note``, ``seed``, ``spec`` (its :meth:`~SimulationSpec.to_dict`)
         and ``generator``. Read it with :func:`bayesmeta.sheet.read_sheet`.
 
     Examples
     --------
+    >>> from bayesmeta.plan import load_plan
     >>> from bayesmeta.sheet import read_sheet
-    >>> tab = read_sheet(simulate_review())
+    >>> tab = read_sheet(simulate_review(), plan=load_plan("peer_support"))
     >>> len(tab.outcomes), tab.moderators[:2]
     (11, ['org_support_higher', 'peer_add_on'])
     """
@@ -600,7 +603,7 @@ def _simulate(spec: SimulationSpec, seed: int) -> tuple[pd.DataFrame, pd.DataFra
     for idx in chosen.values():
         n_outcomes[idx] += 1
     trials["n_outcomes"] = n_outcomes
-    sheet = pd.DataFrame(rows, columns=template_columns())
+    sheet = pd.DataFrame(rows, columns=template_columns(load_plan("peer_support")))
     for c in ("n1i", "n2i", "ai", "ci", "follow_up_months", *ORG_INDICATORS):
         sheet[c] = sheet[c].astype("Int64")
     for c in ("m1i", "sd1i", "m2i", "sd2i", "yi", "sei"):

@@ -34,9 +34,10 @@ MOD = "org_support_higher"
 
 def _review():  # type: ignore[no-untyped-def]
     from bayesmeta import datasets
+    from bayesmeta.plan import load_plan
     from bayesmeta.sheet import read_sheet
 
-    return read_sheet(datasets.load_peer_support_simulated())
+    return read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
 
 
 def _regression_outcomes(table):  # type: ignore[no-untyped-def]

@@ -17,13 +17,15 @@ import os
 import numpy as np
 
 from bayesmeta import MetaRegression, datasets, rma, subgroup_analysis
+from bayesmeta.plan import load_plan
 from bayesmeta.sheet import read_sheet
 
 DRAWS = int(os.environ.get("BAYESMETA_EXAMPLE_DRAWS", "1000"))
 OUTCOME = "social_network_support"
 MOD = "org_support_higher"
 
-review = read_sheet(datasets.load_peer_support_simulated())
+# the bundled plan declares the moderators (org_support_higher: at least 2 of the 3 indicators)
+review = read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
 table = review.for_outcome(OUTCOME)
 print(f"{OUTCOME} (simulated trials):")
 print(table.data[["study", "yi", "sei", MOD]].round(3).to_string(index=False))

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 from bayesmeta import datasets
+from bayesmeta.plan import load_plan
 from bayesmeta.report import side_by_side, write_report
-from bayesmeta.review import analyse_review
-from bayesmeta.sheet import read_sheet
+from bayesmeta.review import analyse_review, published_table, read_review
 
 DRAWS = int(os.environ.get("BAYESMETA_EXAMPLE_DRAWS", "1000"))
 
@@ -25,12 +25,14 @@ work = Path(tempfile.mkdtemp(prefix="bayesmeta-example-"))
 sheet = work / "sheet.csv"
 datasets.load_peer_support_simulated().to_csv(sheet, index=False)  # your sheet goes here
 
-table = read_sheet(sheet)  # validates every row; errors name the line and column
+plan = load_plan("peer_support")  # or your own plan.toml (docs/guide/plans.md)
+table, label, _ = read_review(plan, str(sheet))  # validates every row; errors name line, column
 analysis = analyse_review(
     table,
-    data_label=f"{sheet} (SIMULATED data)",
+    plan=plan,
+    data_label=f"{label} (SIMULATED data)",
     simulated=True,
-    published=datasets.load_white2020().published,
+    published=published_table(plan),
     draws=DRAWS,
     seed=1,
 )

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bayesmeta"
 #: covers the module and, if it is a package, everything in it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "_dims", "_version", "_registry", "_output")),
-    ("core helpers", ("effect_sizes", "priors", "_stats", "_csv")),
+    ("core helpers", ("effect_sizes", "priors", "_stats", "_csv", "plan")),
     ("data", ("table", "sheet")),
     (
         "numerical cores",
@@ -142,7 +142,7 @@ def test_the_import_reader_sees_lazy_and_type_checking_imports(tmp_path: Path) -
     assert "bayesmeta.results" in GRAPH["bayesmeta.models.base"]  # inside BaseModel._finish
     assert "bayesmeta.results" in GRAPH["bayesmeta.checks"]  # under TYPE_CHECKING
     assert "bayesmeta.models.exact_sampler" in GRAPH["bayesmeta.models.base"]
-    assert "bayesmeta.datasets" in GRAPH["bayesmeta.cli"]  # from bayesmeta import datasets
+    assert "bayesmeta.datasets" in GRAPH["bayesmeta.review"]  # from bayesmeta import datasets
 
 
 def test_every_module_has_a_layer() -> None:

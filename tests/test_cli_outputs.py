@@ -90,8 +90,14 @@ def test_one_trial_outcome_flagged_in_table_json_and_report(
 ) -> None:
     sheet = HARD / "sheet_bom_crlf_unicode.csv"  # "hospitalised" has one trial
     note = "1 trial: no pooling; the Bayesian interval is driven by the tau prior"
-    code = main(["reproduce", "--data", str(sheet), "--out", str(tmp_path / "r"), "--json",
-                 "--draws", "200"])  # fmt: skip
+    plan = tmp_path / "plan.toml"  # the sheet's outcomes; it has no moderators
+    plan.write_text(
+        'title = "Hard sheet"\n[outcomes.recovery]\nmeasure = "SMD"\ndirection = "higher"\n'
+        '[outcomes.hospitalised]\nmeasure = "OR"\ndirection = "lower"\n',
+        encoding="utf-8",
+    )
+    code = main(["reproduce", "--data", str(sheet), "--plan", str(plan), "--out",
+                 str(tmp_path / "r"), "--json", "--draws", "200"])  # fmt: skip
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     hosp = [r for r in out["frequentist"] if r["outcome"] == "hospitalised"]
@@ -100,7 +106,17 @@ def test_one_trial_outcome_flagged_in_table_json_and_report(
     report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert note in report and "not estimable (k = 1)" in report
     code = main(
-        ["reproduce", "--data", str(sheet), "--out", str(tmp_path / "r2"), "--draws", "200"]
+        [
+            "reproduce",
+            "--data",
+            str(sheet),
+            "--plan",
+            str(plan),
+            "--out",
+            str(tmp_path / "r2"),
+            "--draws",
+            "200",
+        ]
     )
     text = capsys.readouterr().out
     assert code == 0 and note[:30] in text and "(nan, nan)" not in text

@@ -144,7 +144,7 @@ def test_half_normal_prose_numbers():
 PAGES = ("getting-started.md", "guide/effect-sizes.md", "guide/frequentist.md",
          "guide/tau-priors.md", "guide/bayesian-models.md", "guide/meta-regression.md",
          "guide/published.md", "guide/model-averaging.md",
-         "guide/bias-and-influence.md")  # fmt: skip
+         "guide/bias-and-influence.md", "guide/plans.md")  # fmt: skip
 
 
 def _blocks(page: str) -> list[str]:
@@ -154,9 +154,10 @@ def _blocks(page: str) -> list[str]:
 
 def _namespace() -> dict[str, object]:
     from bayesmeta import datasets
+    from bayesmeta.plan import load_plan
     from bayesmeta.sheet import read_sheet
 
-    review = read_sheet(datasets.load_peer_support_simulated())
+    review = read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
     return {"table": review.for_outcome("social_network_support")}
 
 

@@ -19,7 +19,9 @@ import pytest
 import bayesmeta.reconstruct as rec
 from bayesmeta.datasets import load_peer_support_simulated, load_white2020
 from bayesmeta.frequentist import rma, subgroup_analysis
-from bayesmeta.sheet import ORG_INDICATORS, read_sheet, template_columns
+from bayesmeta.plan import load_plan
+from bayesmeta.reconstruct import ORG_INDICATORS
+from bayesmeta.sheet import read_sheet, template_columns
 from bayesmeta.simulate import to_csv_text
 
 SNS = "social_network_support"
@@ -61,7 +63,7 @@ def test_generator_is_deterministic_and_labels_simulated() -> None:
     assert again.attrs["simulated"] is True and again.attrs["reconstructed"] is True
     assert "SIMULATED" in again.attrs["note"] and "not the trials' results" in again.attrs["note"]
     assert again["study"].str.endswith("(simulated)").all()
-    assert list(again.columns) == template_columns()
+    assert list(again.columns) == template_columns(load_plan("peer_support"))
 
 
 # ------------------------------------------------------------------------- by hand, in numpy

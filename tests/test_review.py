@@ -16,9 +16,9 @@ import pytest
 
 from bayesmeta import datasets, rma
 from bayesmeta.cli import EXIT_BAD_INPUT, EXIT_FIT_FAILED, EXIT_OK, main
+from bayesmeta.plan import load_plan
 from bayesmeta.report import side_by_side, write_report
-from bayesmeta.review import analyse_review
-from bayesmeta.sheet import read_sheet
+from bayesmeta.review import analyse_review, published_table, read_review
 
 #: Few draws: these tests check the pipeline, not posterior accuracy (tests/test_models.py does).
 DRAWS, TUNE = 100, 150
@@ -26,15 +26,54 @@ DRAWS, TUNE = 100, 150
 
 @pytest.fixture(scope="module")
 def analysis():
-    table = read_sheet(datasets.load_peer_support_simulated())
+    plan = load_plan("peer_support")
+    table, label, simulated = read_review(plan)
     return analyse_review(
         table,
-        data_label="bundled SIMULATED review",
-        simulated=True,
-        published=datasets.load_white2020().published,
+        plan=plan,
+        data_label=label,
+        simulated=simulated,
+        published=published_table(plan),
         draws=DRAWS,
         tune=TUNE,
     )
+
+
+#: The meta-regressions of the bundled review, per outcome, as the review's plan fitted them
+#: before it became a data file (the level where both occur from 3 trials; the three indicators
+#: from 6 trials where each varies).
+BUNDLED_REGRESSIONS = {
+    "quality_of_life": [
+        ["org_support_higher"],
+        ["org_support_1", "org_support_2", "org_support_3"],
+    ],
+    "social_network_support": [["org_support_higher"]],
+    "empowerment": [["org_support_higher"]],
+    "recovery": [["org_support_higher"]],
+    "general_psychiatric_symptoms": [
+        ["org_support_higher"],
+        ["org_support_1", "org_support_2", "org_support_3"],
+    ],
+    "depression_anxiety": [["org_support_higher"]],
+    "days_in_hospital": [["org_support_higher"]],
+    "hospitalised": [["org_support_higher"]],
+}
+
+
+def test_bundled_plan_reads_the_bundled_review_as_before():
+    plan = load_plan("peer_support")
+    table, label, simulated = read_review(plan)
+    assert simulated and "SIMULATED" in label
+    assert table.k == 46 and len(table.outcomes) == 11
+    d = table.data
+    met = d[["org_support_1", "org_support_2", "org_support_3"]].sum(axis=1)
+    assert ((met >= 2) == (d["org_support_higher"] == 1)).all()  # at least 2 of the 3
+    assert ((d["org_support_level"] == "higher") == (d["org_support_higher"] == 1)).all()
+    assert ((d["peer_role"] == "add-on") == (d["peer_add_on"] == 1)).all()
+    from bayesmeta.review import _regression_sets
+
+    sets = {o: _regression_sets(sub, plan.regressions) for o, sub in table.by_outcome()}
+    assert {o: s for o, s in sets.items() if s} == BUNDLED_REGRESSIONS
 
 
 @pytest.mark.slow
@@ -104,7 +143,7 @@ def test_report_is_complete_and_says_simulated(analysis, tmp_path):
     assert (out / "figures" / "tau_densities.png").exists()
     # RevMan's subgroup figure where both support levels occur, leave-one-out from 3 trials
     for outcome, sub in analysis.table.by_outcome():
-        both = sub.data["org_support_level"].nunique() == 2
+        both = sub.data[analysis.plan.subgroup.column].nunique() == 2
         assert (out / "figures" / f"subgroups_{outcome}.png").exists() == both
         assert (out / "figures" / f"leave1out_{outcome}.png").exists() == (sub.k >= 3)
     assert "Is there an effect at all?" in md and "evidence of no effect" in md

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import re
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import pytest
 import bayesmeta.sheet as sheet_module
 from bayesmeta.effect_sizes import escalc
 from bayesmeta.errors import DataError, ModelSpecError, NotEstimableWarning
+from bayesmeta.plan import ReviewPlan, load_plan, plan_from_dict
 from bayesmeta.sheet import (
-    MODERATOR_COLUMNS,
     read_sheet,
     sheet_columns,
     template_columns,
@@ -26,6 +27,23 @@ from bayesmeta.table import EffectTable
 SHEETS = Path(__file__).parent / "data" / "sheets"
 GOOD = SHEETS / "good.csv"
 DOCS = Path(__file__).parents[1] / "docs" / "extraction-sheet.md"
+PEER_SUPPORT = resources.files("bayesmeta") / "datasets" / "plans" / "peer_support.toml"
+
+
+def _sheet_plan() -> ReviewPlan:
+    """The bundled peer-support plan's moderators and subgroup, with the test sheets' outcomes."""
+    raw = tomllib.loads(PEER_SUPPORT.read_text(encoding="utf-8"))
+    raw["outcomes"] = {
+        "recovery": {"measure": "SMD", "direction": "higher"},
+        "hospitalised": {"measure": "OR", "direction": "lower"},
+        "employment": {"measure": "RR", "direction": "higher"},
+    }
+    del raw["data"], raw["published"]
+    return plan_from_dict(raw, source="sheet-plan")
+
+
+PLAN = _sheet_plan()
+MODERATORS = [m.name for m in PLAN.moderators]
 
 
 def test_doctests() -> None:
@@ -73,28 +91,41 @@ def test_write_template_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_bundled_template_matches_write_template(tmp_path: Path) -> None:
+    """The bundled template is the bundled peer-support plan's."""
     bundled = resources.files("bayesmeta.datasets").joinpath("extraction_template.csv")
-    assert bundled.read_text(encoding="utf-8") == write_template(tmp_path / "t.csv").read_text()
+    written = write_template(tmp_path / "t.csv", plan=load_plan("peer_support"))
+    assert bundled.read_text(encoding="utf-8") == written.read_text()
 
 
 def test_template_round_trips(tmp_path: Path) -> None:
     """An empty template filled in with rows reads like the same rows in any sheet."""
-    p = write_template(tmp_path / "sheet.csv")
+    p = write_template(tmp_path / "sheet.csv", plan=PLAN)
     with pytest.raises(DataError, match="no data rows"):
-        read_sheet(p)
+        read_sheet(p, plan=PLAN)
     body = GOOD.read_text(encoding="utf-8").split("\n", 1)[1]
     with p.open("a", encoding="utf-8") as fh:
         fh.write(body)
-    filled = read_sheet(p)
-    pd.testing.assert_frame_equal(filled.data, read_sheet(GOOD).data)
+    filled = read_sheet(p, plan=PLAN)
+    pd.testing.assert_frame_equal(filled.data, read_sheet(GOOD, plan=PLAN).data)
 
 
 def test_docs_describe_every_column() -> None:
     text = DOCS.read_text(encoding="utf-8")
     for col in template_columns():
         assert f"`{col}`" in text, col
-    for col in MODERATOR_COLUMNS:
+    for col in template_columns(load_plan("peer_support")) + MODERATORS:
         assert f"`{col}`" in text, col
+
+
+def test_plan_columns_follow_the_standard_ones(tmp_path: Path) -> None:
+    plan = load_plan("peer_support")
+    cols = sheet_columns(plan)
+    assert list(cols)[: len(template_columns())] == template_columns()
+    extra = list(cols)[len(template_columns()) :]
+    assert extra == [*(f"org_support_{i}" for i in (1, 2, 3)), "org_support_level", "peer_role"]
+    assert cols["org_support_level"]["values"]["higher"] == "Higher organisational support"
+    p = write_template(tmp_path / "sheet.csv", plan=plan)
+    assert p.read_text(encoding="utf-8") == ",".join(template_columns(plan)) + "\n"
 
 
 # ------------------------------------------------------------------------- a good sheet
@@ -102,7 +133,7 @@ def test_docs_describe_every_column() -> None:
 
 @pytest.fixture(scope="module")
 def good() -> EffectTable:
-    return read_sheet(GOOD)
+    return read_sheet(GOOD, plan=PLAN)
 
 
 def _rows(tab: EffectTable, outcome: str) -> pd.DataFrame:
@@ -154,7 +185,7 @@ def test_good_sheet_generic_rows(good: EffectTable) -> None:
 def test_good_sheet_structure_and_moderators(good: EffectTable) -> None:
     assert good.k == 7
     assert good.outcomes == ["recovery", "hospitalised", "employment"]
-    assert good.moderators == list(MODERATOR_COLUMNS)
+    assert good.moderators == MODERATORS
     d = good.data
     # level derived from the indicators where blank (Beta: 0,1,0 -> lower; Alpha: 1,1,0 -> higher)
     assert d["org_support_level"].tolist() == [
@@ -168,7 +199,7 @@ def test_good_sheet_structure_and_moderators(good: EffectTable) -> None:
     ]
     np.testing.assert_array_equal(d["org_support_higher"], [1, 0, 1, 1, 0, 1, 0])
     np.testing.assert_array_equal(d["peer_add_on"], [0, 1, 1, 0, 1, 0, 0])
-    for col in MODERATOR_COLUMNS:
+    for col in MODERATORS:
         assert d[col].dtype == np.float64
         assert set(d[col]) <= {0.0, 1.0}
     np.testing.assert_array_equal(d["follow_up_months"], [12, 6, 12, 12, 6, 12, 24])
@@ -177,7 +208,7 @@ def test_good_sheet_structure_and_moderators(good: EffectTable) -> None:
 
 def test_dataframe_input_gives_the_same_table(good: EffectTable) -> None:
     frame = pd.read_csv(GOOD)
-    tab = read_sheet(frame)
+    tab = read_sheet(frame, plan=PLAN)
     pd.testing.assert_frame_equal(tab.data, good.data)
 
 
@@ -186,8 +217,8 @@ def test_headers_and_values_are_case_insensitive(tmp_path: Path) -> None:
     header, body = text.split("\n", 1)
     body = body.replace(",SMD,higher,", ",smd,Higher,").replace(",continuous,", ",Continuous,")
     p = tmp_path / "s.csv"
-    p.write_text(header.upper() + "\n" + body)
-    pd.testing.assert_frame_equal(read_sheet(p).data, read_sheet(GOOD).data)
+    p.write_text(header.upper() + "\n" + body.replace(",add-on", ",Add On"))
+    pd.testing.assert_frame_equal(read_sheet(p, plan=PLAN).data, read_sheet(GOOD, plan=PLAN).data)
 
 
 def test_extra_columns_are_kept(tmp_path: Path) -> None:
@@ -210,11 +241,46 @@ def test_sheet_without_moderators_or_optional_columns() -> None:
     assert tab.k == 7
 
 
-def test_level_alone_without_indicators() -> None:
-    frame = pd.read_csv(GOOD).drop(columns=["org_support_1", "org_support_2", "org_support_3"])
-    frame["org_support_level"] = ["higher", "lower", "higher", "higher", "lower", "higher", "lower"]
-    tab = read_sheet(frame)
-    assert tab.moderators == ["org_support_higher", "peer_add_on"]
+def test_without_a_plan_extra_columns_are_text() -> None:
+    tab = read_sheet(GOOD)
+    assert tab.moderators == []
+    assert tab.data["org_support_1"].tolist()[:2] == ["1", "0"]
+    assert tab.data["peer_role"].tolist()[:2] == ["substitute", "add-on"]
+
+
+def test_a_declared_moderator_missing_from_the_sheet_is_named() -> None:
+    frame = pd.read_csv(GOOD).drop(columns=["org_support_2"])
+    with pytest.raises(
+        DataError,
+        match=r"column 'org_support_2', declared by the review plan "
+        r"sheet-plan \(\[moderators.org_support_2\]\), is missing",
+    ) as info:
+        read_sheet(frame, plan=PLAN)
+    assert info.value.column == "org_support_2"
+
+
+def test_plan_checks_each_outcome_s_measure_and_direction() -> None:
+    frame = pd.read_csv(GOOD)
+    frame.loc[0:2, "direction"] = "Lower"
+    with pytest.raises(DataError) as info:
+        read_sheet(frame, plan=PLAN)
+    msg = str(info.value)
+    assert msg.startswith("rows 1 (study 'Alpha 2001'") and "3 (study 'Gamma 2010'" in msg
+    assert "'direction' is 'lower' but the review plan" in msg
+    assert "sheet-plan says [outcomes.recovery] direction = 'higher'" in msg
+    assert info.value.column == "direction"
+
+
+def test_an_undeclared_outcome_is_named_with_the_plan() -> None:
+    frame = pd.read_csv(GOOD)
+    frame.loc[6, "outcome"] = "housing"
+    with pytest.raises(
+        DataError,
+        match=r"row 7 .*'housing' is not an outcome of the review "
+        r"plan sheet-plan",
+    ) as info:
+        read_sheet(frame, plan=PLAN)
+    assert info.value.column == "outcome"
 
 
 def test_not_estimable_rows_are_dropped_with_a_warning() -> None:
@@ -251,22 +317,36 @@ BAD = [
     ("partial_arms.csv", 3, "sd2i", "blank on a row with other arm-level data"),
     ("arms_and_ready.csv", 3, "yi", "not both"),
     ("duplicate.csv", 4, "study", "repeats a (study, outcome) pair"),
-    ("level_disagrees.csv", 3, "org_support_level", "disagrees with the indicators"),
-    ("indicator_not_binary.csv", 3, "org_support_2", "must be 0 (not met) or 1 (met)"),
-    ("trial_inconsistent.csv", 4, "peer_role", "same value on every row of the trial"),
     ("generic_with_arms.csv", 3, "outcome_type", "arm-level cells are filled"),
     ("bad_sei.csv", 3, "sei", "must be > 0"),
     ("not_snake_case.csv", 3, "outcome", "'quality_of_life'"),
     ("blank_line.csv", 5, "n2i", ">= 2"),
+]
+#: Sheets whose error is in a column the review plan declares (read with PLAN).
+BAD_WITH_PLAN = [
+    (
+        "level_disagrees.csv",
+        3,
+        "org_support_level",
+        "disagrees with moderator 'org_support_higher'",
+    ),
+    ("indicator_not_binary.csv", 3, "org_support_2", "must be 0 (not met) or 1 (met)"),
+    ("trial_inconsistent.csv", 4, "peer_role", "same value on every row of the trial"),
     ("unknown_peer_role.csv", 3, "peer_role", "unknown value(s) ['peer']"),
 ]
 
 
-@pytest.mark.parametrize(("name", "line", "column", "phrase"), BAD, ids=[b[0] for b in BAD])
-def test_bad_sheet_names_line_and_column(name: str, line: int, column: str, phrase: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "line", "column", "phrase", "plan"),
+    [(*b, None) for b in BAD] + [(*b, PLAN) for b in BAD_WITH_PLAN],
+    ids=[b[0] for b in BAD + BAD_WITH_PLAN],
+)
+def test_bad_sheet_names_line_and_column(
+    name: str, line: int, column: str, phrase: str, plan: ReviewPlan | None
+) -> None:
     path = SHEETS / name
     with pytest.raises(DataError) as info:
-        read_sheet(path)
+        read_sheet(path, plan=plan)
     msg = str(info.value)
     assert msg.startswith(f"{path}: "), msg
     assert re.search(rf"\bline {line}\b", msg), msg
@@ -337,7 +417,7 @@ def test_too_many_fields_names_the_line(tmp_path: Path) -> None:
 def test_bom_and_windows_line_endings(tmp_path: Path) -> None:
     p = tmp_path / "s.csv"
     p.write_bytes(b"\xef\xbb\xbf" + GOOD.read_text().replace("\n", "\r\n").encode())
-    pd.testing.assert_frame_equal(read_sheet(p).data, read_sheet(GOOD).data)
+    pd.testing.assert_frame_equal(read_sheet(p, plan=PLAN).data, read_sheet(GOOD, plan=PLAN).data)
 
 
 def test_missing_arm_column_for_rows_that_need_it() -> None:
@@ -351,7 +431,7 @@ def test_partly_rated_indicators() -> None:
     frame = pd.read_csv(GOOD)
     frame.loc[6, "org_support_3"] = np.nan
     with pytest.raises(DataError, match=r"row 7 .*'org_support_3' is blank") as info:
-        read_sheet(frame)
+        read_sheet(frame, plan=PLAN)
     assert info.value.column == "org_support_3"
 
 
@@ -368,7 +448,7 @@ def test_frame_with_any_index_and_dtypes(good: EffectTable) -> None:
     frame.index = [10, 20, 30, 40, 50, 60, 70]
     frame["n1i"] = frame["n1i"].astype("Int64")
     frame["measure"] = frame["measure"].astype("category")
-    pd.testing.assert_frame_equal(read_sheet(frame).data, good.data)
+    pd.testing.assert_frame_equal(read_sheet(frame, plan=PLAN).data, good.data)
 
 
 def test_cells_of_the_other_row_type_are_refused() -> None:

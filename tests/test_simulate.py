@@ -16,7 +16,9 @@ import bayesmeta.datasets as ds
 import bayesmeta.simulate as sim
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.frequentist import rma
-from bayesmeta.sheet import ORG_INDICATORS, read_sheet, template_columns
+from bayesmeta.plan import load_plan
+from bayesmeta.reconstruct import ORG_INDICATORS
+from bayesmeta.sheet import read_sheet, template_columns
 from bayesmeta.simulate import (
     DEFAULT_SEED,
     GENERATING_CALL,
@@ -85,7 +87,7 @@ def test_trials(trials: pd.DataFrame, white) -> None:  # type: ignore[no-untyped
 
 
 def test_sheet_shape_and_labels(review: pd.DataFrame, trials: pd.DataFrame) -> None:
-    assert list(review.columns) == template_columns()
+    assert list(review.columns) == template_columns(load_plan("peer_support"))
     assert review["study"].str.endswith("(simulated)").all()
     assert review["study"].nunique() == 14
     assert set(review["study"]) == set(trials.loc[trials["contributes"], "study"])
@@ -191,7 +193,7 @@ def test_bundled_csv_is_the_reconstruction_not_a_random_draw(review: pd.DataFram
 def test_bundled_csv_reads_as_a_sheet(convention: str, tmp_path: Path) -> None:
     path = tmp_path / "sim.csv"
     path.write_text(_bundled_text(".csv"), encoding="utf-8")
-    tab = read_sheet(path, convention=convention)
+    tab = read_sheet(path, convention=convention, plan=load_plan("peer_support"))
     assert len(tab.outcomes) == 11
     assert tab.k == 46
     assert len(tab.studies) == 14
