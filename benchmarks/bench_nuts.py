@@ -7,9 +7,10 @@ Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=compiledir=<fresh dir>`
   meta-regression of the review (``org_support_higher`` where estimable, the three indicators
   where estimable) as ONE joint model (``bayesmeta.models.joint.JointFit``): one compilation,
   one sampling run; default draws (4 chains x 1000 + 1000 tuning), log-likelihood, posterior
-  predictive, diagnostics per fit, the checks and tables of the review, then ``summary()`` of
-  every result. Reports each step: compile, sampling, the rest of the joint fit (per-fit
-  results and diagnostics), the review's other stages, the summaries; wall and CPU seconds.
+  predictive, diagnostics per fit, the checks and tables of the review and
+  ``convergence_problems()``. Reports each step (wall and CPU seconds): compile, sampling, the
+  rest of the joint fit (per-fit results and diagnostics), the review's other stages; and,
+  timed apart (``reproduce`` does not call it), ``summary()`` of every result.
 - ``auto``: the same ``analyse_review`` with ``engine="auto"`` (the default): exact independent
   draws (no MCMC) for these normal-normal models (``bayesmeta.models.exact_sampler``).
 - ``naive``: what a user would write: one PyMC model per outcome and per meta-regression (the
@@ -90,18 +91,22 @@ def fast(engine: str = "nuts") -> dict[str, object]:
         )  # fmt: skip
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     t_analyse = time.perf_counter() - t0
+    problems = analysis.convergence_problems()  # as `reproduce` does before writing the report
+    t_fit = time.perf_counter() - t0
+    cpu_fit = time.process_time() - c0
+    t_total = time.perf_counter() - T_START
+    # not part of `reproduce`: summary() of every result, timed apart
     t1 = time.perf_counter()
     results = [analysis.result, *(r.bayes for r in analysis.regressions)]
     summaries = [r.summary() for r in results]
     t_summary = time.perf_counter() - t1
-    t_fit = time.perf_counter() - t0
     bayes = analysis.timings["bayesian_random_effects"] + analysis.timings.get("meta_regression", 0)
     compile_s, sample_s = steps.get("compile_pymc_model", 0.0), steps.get("sample", 0.0)
     return {
         "import_s": t_import,
         "fit_s": t_fit,
-        "fit_cpu_s": time.process_time() - c0,
-        "total_s": time.perf_counter() - T_START,
+        "fit_cpu_s": cpu_fit,
+        "total_s": t_total,
         "analyse_s": t_analyse,
         "bayesian_s": bayes,
         "compile_s": compile_s,
@@ -109,7 +114,7 @@ def fast(engine: str = "nuts") -> dict[str, object]:
         "sample_s": sample_s,
         "sample_cpu_s": steps.get("sample_cpu", 0.0),
         "bayes_rest_s": bayes - compile_s - sample_s,
-        "review_rest_s": t_analyse - bayes,
+        "review_rest_s": t_fit - bayes,
         "summary_s": t_summary,
         "stages": analysis.timings,
         "n_compiles": int(steps.get("compile_pymc_model", 0) > 0),
@@ -118,7 +123,7 @@ def fast(engine: str = "nuts") -> dict[str, object]:
         "n_fits": len(results),
         "sampler": analysis.result.sampler or analysis.result.engine,
         "convergence_warnings": n_warn,
-        "convergence_problems": len(analysis.convergence_problems()),
+        "convergence_problems": len(problems),
         "summary_rows": sum(len(s) for s in summaries),
         "peak_rss_mb": peak_rss_mb(),
         "load_start": load0,

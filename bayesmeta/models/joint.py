@@ -37,6 +37,7 @@ reported for every fit it contains.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -243,14 +244,17 @@ class JointFit:
         chains: int = 4,
         random_seed: int | None = None,
         tune: int = 1000,
-        cores: int = 1,
+        cores: int | None = None,
         nuts_sampler: str | None = None,
         target_accept: float = DEFAULT_TARGET_ACCEPT,
         progressbar: bool = False,
     ) -> list[Result]:
         """Sample every fit in one NUTS run; return one result per model, in order.
 
-        Arguments as :meth:`bayesmeta.models.BaseModel.fit` with ``engine="nuts"``. Each
+        Arguments as :meth:`bayesmeta.models.BaseModel.fit` with ``engine="nuts"``, except
+        ``cores``: by default nutpie runs the chains on up to as many threads as there are
+        CPUs (the draws do not depend on it: each chain has its own seed), PyMC's NUTS on one
+        process. Each
         result's diagnostics are checked (problems raised as
         :class:`~bayesmeta.errors.ConvergenceWarning`, prefixed by nothing: the caller knows
         which fit is which); ``result.sampling["joint"]`` describes the run.
@@ -258,6 +262,8 @@ class JointFit:
         _check_fit_args(draws, tune, chains, 0, nuts_sampler, target_accept)
         s_fit, s_rest = (int(s) for s in np.random.SeedSequence(random_seed).generate_state(2))
         sampler = default_sampler() if nuts_sampler is None else nuts_sampler
+        if cores is None:
+            cores = min(chains, os.cpu_count() or 1) if sampler == "nutpie" else 1
         idata = self._sample(draws, tune, chains, cores, s_fit, sampler, target_accept, progressbar)
         sampling = {
             "engine": NUTS,
