@@ -1,6 +1,6 @@
 """The NUTS path on the bundled simulated review.
 
-Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=compiledir=<fresh dir>`` for cold):
+Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=base_compiledir=<fresh dir>`` for cold):
 
 - ``fast``: what ``bayesmeta reproduce --engine nuts`` runs (``analyse_review(engine="nuts")``,
   without writing the report): random effects for every outcome (``MultiOutcome``) and every
