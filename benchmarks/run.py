@@ -192,9 +192,10 @@ def nuts_section(
         "compile time (about 9 -> 5 s CPU) and lets PyTensor fold the priors."
     )
     a(
-        "- Sampling: ~100 leapfrog steps per draw at target_accept 0.99 (small steps for the "
-        "funnels of the k = 2-4 outcomes), 8000 iterations over 4 chains on one core; the "
-        "shared step size is set by the hardest fit."
+        "- Sampling: about 120 leapfrog steps per iteration at target_accept 0.99 (small steps "
+        "for the funnels of the k = 2-4 outcomes; the shared step size is set by the hardest "
+        "fit), 4 chains x 2000 iterations on up to one thread per CPU (the draws do not depend "
+        "on the thread count)."
     )
     a(
         "- Rest of the joint fit: one result per fit from the joint draws (`theta`, "
