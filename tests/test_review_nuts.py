@@ -203,6 +203,31 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
     assert analysis.settings["engine"] == "nuts"
 
 
+def test_joint_fit_with_pymc_nuts_gives_the_same_layout(review: EffectTable) -> None:
+    models = _models(review)[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kw = {"tune": 30, "chains": 1, "random_seed": 2, "nuts_sampler": "pymc"}
+        res = JointFit(models).fit(30, **kw)
+        own = models[1].fit(30, engine="nuts", **kw)
+    assert res[1].sampler == "pymc" and res[1].engine == "nuts"
+    assert _layout(res[1].idata).keys() == _layout(own.idata).keys()
+    assert _layout(res[1].idata)["posterior"] == _layout(own.idata)["posterior"]
+    assert "diverging" in res[1].idata["sample_stats"]
+
+
+def test_regressions_alone_take_one_joint_run(review: EffectTable) -> None:
+    """_fit_regressions without a preceding joint run makes its own (regressions only)."""
+    from bayesmeta import review as rv
+
+    rv._JOINT_REGRESSIONS.clear()
+    sampling = rv._sampling(30, 30, 1, None)
+    fits = rv._fit_regressions(review, "nuts", 5, sampling, lambda _m: None)
+    assert len(fits) == 10
+    assert {f.bayes.sampling["joint"]["fits"] for f in fits} == {10}
+    assert all(f.bayes.model_name == "meta_regression" for f in fits)
+
+
 # ------------------------------------------------------------------------------------------------
 # slow: the joint run at the defaults against the exact engine
 
