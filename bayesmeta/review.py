@@ -577,7 +577,8 @@ def _fit_joint_nuts(table: EffectTable, seed: int, sampling: dict[str, Any], say
 
     One compilation and one sampling run (:class:`bayesmeta.models.joint.JointFit`) instead of
     one per fit; each fit's posterior is that of its own model. Returns the random-effects
-    result; the meta-regressions wait in ``_JOINT_REGRESSIONS`` for :func:`_fit_regressions`.
+    result; the meta-regressions wait in ``_JOINT_REGRESSIONS`` for :func:`_fit_regressions`
+    (so the stage timing ``bayesian_random_effects`` holds the whole run).
     """
     sets = [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
     say(
