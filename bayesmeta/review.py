@@ -514,9 +514,15 @@ def _sampling(draws: int, tune: int, chains: int, target_accept: float | None) -
 def _fit_random_effects(
     table: EffectTable, engine: str, seed: int, sampling: dict[str, Any], say: Progress
 ) -> Any:
-    """Fit the Bayesian random-effects model of all outcomes at once."""
+    """Fit the Bayesian random-effects model of all outcomes at once.
+
+    With ``engine="nuts"`` the meta-regressions are sampled in the same run
+    (:func:`_fit_joint_nuts`) and kept for :func:`_fit_regressions`.
+    """
     from bayesmeta.models import MultiOutcome
 
+    if engine == "nuts":
+        return _fit_joint_nuts(table, seed, sampling, say)
     say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
@@ -540,24 +546,95 @@ def _fit_regressions(
     say: Progress,
     regressions: tuple[Regression, ...] = (),
 ) -> list[RegressionFit]:
-    """Fit the Bayesian and REML + Knapp-Hartung meta-regressions of every outcome."""
+    """Fit the Bayesian and REML + Knapp-Hartung meta-regressions of every outcome.
+
+    With ``engine="nuts"`` every Bayesian meta-regression comes from one joint NUTS run: the one
+    :func:`_fit_random_effects` made for this table, seed and settings, else a new one.
+    """
     from bayesmeta.models import MetaRegression
 
+    joint = _joint_regressions(table, seed, sampling, say) if engine == "nuts" else {}
     fits: list[RegressionFit] = []
     for i, (outcome, sub) in enumerate(table.by_outcome()):
         for mods in _regression_sets(sub, regressions):
             say(f"meta-regression: {outcome} ~ {' + '.join(mods)}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                bayes = MetaRegression(sub, mods=mods).fit(
-                    sampling["draws"],
-                    engine=engine,
-                    random_seed=seed + 1 + i,
-                    **_kw(sampling),
-                )
+            bayes = joint.get((outcome, tuple(mods)))
+            if bayes is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    bayes = MetaRegression(sub, mods=mods).fit(
+                        sampling["draws"],
+                        engine=engine,
+                        random_seed=seed + 1 + i,
+                        **_kw(sampling),
+                    )
             reml = rma(sub, mods=mods, method="REML", test="knha")
             fits.append(RegressionFit(outcome, list(mods), bayes, reml))
     return fits
+
+
+#: Meta-regressions of the last joint NUTS run, until :func:`_fit_regressions` takes them: keys
+#: ``table`` (the object), ``seed``, ``sampling`` and ``fits`` ((outcome, moderators) -> Result).
+_JOINT_REGRESSIONS: dict[str, Any] = {}
+
+
+def _fit_joint_nuts(table: EffectTable, seed: int, sampling: dict[str, Any], say: Progress) -> Any:
+    """Random effects of every outcome and every meta-regression in one NUTS run.
+
+    One compilation and one sampling run (:class:`bayesmeta.models.joint.JointFit`) instead of
+    one per fit; each fit's posterior is that of its own model. Returns the random-effects
+    result; the meta-regressions wait in ``_JOINT_REGRESSIONS`` for :func:`_fit_regressions`
+    (so the stage timing ``bayesian_random_effects`` holds the whole run).
+    """
+    sets = [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
+    say(
+        f"bayesian (nuts): random effects of {len(table.outcomes)} outcomes and {len(sets)} "
+        "meta-regressions in one model, one sampling run"
+    )
+    results = _joint_nuts(table, sets, seed, sampling, with_random_effects=True)
+    _JOINT_REGRESSIONS.clear()
+    _JOINT_REGRESSIONS.update(
+        table=table,
+        seed=seed,
+        sampling=dict(sampling),
+        fits={(o, tuple(m)): r for (o, m), r in zip(sets, results[1:], strict=True)},
+    )
+    return results[0]
+
+
+def _joint_regressions(
+    table: EffectTable, seed: int, sampling: dict[str, Any], say: Progress
+) -> dict[tuple[str, tuple[str, ...]], Any]:
+    """Return the joint run's meta-regressions for this table and settings, else run anew."""
+    memo = dict(_JOINT_REGRESSIONS)
+    _JOINT_REGRESSIONS.clear()
+    if memo.get("table") is table and memo["seed"] == seed and memo["sampling"] == sampling:
+        return dict(memo["fits"])
+    sets = [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
+    if not sets:
+        return {}
+    say(f"bayesian (nuts): {len(sets)} meta-regressions in one model, one sampling run")
+    results = _joint_nuts(table, sets, seed, sampling, with_random_effects=False)
+    return {(o, tuple(m)): r for (o, m), r in zip(sets, results, strict=True)}
+
+
+def _joint_nuts(
+    table: EffectTable,
+    sets: list[tuple[str, list[str]]],
+    seed: int,
+    sampling: dict[str, Any],
+    *,
+    with_random_effects: bool,
+) -> list[Any]:
+    """Fit [MultiOutcome(table) if asked] + one MetaRegression per set in one NUTS run."""
+    from bayesmeta.models import MetaRegression, MultiOutcome
+    from bayesmeta.models.joint import JointFit
+
+    models: list[Any] = [MultiOutcome(table)] if with_random_effects else []
+    models += [MetaRegression(table.for_outcome(o), mods=mods) for o, mods in sets]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the results instead
+        return JointFit(models).fit(sampling["draws"], random_seed=seed, **_kw(sampling))
 
 
 def _run_checks(

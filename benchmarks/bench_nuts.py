@@ -1,22 +1,26 @@
 """The NUTS path on the bundled simulated review.
 
-Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=compiledir=<fresh dir>`` for cold):
+Modes (one process each, run by run.py; ``PYTENSOR_FLAGS=base_compiledir=<fresh dir>`` for cold):
 
-- ``fast``: what bayesmeta offers. Random effects for every outcome in ONE model
-  (``MultiOutcome``), then the organisational-support meta-regression (moderator
-  ``org_support_higher``) for every outcome where it is estimable (k >= 3 and the moderator
-  varies), each ``MetaRegression.fit`` reusing compiled models of the same structure
-  (``bayesmeta.models.base``); default draws (4 chains x 1000 + 1000 tuning), log-likelihood
-  and posterior predictive included; ``summary()`` of every result.
-- ``auto``: what ``bayesmeta reproduce`` runs by default: the same models through
-  ``model.fit(engine="auto")``, i.e. exact independent draws (no MCMC) for these
-  normal-normal models (``bayesmeta.models.exact_sampler``).
-- ``naive``: what a user would write: one PyMC model per outcome and per regression, each with
-  a default ``pm.sample()`` and ``pm.sample_posterior_predictive``; PyMC picks the sampler.
+- ``fast``: what ``bayesmeta reproduce --engine nuts`` runs (``analyse_review(engine="nuts")``,
+  without writing the report): random effects for every outcome (``MultiOutcome``) and every
+  meta-regression of the review (``org_support_higher`` where estimable, the three indicators
+  where estimable) as ONE joint model (``bayesmeta.models.joint.JointFit``): one compilation,
+  one sampling run; default draws (4 chains x 1000 + 1000 tuning), log-likelihood, posterior
+  predictive, diagnostics per fit, the checks and tables of the review and
+  ``convergence_problems()``. Reports each step (wall and CPU seconds): compile, sampling, the
+  rest of the joint fit (per-fit results and diagnostics), the review's other stages; and,
+  timed apart (``reproduce`` does not call it), ``summary()`` of every result.
+- ``auto``: the same ``analyse_review`` with ``engine="auto"`` (the default): exact independent
+  draws (no MCMC) for these normal-normal models (``bayesmeta.models.exact_sampler``).
+- ``naive``: what a user would write: one PyMC model per outcome and per meta-regression (the
+  same fits as ``fast``), each with a default ``pm.sample()`` and
+  ``pm.sample_posterior_predictive``; PyMC picks the sampler.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -29,8 +33,6 @@ sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadow a pa
 
 from _util import emit, peak_rss_mb  # noqa: E402
 
-MOD = "org_support_higher"
-
 
 def _review():  # type: ignore[no-untyped-def]
     from bayesmeta import datasets
@@ -40,51 +42,93 @@ def _review():  # type: ignore[no-untyped-def]
     return read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
 
 
-def _regression_outcomes(table):  # type: ignore[no-untyped-def]
-    out = []
-    for o, sub in table.by_outcome():
-        x = sub.data[MOD]
-        if sub.k >= 3 and x.nunique() > 1:
-            out.append(o)
+def _fits(table):  # type: ignore[no-untyped-def]
+    """(outcome, moderators) of every Bayesian fit of the review; moderators [] = random effects."""
+    from bayesmeta.review import _regression_sets
+
+    out = [(o, []) for o in table.outcomes]
+    out += [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
     return out
+
+
+def _timed(module, name: str, steps: dict[str, float]) -> None:  # type: ignore[no-untyped-def]
+    """Wrap ``module.name`` to add its wall and CPU seconds to ``steps``."""
+    fn = getattr(module, name)
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            steps[name] = steps.get(name, 0.0) + time.perf_counter() - t0
+            steps[name + "_cpu"] = steps.get(name + "_cpu", 0.0) + time.process_time() - c0
+
+    setattr(module, name, wrapper)
 
 
 def fast(engine: str = "nuts") -> dict[str, object]:
     import pymc  # noqa: F401
 
+    from bayesmeta import datasets
     from bayesmeta.errors import ConvergenceWarning
-    from bayesmeta.models import MetaRegression, MultiOutcome
+    from bayesmeta.review import analyse_review
 
     t_import = time.perf_counter() - T_START
+    steps: dict[str, float] = {}
+    if engine == "nuts":
+        import nutpie
+
+        _timed(nutpie, "compile_pymc_model", steps)
+        _timed(nutpie, "sample", steps)
     table = _review()
-    t0 = time.perf_counter()
-    n_warn = 0
+    published = datasets.load_white2020().published
+    load0 = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        multi = MultiOutcome(table).fit(engine=engine, random_seed=1)
-        t_multi = time.perf_counter() - t0
-        regs = {}
-        per_reg = []
-        for o in _regression_outcomes(table):
-            t1 = time.perf_counter()
-            model = MetaRegression(table.for_outcome(o), mods=[MOD])
-            regs[o] = model.fit(engine=engine, random_seed=1)
-            per_reg.append(time.perf_counter() - t1)
+        analysis = analyse_review(
+            table, data_label="bundled SIMULATED review", simulated=True, published=published,
+            engine=engine,
+        )  # fmt: skip
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    summaries = [multi.summary(), *(r.summary() for r in regs.values())]
+    t_analyse = time.perf_counter() - t0
+    problems = analysis.convergence_problems()  # as `reproduce` does before writing the report
     t_fit = time.perf_counter() - t0
+    cpu_fit = time.process_time() - c0
+    t_total = time.perf_counter() - T_START
+    # not part of `reproduce`: summary() of every result, timed apart
+    t1 = time.perf_counter()
+    results = [analysis.result, *(r.bayes for r in analysis.regressions)]
+    summaries = [r.summary() for r in results]
+    t_summary = time.perf_counter() - t1
+    bayes = analysis.timings["bayesian_random_effects"] + analysis.timings.get("meta_regression", 0)
+    compile_s, sample_s = steps.get("compile_pymc_model", 0.0), steps.get("sample", 0.0)
     return {
         "import_s": t_import,
         "fit_s": t_fit,
-        "total_s": time.perf_counter() - T_START,
-        "multi_s": t_multi,
-        "regression_s": per_reg,
+        "fit_cpu_s": cpu_fit,
+        "total_s": t_total,
+        "analyse_s": t_analyse,
+        "bayesian_s": bayes,
+        "compile_s": compile_s,
+        "compile_cpu_s": steps.get("compile_pymc_model_cpu", 0.0),
+        "sample_s": sample_s,
+        "sample_cpu_s": steps.get("sample_cpu", 0.0),
+        "bayes_rest_s": bayes - compile_s - sample_s,
+        "review_rest_s": t_fit - bayes,
+        "summary_s": t_summary,
+        "stages": analysis.timings,
+        "n_compiles": int(steps.get("compile_pymc_model", 0) > 0),
         "n_outcomes": len(table.outcomes),
-        "n_regressions": len(regs),
-        "sampler": multi.sampler or multi.engine,
+        "n_regressions": len(analysis.regressions),
+        "n_fits": len(results),
+        "sampler": analysis.result.sampler or analysis.result.engine,
         "convergence_warnings": n_warn,
+        "convergence_problems": len(problems),
         "summary_rows": sum(len(s) for s in summaries),
         "peak_rss_mb": peak_rss_mb(),
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
     }
 
 
@@ -94,14 +138,13 @@ def naive() -> dict[str, object]:
 
     t_import = time.perf_counter() - T_START
     table = _review()
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     per_fit = []
     samplers = set()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fits = [(o, False) for o in table.outcomes]
-        fits += [(o, True) for o in _regression_outcomes(table)]
-        for o, reg in fits:
+        for o, mods in _fits(table):
             d = table.for_outcome(o).data
             t1 = time.perf_counter()
             with pm.Model():
@@ -109,9 +152,9 @@ def naive() -> dict[str, object]:
                 tau = pm.HalfNormal("tau", 1 if d["measure"].iloc[0] == "OR" else 0.5)
                 z = pm.Normal("z", 0, 1, shape=len(d))
                 mean = mu
-                if reg:
-                    beta = pm.Normal("beta", 0, 2)
-                    mean = mu + beta * d[MOD].to_numpy(dtype=float)
+                if mods:
+                    beta = pm.Normal("beta", 0, 2, shape=len(mods))
+                    mean = mu + pm.math.dot(d[mods].to_numpy(dtype=float), beta)
                 theta = pm.Deterministic("theta", mean + tau * z)
                 pm.Normal("y", theta, d["sei"].to_numpy(), observed=d["yi"].to_numpy())
                 idata = pm.sample(progressbar=False, random_seed=1)
@@ -128,6 +171,8 @@ def naive() -> dict[str, object]:
         "per_fit_s": per_fit,
         "sampler": sorted(samplers),
         "peak_rss_mb": peak_rss_mb(),
+        "load_start": load0,
+        "load_end": os.getloadavg()[0],
     }
 
 

@@ -719,6 +719,17 @@ def _structure(model: pm.Model) -> tuple[str, dict[str, np.ndarray]]:
     return h.hexdigest(), shared
 
 
+def _frozen_key(key: str, values: dict[str, np.ndarray]) -> str:
+    """Extend a :func:`_structure` key by the values of the shared variables."""
+    import hashlib
+
+    h = hashlib.sha256(key.encode())
+    for name in sorted(values):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(values[name]).tobytes())
+    return "frozen:" + h.hexdigest()
+
+
 def _nutpie_sample(
     cmodel: pm.Model,
     model: pm.Model,
@@ -729,6 +740,8 @@ def _nutpie_sample(
     seed: int,
     target_accept: float,
     progressbar: bool,
+    *,
+    freeze: bool = False,
 ) -> xr.DataTree:
     """``pm.sample(nuts_sampler="nutpie")`` on ``model`` that compiles a structure once per process.
 
@@ -742,6 +755,10 @@ def _nutpie_sample(
     points and sampler settings are PyMC's, and a seed gives the same draws whether or not the
     cache was hit. (They are not bit-identical to ``pm.sample`` on the model with constant
     observations: PyMC folds constants differently, and NUTS trajectories amplify rounding.)
+
+    ``freeze=True`` compiles with nutpie's ``freeze_model``: shared variables (data, dim
+    lengths) become constants, so the compiled wrapper has no data inputs (it compiles faster);
+    the cache key then covers their values and no data are swapped in.
     """
     import dataclasses
     import time
@@ -752,9 +769,12 @@ def _nutpie_sample(
     from pymc.util import get_random_generator
 
     key, values = _structure(cmodel)
+    if freeze:  # the shared values become constants of the compiled model: part of its key
+        key = _frozen_key(key, values)
+        values = {}
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = nutpie.compile_pymc_model(cmodel, backend="numba")
+        compiled = nutpie.compile_pymc_model(cmodel, backend="numba", freeze_model=freeze)
         _COMPILED[key] = compiled
         while len(_COMPILED) > COMPILE_CACHE_SIZE:
             _COMPILED.popitem(last=False)
