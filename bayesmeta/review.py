@@ -511,24 +511,46 @@ def _sampling(draws: int, tune: int, chains: int, target_accept: float | None) -
     return {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
 
 
+#: Bayesian meta-regressions already fitted, by (outcome, moderators).
+Joint = dict[tuple[str, tuple[str, ...]], Any]
+
+
 def _fit_random_effects(
-    table: EffectTable, engine: str, seed: int, sampling: dict[str, Any], say: Progress
-) -> Any:
+    table: EffectTable,
+    engine: str,
+    seed: int,
+    sampling: dict[str, Any],
+    say: Progress,
+    regressions: tuple[Regression, ...] = (),
+) -> tuple[Any, Joint]:
     """Fit the Bayesian random-effects model of all outcomes at once.
 
-    With ``engine="nuts"`` the meta-regressions are sampled in the same run
-    (:func:`_fit_joint_nuts`) and kept for :func:`_fit_regressions`.
+    With ``engine="nuts"`` the meta-regression ``regressions`` are sampled in the same run
+    (:func:`_joint_nuts`: one compilation, one sampling run) and returned for
+    :func:`_fit_regressions`; otherwise the second item is empty.
     """
     from bayesmeta.models import MultiOutcome
 
     if engine == "nuts":
-        return _fit_joint_nuts(table, seed, sampling, say)
+        sets = _sets(table, regressions)
+        say(
+            f"bayesian (nuts): random effects of {len(table.outcomes)} outcomes and {len(sets)} "
+            "meta-regressions in one model, one sampling run"
+        )
+        results = _joint_nuts(table, sets, seed, sampling, with_random_effects=True)
+        return results[0], {(o, tuple(m)): r for (o, m), r in zip(sets, results[1:], strict=True)}
     say(f"bayesian ({engine}): random effects, all {len(table.outcomes)} outcomes in one model")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # collected in the result instead
-        return MultiOutcome(table).fit(
+        result = MultiOutcome(table).fit(
             sampling["draws"], engine=engine, random_seed=seed, **_kw(sampling)
         )
+    return result, {}
+
+
+def _sets(table: EffectTable, regressions: tuple[Regression, ...]) -> list[tuple[str, list[str]]]:
+    """Every (outcome, moderators) meta-regression of the plan estimable in ``table``."""
+    return [(o, m) for o, sub in table.by_outcome() for m in _regression_sets(sub, regressions)]
 
 
 def _averaging_tables(table: EffectTable, say: Progress) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -545,15 +567,23 @@ def _fit_regressions(
     sampling: dict[str, Any],
     say: Progress,
     regressions: tuple[Regression, ...] = (),
+    joint: Joint | None = None,
 ) -> list[RegressionFit]:
     """Fit the Bayesian and REML + Knapp-Hartung meta-regressions of every outcome.
 
-    With ``engine="nuts"`` every Bayesian meta-regression comes from one joint NUTS run: the one
-    :func:`_fit_random_effects` made for this table, seed and settings, else a new one.
+    Bayesian fits found in ``joint`` (the NUTS run of :func:`_fit_random_effects`) are used as
+    they are. With ``engine="nuts"`` and no ``joint``, the meta-regressions are sampled in one
+    joint run of their own.
     """
     from bayesmeta.models import MetaRegression
 
-    joint = _joint_regressions(table, seed, sampling, say) if engine == "nuts" else {}
+    if joint is None and engine == "nuts":
+        sets = _sets(table, regressions)
+        if sets:
+            say(f"bayesian (nuts): {len(sets)} meta-regressions in one model, one sampling run")
+            results = _joint_nuts(table, sets, seed, sampling, with_random_effects=False)
+            joint = {(o, tuple(m)): r for (o, m), r in zip(sets, results, strict=True)}
+    joint = joint or {}
     fits: list[RegressionFit] = []
     for i, (outcome, sub) in enumerate(table.by_outcome()):
         for mods in _regression_sets(sub, regressions):
@@ -573,51 +603,6 @@ def _fit_regressions(
     return fits
 
 
-#: Meta-regressions of the last joint NUTS run, until :func:`_fit_regressions` takes them: keys
-#: ``table`` (the object), ``seed``, ``sampling`` and ``fits`` ((outcome, moderators) -> Result).
-_JOINT_REGRESSIONS: dict[str, Any] = {}
-
-
-def _fit_joint_nuts(table: EffectTable, seed: int, sampling: dict[str, Any], say: Progress) -> Any:
-    """Random effects of every outcome and every meta-regression in one NUTS run.
-
-    One compilation and one sampling run (:class:`bayesmeta.models.joint.JointFit`) instead of
-    one per fit; each fit's posterior is that of its own model. Returns the random-effects
-    result; the meta-regressions wait in ``_JOINT_REGRESSIONS`` for :func:`_fit_regressions`
-    (so the stage timing ``bayesian_random_effects`` holds the whole run).
-    """
-    sets = [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
-    say(
-        f"bayesian (nuts): random effects of {len(table.outcomes)} outcomes and {len(sets)} "
-        "meta-regressions in one model, one sampling run"
-    )
-    results = _joint_nuts(table, sets, seed, sampling, with_random_effects=True)
-    _JOINT_REGRESSIONS.clear()
-    _JOINT_REGRESSIONS.update(
-        table=table,
-        seed=seed,
-        sampling=dict(sampling),
-        fits={(o, tuple(m)): r for (o, m), r in zip(sets, results[1:], strict=True)},
-    )
-    return results[0]
-
-
-def _joint_regressions(
-    table: EffectTable, seed: int, sampling: dict[str, Any], say: Progress
-) -> dict[tuple[str, tuple[str, ...]], Any]:
-    """Return the joint run's meta-regressions for this table and settings, else run anew."""
-    memo = dict(_JOINT_REGRESSIONS)
-    _JOINT_REGRESSIONS.clear()
-    if memo.get("table") is table and memo["seed"] == seed and memo["sampling"] == sampling:
-        return dict(memo["fits"])
-    sets = [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
-    if not sets:
-        return {}
-    say(f"bayesian (nuts): {len(sets)} meta-regressions in one model, one sampling run")
-    results = _joint_nuts(table, sets, seed, sampling, with_random_effects=False)
-    return {(o, tuple(m)): r for (o, m), r in zip(sets, results, strict=True)}
-
-
 def _joint_nuts(
     table: EffectTable,
     sets: list[tuple[str, list[str]]],
@@ -626,7 +611,11 @@ def _joint_nuts(
     *,
     with_random_effects: bool,
 ) -> list[Any]:
-    """Fit [MultiOutcome(table) if asked] + one MetaRegression per set in one NUTS run."""
+    """Fit [MultiOutcome(table) if asked] + one MetaRegression per set in one NUTS run.
+
+    One compilation and one sampling run (:class:`bayesmeta.models.joint.JointFit`) instead of
+    one per fit; each fit's posterior is that of its own model (no parameter is shared).
+    """
     from bayesmeta.models import MetaRegression, MultiOutcome
     from bayesmeta.models.joint import JointFit
 
@@ -718,13 +707,15 @@ def analyse_review(
 
     sampling = _sampling(draws, tune, chains, target_accept)
     t0 = time.perf_counter()
-    result = _fit_random_effects(table, engine, seed, sampling, say)
-    timings["bayesian_random_effects"] = time.perf_counter() - t0
+    wanted = plan.regressions if regressions else ()
+    result, joint = _fit_random_effects(table, engine, seed, sampling, say, wanted)
+    timings["bayesian_random_effects"] = time.perf_counter() - t0  # with NUTS: the joint run
 
     fits: list[RegressionFit] = []
     if regressions:
         t0 = time.perf_counter()
-        fits = _fit_regressions(table, engine, seed, sampling, say, plan.regressions)
+        joint_fits = joint if engine == "nuts" else None
+        fits = _fit_regressions(table, engine, seed, sampling, say, wanted, joint_fits)
         timings["meta_regression"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

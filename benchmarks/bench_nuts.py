@@ -34,20 +34,24 @@ sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadow a pa
 from _util import emit, peak_rss_mb  # noqa: E402
 
 
-def _review():  # type: ignore[no-untyped-def]
-    from bayesmeta import datasets
+def _plan():  # type: ignore[no-untyped-def]
     from bayesmeta.plan import load_plan
-    from bayesmeta.sheet import read_sheet
 
-    return read_sheet(datasets.load_peer_support_simulated(), plan=load_plan("peer_support"))
+    return load_plan("peer_support")
+
+
+def _review():  # type: ignore[no-untyped-def]
+    from bayesmeta.review import read_review
+
+    return read_review(_plan())[0]
 
 
 def _fits(table):  # type: ignore[no-untyped-def]
     """(outcome, moderators) of every Bayesian fit of the review; moderators [] = random effects."""
-    from bayesmeta.review import _regression_sets
+    from bayesmeta.review import _sets
 
     out = [(o, []) for o in table.outcomes]
-    out += [(o, mods) for o, sub in table.by_outcome() for mods in _regression_sets(sub)]
+    out += _sets(table, _plan().regressions)
     return out
 
 
@@ -87,8 +91,8 @@ def fast(engine: str = "nuts") -> dict[str, object]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         analysis = analyse_review(
-            table, data_label="bundled SIMULATED review", simulated=True, published=published,
-            engine=engine,
+            table, plan=_plan(), data_label="bundled SIMULATED review", simulated=True,
+            published=published, engine=engine,
         )  # fmt: skip
         n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     t_analyse = time.perf_counter() - t0

@@ -18,28 +18,30 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayesmeta import EffectTable, datasets
+from bayesmeta import EffectTable
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
 from bayesmeta.models.joint import JointFit
-from bayesmeta.review import _regression_sets, analyse_review
-from bayesmeta.sheet import read_sheet
+from bayesmeta.plan import load_plan
+from bayesmeta.review import _sets, analyse_review, read_review
 
 SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
 #: Small runs for the layout tests: enough draws for every group, not for inference.
 SMALL = {"tune": 100, "chains": 2, "nuts_sampler": SAMPLER}
 #: theta, theta_new and the log-likelihood are arithmetic on the draws: float64 rounding only.
 ARITH_TOL = 1e-12
+#: The bundled review's plan: its moderators and meta-regression sets.
+PLAN = load_plan("peer_support")
 
 
 @pytest.fixture(scope="module")
 def review() -> EffectTable:
-    return read_sheet(datasets.load_peer_support_simulated())
+    return read_review(PLAN)[0]
 
 
 def _models(table: EffectTable) -> list:
     """The review's Bayesian fits: random effects of every outcome, then the regressions."""
-    sets = [(o, m) for o, sub in table.by_outcome() for m in _regression_sets(sub)]
+    sets = _sets(table, PLAN.regressions)
     return [MultiOutcome(table), *(MetaRegression(table.for_outcome(o), mods=m) for o, m in sets)]
 
 
@@ -192,9 +194,11 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", counted("compile", compile_))
     monkeypatch.setattr(nutpie, "sample", counted("sample", sample))
-    analysis = analyse_review(review, engine="nuts", draws=100, tune=100, chains=2, seed=4)
+    analysis = analyse_review(
+        review, plan=PLAN, engine="nuts", draws=100, tune=100, chains=2, seed=4
+    )
     assert calls == {"compile": 1, "sample": 1}
-    n_fits = 1 + sum(len(_regression_sets(sub)) for _, sub in review.by_outcome())
+    n_fits = 1 + len(_sets(review, PLAN.regressions))
     assert len(analysis.regressions) == n_fits - 1 == 10
     for fit in [analysis.result, *(r.bayes for r in analysis.regressions)]:
         assert fit.engine == "nuts" and fit.sampling["joint"]["fits"] == n_fits
@@ -220,9 +224,8 @@ def test_regressions_alone_take_one_joint_run(review: EffectTable) -> None:
     """_fit_regressions without a preceding joint run makes its own (regressions only)."""
     from bayesmeta import review as rv
 
-    rv._JOINT_REGRESSIONS.clear()
     sampling = rv._sampling(30, 30, 1, None)
-    fits = rv._fit_regressions(review, "nuts", 5, sampling, lambda _m: None)
+    fits = rv._fit_regressions(review, "nuts", 5, sampling, lambda _m: None, PLAN.regressions)
     assert len(fits) == 10
     assert {f.bayes.sampling["joint"]["fits"] for f in fits} == {10}
     assert all(f.bayes.model_name == "meta_regression" for f in fits)
