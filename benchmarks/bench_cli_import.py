@@ -2,11 +2,12 @@
 
 Baseline (same run, interleaved): ``python -c "import numpy, scipy, pandas, xarray"``. Every
 command is timed as a fresh process, minimum of ``REPEATS`` runs (the minimum is the run least
-disturbed by other jobs). Also timed: ``bayesmeta fit --help``, and two floors: the baseline plus
-``scipy.special`` (the exact engine's and the frequentist p-values' special functions) and plus
-``scipy.optimize`` (the root finder of metafor's Q-profile interval for tau2), which the fit
-needs whatever bayesmeta does. Finally ``python -X importtime`` of the fit names the heaviest
-imports the baseline does not make, and which heavy packages are loaded at all.
+disturbed by other jobs), in wall-clock time and in CPU time (user + system, which other jobs on
+a busy machine disturb less). Also timed: ``bayesmeta fit --help``, and two floors: the
+baseline plus ``scipy.special`` (the exact engine's and the frequentist p-values' special
+functions) and plus ``scipy.optimize`` (the root finder of metafor's Q-profile interval for
+tau2), which the fit needs whatever bayesmeta does. Finally ``python -X importtime`` of the fit
+names the heaviest imports the baseline does not make, and which heavy packages load at all.
 
 Bytecode caching is on, in a temporary folder (``PYTHONPYCACHEPREFIX``), as for an installed
 package; nothing is written into the source tree.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -53,12 +55,16 @@ def _env(pycache: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": pycache}
 
 
-def _run(args: list[str], env: dict[str, str]) -> float:
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one process running ``args``."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, *args], check=True, stdout=subprocess.DEVNULL, env=env, cwd=ROOT
     )
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def _importtime(args: list[str], env: dict[str, str]) -> dict[str, int]:
@@ -105,17 +111,20 @@ def main() -> None:
         env = _env(pycache)
         for args in COMMANDS.values():  # warm: bytecode written, files cached
             _run(args, env)
-        times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
         for _ in range(REPEATS):  # interleaved, so load changes hit every command alike
             for name, args in COMMANDS.items():
                 times[name].append(_run(args, env))
         top, loaded = _heaviest(env)
-    best = {name: min(ts) for name, ts in times.items()}
+    best = {name: min(w for w, _ in ts) for name, ts in times.items()}
+    cpu = {name: min(c for _, c in ts) for name, ts in times.items()}
     emit(
         {
             "repeats": REPEATS,
             **{f"{name}_s": v for name, v in best.items()},
+            **{f"{name}_cpu_s": v for name, v in cpu.items()},
             "ratio": best["fit"] / best["base"],
+            "cpu_ratio": cpu["fit"] / cpu["base"],
             "floor_ratio": best["floor_special_optimize"] / best["base"],
             "heaviest_ms": top,
             "heavy_loaded": loaded,
