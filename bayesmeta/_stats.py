@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 __all__ = [
     "FEMoments",
@@ -239,12 +238,15 @@ def critical_value(level: float, df: int | None = None) -> float:
     >>> round(critical_value(0.95), 6), round(critical_value(0.95, 4), 6)
     (1.959964, 2.776445)
     """
+    # the functions behind scipy.stats' norm.isf and t.isf (scipy.stats is slow to import)
+    from scipy import special
+
     alpha = 1.0 - level
     if df is None:
-        return float(stats.norm.isf(alpha / 2))
+        return float(-special.ndtri(alpha / 2))
     if df < 1:
         return math.nan
-    return float(stats.t.isf(alpha / 2, df))
+    return float(-special.stdtrit(df, alpha / 2))
 
 
 def pi_df(pi_type: str, test: str, k: int, p: int) -> int | None:

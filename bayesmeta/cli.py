@@ -23,14 +23,14 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bayesmeta import _output
 from bayesmeta._version import __version__
 from bayesmeta.errors import BayesMetaError, DataError, FitError, ModelSpecError, OutputError
-from bayesmeta.review import LOG_SCALE, scale_of
+
+if TYPE_CHECKING:  # pandas and the analysis modules load in the command that uses them
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -81,6 +81,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from bayesmeta.plan import load_plan
     from bayesmeta.report import evidence_table, side_by_side, write_report
     from bayesmeta.review import analyse_review, published_table, read_review
@@ -246,6 +248,8 @@ def _effect_table(args: argparse.Namespace, frame: pd.DataFrame, columns: dict[s
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
     from bayesmeta.review import frequentist_table
 
@@ -273,6 +277,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     say(f"fitting {type(model).__name__} ({args.engine}, {args.draws} draws x 4 chains)")
     from bayesmeta.errors import ConvergenceWarning
 
+    _defer_dask_detection()
     _output.stage("fit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, with what to do
@@ -322,9 +327,55 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return _convergence_exit(problems)
 
 
+def _defer_dask_detection() -> None:
+    """Let xarray tell that no array is a Dask array without importing Dask (this process only).
+
+    With Dask installed, xarray imports ``dask`` and ``dask.array`` the first time it wraps any
+    array, only to ask whether the array is a Dask array or collection; that costs a quarter of
+    a second, longer than the whole exact fit. Until Dask is imported no object can be either, so
+    both questions are answered from ``sys.modules`` and handed to xarray once Dask is loaded.
+    Nothing changes if xarray's internals differ (Dask is then imported as before).
+    """
+    try:
+        from xarray.namedarray import pycompat
+        from xarray.namedarray import utils as xr_utils
+    except ImportError:  # pragma: no cover - another xarray layout
+        return
+    found = getattr(pycompat, "_cached_duck_array_modules", None)
+    original = getattr(xr_utils, "is_dask_collection", None)
+    if "dask" in sys.modules or not isinstance(found, dict) or original is None:
+        return
+    if getattr(original, "_bayesmeta_deferred", False) or "dask" in found:
+        return
+    cache: dict[str, Any] = found
+
+    class _DaskArrayType:
+        """xarray's record of ``dask``: no array type until ``dask.array`` is imported."""
+
+        @property
+        def type(self) -> tuple[type, ...]:
+            return self._real().type if "dask.array" in sys.modules else ()
+
+        def __getattr__(self, name: str) -> Any:  # module, version, available: load Dask
+            return getattr(self._real(), name)
+
+        @staticmethod
+        def _real() -> Any:
+            real = pycompat.DuckArrayModule("dask")
+            cache["dask"] = real
+            return real
+
+    def is_dask_collection(x: object) -> bool:
+        return "dask" in sys.modules and bool(original(x))
+
+    is_dask_collection._bayesmeta_deferred = True  # type: ignore[attr-defined]
+    cache["dask"] = _DaskArrayType()
+    xr_utils.is_dask_collection = is_dask_collection  # type: ignore[assignment]
+
+
 def _with_scale(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
     """Add the scale of each outcome's numbers (e.g. ``log RR``) and, if missing, the trial note."""
-    from bayesmeta.review import trial_note
+    from bayesmeta.review import scale_of, trial_note
 
     measures = table.data.groupby("outcome")["measure"].first()
     out = frame.copy()
@@ -338,6 +389,8 @@ def _with_scale(frame: pd.DataFrame, table: Any) -> pd.DataFrame:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from bayesmeta.results import Result
     from bayesmeta.table import read_csv
 
@@ -370,6 +423,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _reproduced(comp: pd.DataFrame) -> pd.Series:
     """Whether DL gives the published estimate and CI at two decimals (None without one)."""
+    import pandas as pd
+
     out: list[bool | None] = []
     for _, r in comp.iterrows():
         pub = [float(r.get(f"published_{c}", math.nan)) for c in ("estimate", "ci_lb", "ci_ub")]
@@ -385,6 +440,8 @@ def _compare_warnings(
     comp: pd.DataFrame, published: pd.DataFrame, outcomes: list[str]
 ) -> list[str]:
     """Warn of published outcomes that match nothing, and of ratios beside log values."""
+    from bayesmeta.review import LOG_SCALE, scale_of
+
     out = []
     unmatched = sorted(set(published["outcome"].astype(str)) - set(outcomes))
     if unmatched:

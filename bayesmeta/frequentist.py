@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, stats
 
 from bayesmeta._stats import (
     PI_TYPES,
@@ -520,6 +519,8 @@ def _qe(
 
 def _root_decreasing(f: Any, target: float, lo: float = 0.0) -> float:
     """Root of the decreasing function f(t) = target on [lo, inf), bracketing upward."""
+    from scipy import optimize
+
     hi = max(1.0, 10.0 * lo)
     g = lambda t: f(t) - target  # noqa: E731
     for _ in range(200):
@@ -680,10 +681,12 @@ def _tau2_qprofile(
     y: NDArray[np.float64], v: NDArray[np.float64], X: NDArray[np.float64], level: float
 ) -> tuple[float, float]:
     """Q-profile confidence interval for tau2 (Viechtbauer 2007), as metafor's ``confint``."""
+    from scipy import special  # scipy.stats' chi2.isf and chi2.ppf, without importing it
+
     k, p = X.shape
     alpha = 1.0 - level
-    crit_u = float(stats.chi2.isf(alpha / 2, k - p))
-    crit_l = float(stats.chi2.ppf(alpha / 2, k - p))
+    crit_u = float(special.chdtri(k - p, alpha / 2))
+    crit_l = float(2 * special.gammaincinv((k - p) / 2, alpha / 2))
     q0 = _qe(0.0, y, v, X)
     f = lambda t: _qe(t, y, v, X)  # noqa: E731
     lb = 0.0 if q0 < crit_u else _root_decreasing(f, crit_u)
@@ -692,9 +695,13 @@ def _tau2_qprofile(
 
 
 def _pvalue_2sided(z: NDArray[np.float64], df: int | None) -> NDArray[np.float64]:
+    # the functions behind scipy.stats' norm.sf and t.sf (scipy.stats itself takes longer to
+    # import than the whole command line's fit)
+    from scipy import special
+
     if df is None:
-        return np.asarray(2 * stats.norm.sf(np.abs(z)), dtype=float)
-    return np.asarray(2 * stats.t.sf(np.abs(z), df), dtype=float)
+        return np.asarray(2 * special.ndtr(-np.abs(z)), dtype=float)
+    return np.asarray(2 * special.stdtr(df, -np.abs(z)), dtype=float)
 
 
 def rma(
@@ -956,6 +963,8 @@ def _omnibus(
     beta: NDArray[np.float64], vb: NDArray[np.float64], test: str, k: int
 ) -> dict[str, Any]:
     """Omnibus test of the moderators (of the intercept alone if there are none)."""
+    from scipy import special  # fdtrc, chdtrc: scipy.stats' f.sf and chi2.sf
+
     p = beta.size
     btt = slice(1, None) if p > 1 else slice(0, 1)
     m = p - 1 if p > 1 else 1
@@ -965,9 +974,9 @@ def _omnibus(
         QM = math.nan
     if test == "knha":
         QM /= m
-        QMp = float(stats.f.sf(QM, m, k - p)) if k > p else math.nan
+        QMp = float(special.fdtrc(m, k - p, QM)) if k > p else math.nan
         return dict(QM=QM, QMp=QMp, QMdf=(m, k - p))
-    return dict(QM=QM, QMp=float(stats.chi2.sf(QM, m)), QMdf=(m, None))
+    return dict(QM=QM, QMp=float(special.chdtrc(m, QM)), QMdf=(m, None))
 
 
 def _heterogeneity(
@@ -981,6 +990,8 @@ def _heterogeneity(
     profile: bool,
 ) -> dict[str, Any]:
     """QE, its p-value, I2 and H2 (from Q for an equal-effects fit), Q-profile CIs."""
+    from scipy import special  # chdtrc: scipy.stats' chi2.sf
+
     k, p = X.shape
     if k <= p:
         nan = math.nan
@@ -994,7 +1005,7 @@ def _heterogeneity(
     I2s, H2s = i2_h2(t2[1:], vt)
     return dict(
         QE=QE,
-        QEp=float(stats.chi2.sf(QE, k - p)),
+        QEp=float(special.chdtrc(k - p, QE)),
         I2=float(I2),
         H2=float(H2),
         tau2_ci_lb=float(t2[1]),
@@ -1013,7 +1024,10 @@ def _fit_stats(
     k, p = X.shape
     ll_ml, ll_reml = _loglik(y, v, X, tau2)
     if k > p:
-        dev_ml = -2 * (ll_ml - float(np.sum(stats.norm.logpdf(y, y, np.sqrt(v)))))
+        # saturated log-likelihood: sum of scipy.stats' norm.logpdf(y, y, sqrt(v)), the normal
+        # density at its mean, as scipy computes it (without importing scipy.stats)
+        sat = -np.log(np.sqrt(2 * np.pi)) - np.log(np.sqrt(v))
+        dev_ml = -2 * (ll_ml - float(np.sum(sat)))
     else:
         dev_ml = 0.0
     return {
@@ -1165,6 +1179,8 @@ def subgroup_analysis(
     >>> round(sg.Q_between, 3), sg.df
     (10.125, 1)
     """
+    from scipy import stats
+
     y = _as_1d("yi", yi)
     v = _as_1d("vi", vi)
     g = np.asarray(groups).astype(str)
@@ -1310,6 +1326,8 @@ def rma_mh(
     >>> round(res.beta, 4)
     -1.3509
     """
+    from scipy import stats
+
     measure = _check_choice("measure", measure, ("OR", "RR", "RD"))
     convention = _check_choice("convention", convention, ("metafor", "revman"))
     revman = convention == "revman"
@@ -1452,6 +1470,8 @@ def _mh_heterogeneity(
     yi: NDArray[np.float64], vi: NDArray[np.float64], beta: float
 ) -> tuple[dict[str, float], float]:
     """Q around the MH estimate, I2, H2, and RevMan's DL tau2 from that Q."""
+    from scipy import stats
+
     k = yi.size
     if k <= 1:
         return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0), 0.0
@@ -1471,6 +1491,8 @@ def _tarone(
     psi: float,
 ) -> tuple[float, float]:
     """Tarone's (1985) corrected Breslow-Day test of homogeneous ORs, as metafor's rma.mh."""
+    from scipy import stats
+
     N = n1 + n2
     xt = a + c
     yt = N - xt

@@ -9,6 +9,7 @@ on the support, no cdf or quantiles.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
 
 from bayesmeta.errors import ModelSpecError
 
@@ -38,7 +38,9 @@ class Family(NamedTuple):
     """One row of :data:`FAMILIES`: how a prior family maps to scipy.stats and to PyMC."""
 
     name: str  #: JSON name, ``to_dict()["family"]``
-    scipy: Any  #: a ``scipy.stats`` continuous distribution; None for an improper prior
+    #: name of a ``scipy.stats`` continuous distribution (imported on first use, so importing
+    #: the priors stays cheap); None for an improper prior
+    scipy: str | None
     args: Callable[[Any], tuple[tuple[float, ...], float, float]]  #: prior -> (shapes, loc, scale)
     pymc: str | Callable[..., Any]  #: PyMC distribution (its name in ``pymc``)
     pymc_args: Callable[[Any], dict[str, Any]]  #: prior -> its keyword arguments
@@ -103,7 +105,7 @@ class Prior:
         row = self._row
         if row.scipy is None:
             raise ModelSpecError(f"{self}: {what}")
-        return (row, row.scipy, *row.args(self))
+        return (row, _scipy_dist(row.scipy), *row.args(self))
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -427,8 +429,18 @@ class Flat(Prior):
     """
 
 
+@functools.cache
+def _scipy_dist(name: str) -> Any:
+    """Return the ``scipy.stats`` distribution called ``name`` (scipy.stats loads on first use)."""
+    from scipy import stats
+
+    return getattr(stats, name)
+
+
 def _half_t_mean(p: Any) -> float:
     """Mean of the half-t, ``2 s sqrt(nu/pi) Gamma((nu+1)/2) / (Gamma(nu/2) (nu-1))``."""
+    from scipy import special
+
     if p.nu <= 1:
         return math.inf
     lg = special.gammaln((p.nu + 1) / 2) - special.gammaln(p.nu / 2)
@@ -446,38 +458,38 @@ def _mu_sigma(p: Any) -> tuple[tuple[float, ...], float, float]:
 #: The table: prior class -> its row (JSON name, scipy.stats, PyMC, transform, target, tail, mean).
 FAMILIES: dict[type[Prior], Family] = {
     HalfNormal: Family(
-        "half_normal", stats.halfnorm, _scale, "HalfNormal", lambda p: {"sigma": p.scale}
+        "half_normal", "halfnorm", _scale, "HalfNormal", lambda p: {"sigma": p.scale}
     ),
     HalfCauchy: Family(
-        "half_cauchy", stats.halfcauchy, _scale, "HalfCauchy", lambda p: {"beta": p.scale},
+        "half_cauchy", "halfcauchy", _scale, "HalfCauchy", lambda p: {"beta": p.scale},
         tail=lambda p: (2.0, 0.0),
     ),
     HalfStudentT: Family(
-        "half_student_t", stats.t, lambda p: ((p.nu,), 0.0, p.scale),
+        "half_student_t", "t", lambda p: ((p.nu,), 0.0, p.scale),
         "HalfStudentT", lambda p: {"nu": p.nu, "sigma": p.scale},
         transform="half", tail=lambda p: (p.nu + 1.0, 0.0), mean=_half_t_mean,
     ),
     Uniform: Family(
-        "uniform", stats.uniform, lambda p: ((), p.lower, p.upper - p.lower),
+        "uniform", "uniform", lambda p: ((), p.lower, p.upper - p.lower),
         "Uniform", lambda p: {"lower": p.lower, "upper": p.upper},
     ),
     LogNormal: Family(
-        "log_normal", stats.norm, _mu_sigma, "LogNormal", lambda p: {"mu": p.mu, "sigma": p.sigma},
+        "log_normal", "norm", _mu_sigma, "LogNormal", lambda p: {"mu": p.mu, "sigma": p.sigma},
         transform="log", mean=lambda p: math.exp(p.mu + p.sigma**2 / 2),
     ),
     LogStudentT: Family(
-        "log_student_t", stats.t, lambda p: ((p.nu,), p.mu, p.sigma),
+        "log_student_t", "t", lambda p: ((p.nu,), p.mu, p.sigma),
         _pymc_log_student_t, lambda p: {"nu": p.nu, "mu": p.mu, "sigma": p.sigma},
         transform="log", tail=lambda p: (1.0, p.nu + 1.0), mean=lambda p: math.inf,
     ),
     Exponential: Family(
-        "exponential", stats.expon, _scale, "Exponential", lambda p: {"lam": 1.0 / p.scale}
+        "exponential", "expon", _scale, "Exponential", lambda p: {"lam": 1.0 / p.scale}
     ),
     ImproperUniform: Family(
         "improper_uniform", None, _scale, "HalfFlat", lambda p: {}, tail=lambda p: (0.0, 0.0)
     ),
     Normal: Family(
-        "normal", stats.norm, _mu_sigma, "Normal", lambda p: {"mu": p.mu, "sigma": p.sigma},
+        "normal", "norm", _mu_sigma, "Normal", lambda p: {"mu": p.mu, "sigma": p.sigma},
         target="mu",
     ),
     Flat: Family("flat", None, _scale, "Flat", lambda p: {}, target="mu"),
