@@ -497,12 +497,38 @@ def _draw(token: int, i: int) -> tuple[int, str | None]:
     return i, str(save_figure(fig, job.path, formats=(FIGURE_FORMAT,))[0])
 
 
+#: Figures a worker draws between two garbage collections (see _worker_init).
+_COLLECT_EVERY = 8
+_DRAWN = [0]  # jobs done by this worker process
+
+
 def _worker_init() -> None:
-    """Leave SIGINT to the parent (which ends the workers); die on SIGTERM."""
+    """Leave SIGINT to the parent (which ends the workers); die on SIGTERM; collect garbage rarely.
+
+    The heap inherited from the parent (imports, fits: some 200,000 objects) is frozen out of
+    the garbage collector, and collections run every :data:`_COLLECT_EVERY` jobs instead of
+    whenever allocations pass a threshold: the figures' many small objects otherwise trigger
+    full collections costing about a tenth of the drawing time.
+    """
+    import gc
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.freeze()
+    gc.disable()
+
+
+def _worker_draw(token: int, i: int) -> tuple[int, str | None]:
+    """Run :func:`_draw` in a worker, collecting the figures' reference cycles now and then."""
+    import gc
+
+    try:
+        return _draw(token, i)
+    finally:
+        _DRAWN[0] += 1
+        if _DRAWN[0] % _COLLECT_EVERY == 0:
+            gc.collect()
 
 
 def figure_workers() -> int:
@@ -562,7 +588,7 @@ class _Figures:
                 workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init
             )
             order = [0, len(self.jobs) - 1, *range(1, len(self.jobs) - 1)]
-            self.futures = [self.pool.submit(_draw, self.token, i) for i in order]
+            self.futures = [self.pool.submit(_worker_draw, self.token, i) for i in order]
 
     def _results(self) -> Iterator[tuple[int, str | None]]:
         from concurrent.futures import as_completed
