@@ -666,6 +666,12 @@ def write_report(
     before anything is written. An interrupted or failed run leaves the previous report intact
     and no temporary folder behind.
 
+    The figures (PNG, at the figures' 150 dpi) and the NetCDF files are written by worker
+    processes forked after the fits, one per available core (:func:`figure_workers`;
+    ``BAYESMETA_FIGURE_WORKERS=1`` writes everything in this process), while this process writes
+    the tables; the files are the same either way. ``progress`` hears of each outcome's figures
+    as they are done.
+
     The CSV tables are spreadsheet-safe: a text cell starting with ``=``, ``+``, ``-`` or ``@``
     (e.g. a study label) gets a leading ``'`` so a spreadsheet shows it instead of running it as a
     formula; numbers are written unchanged (:func:`bayesmeta._output.spreadsheet_safe`).
