@@ -15,7 +15,8 @@ import html
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,29 @@ def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- figures
 
 
+#: Inputs several figures share, computed once per report (cleared when its figures are done).
+_MEMO: dict[tuple[int, str], Any] = {}
+
+
+def _memo(analysis: ReviewAnalysis, key: str, compute: Callable[[], Any]) -> Any:
+    k = (id(analysis), key)
+    if k not in _MEMO:
+        _MEMO[k] = compute()
+    return _MEMO[k]
+
+
+def _sub(analysis: ReviewAnalysis, outcome: str) -> Any:
+    """Return the outcome's rows of the table (an EffectTable), computed once per report."""
+    return _memo(analysis, f"table:{outcome}", lambda: analysis.table.for_outcome(outcome))
+
+
+def _priors(analysis: ReviewAnalysis) -> dict[str, tuple[Any, Any]]:
+    priors: dict[str, tuple[Any, Any]] = _memo(
+        analysis, "priors", lambda: outcome_priors(analysis.table)
+    )
+    return priors
+
+
 def _watermark(analysis: ReviewAnalysis) -> str | None:
     return "SIMULATED DATA" if analysis.simulated else None
 
@@ -171,7 +195,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
     from bayesmeta.plots import forest_plot
     from bayesmeta.plots.subgroup_forest import overall_effect_text
 
-    sub = analysis.table.for_outcome(outcome)
+    sub = _sub(analysis, outcome)
     measure = str(sub.data["measure"].iloc[0])
     dl = analysis.result.frequentist[outcome]["DL"]  # the fit beside the posterior
     z = critical_value(0.95)
@@ -210,7 +234,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
             },
         ]
     )
-    shr = analysis.result.shrinkage()
+    shr = _memo(analysis, "shrinkage", analysis.result.shrinkage)
     shr = shr[shr["outcome"] == outcome]
     het = (
         f"Heterogeneity (DL): tau² = {dl.tau2:.3f}; I² = {dl.I2:.0f}%; Q = {dl.QE:.2f}, "
@@ -267,7 +291,7 @@ def _regression_figure(analysis: ReviewAnalysis, fit: Any) -> Any:
     from bayesmeta.plots import bubble_plot
     from bayesmeta.results import interval, stack_draws
 
-    sub = analysis.table.for_outcome(fit.outcome)
+    sub = _sub(analysis, fit.outcome)
     mod = fit.moderators[0]
     x = sub.data[mod].to_numpy(float)
     mu = fit.bayes.draws("mu")
@@ -300,7 +324,7 @@ def _tau_figure(analysis: ReviewAnalysis) -> Any:
     from bayesmeta.plots import tau_density_plot
 
     outcomes = analysis.result.outcomes
-    priors = outcome_priors(analysis.table)
+    priors = _priors(analysis)
     measures = analysis.table.data.groupby("outcome")["measure"].first()
     lab = _plan(analysis).label
     draws = {lab(o): analysis.result.draws("tau", o) for o in outcomes}
@@ -322,7 +346,7 @@ def _subgroup_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
 
     plan = _plan(analysis)
     sg = plan.subgroup
-    sub = analysis.table.for_outcome(outcome)
+    sub = _sub(analysis, outcome)
     if sg is None or sg.column not in sub.data.columns or sub.data[sg.column].nunique() < 2:
         return None
     measure = str(sub.data["measure"].iloc[0])
@@ -393,10 +417,10 @@ def _leave1out_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
     from bayesmeta.influence import bayesian_leave1out, leave1out
     from bayesmeta.plots import leave1out_plot
 
-    sub = analysis.table.for_outcome(outcome)
+    sub = _sub(analysis, outcome)
     if sub.k < 3:
         return None
-    mu_prior, tau_prior = outcome_priors(analysis.table)[outcome]
+    mu_prior, tau_prior = _priors(analysis)[outcome]
     dl = analysis.result.frequentist[outcome]["DL"]
     bayes = bayesian_leave1out(
         sub.yi, sub.sei, tau_prior=tau_prior, mu_prior=mu_prior, labels=list(dl.labels)
@@ -410,21 +434,46 @@ def _leave1out_figure(analysis: ReviewAnalysis, outcome: str) -> Any:
     )
 
 
-def _figures(
-    analysis: ReviewAnalysis, folder: Path, say: Callable[[str], None]
-) -> tuple[dict[str, list[tuple[str, Path]]], Path]:
-    """Draw and save every figure; return (outcome -> [(caption, png)], the tau figure's png).
+@dataclass(frozen=True)
+class _Job:
+    """One figure of the report: its section (an outcome or None), caption, file and maker.
+
+    With ``figure=False``, a step that writes its own files (``make`` returns nothing).
+    """
+
+    outcome: str | None
+    caption: str
+    path: Path  # without suffix
+    make: Callable[[], Any]  # the Figure, or None where the figure does not apply
+    figure: bool = True
+
+
+_TAU = "tau densities"
+
+
+def _write_posteriors(analysis: ReviewAnalysis, folder: Path) -> None:
+    """Write every posterior as NetCDF, readable with :meth:`bayesmeta.results.Result.load`."""
+    analysis.result.to_netcdf(folder / "random_effects.nc")
+    for fit in analysis.regressions:
+        fit.bayes.to_netcdf(folder / f"regression_{fit.outcome}_{'_'.join(fit.moderators)}.nc")
+
+
+def _figure_jobs(analysis: ReviewAnalysis, folder: Path) -> list[_Job]:
+    """Every figure of the report, in report order.
 
     The posterior predictive replicates are drawn once, with the seed the review's tables used
     (:func:`bayesmeta.plots.predictive_replicates`), so each PPC figure shows the table's check.
     """
-    from bayesmeta._output import stage
-    from bayesmeta.plots import predictive_replicates, save_figure
+    from bayesmeta.plots import predictive_replicates
 
     replicates = predictive_replicates(analysis.result, random_seed=analysis.settings["seed"])
-    figs: dict[str, list[tuple[str, Path]]] = {}
-    for i, outcome in enumerate(analysis.table.outcomes, 1):
-        say(f"figures {i}/{len(analysis.table.outcomes)}: {_label(analysis, outcome)}")
+    # the inputs several figures share, computed here once (forked workers inherit them)
+    _memo(analysis, "shrinkage", analysis.result.shrinkage)
+    _priors(analysis)
+    for outcome in analysis.table.outcomes:
+        _sub(analysis, outcome)
+    jobs = []
+    for outcome in analysis.table.outcomes:
         makers: list[tuple[str, str, Any]] = [
             (f"Subgroups by {_subgroup_name(analysis)} (RevMan layout)", "subgroups",
              lambda o=outcome: _subgroup_figure(analysis, o)),
@@ -440,15 +489,177 @@ def _figures(
                      "regression",
                      lambda f=fit: _regression_figure(analysis, f))
                 )  # fmt: skip
-        items = []
-        for caption, name, make in makers:
-            fig = make()
-            if fig is not None:
-                items.append((caption, save_figure(fig, folder / f"{name}_{outcome}")[0]))
-        figs[outcome] = items
-        stage("figures")
-    tau_png = save_figure(_tau_figure(analysis), folder / "tau_densities")[0]
-    return figs, tau_png
+        jobs += [_Job(outcome, c, folder / f"{name}_{outcome}", m) for c, name, m in makers]
+    jobs.append(_Job(None, _TAU, folder / "tau_densities", lambda: _tau_figure(analysis)))
+    return jobs
+
+
+#: Figure format of the report: PNG at the figures' own dpi (150), embedded in the HTML page.
+FIGURE_FORMAT = "png"
+#: The jobs of the reports being drawn, by token; forked workers inherit them (see _Figures).
+_JOBS: dict[int, list[_Job]] = {}
+
+
+def _draw(token: int, i: int) -> tuple[int, str | None]:
+    """Draw and save job ``i`` of report ``token``; return (i, the file written or None)."""
+    from bayesmeta.plots import save_figure
+
+    job = _JOBS[token][i]
+    fig = job.make()
+    if fig is None or not job.figure:
+        return i, None
+    return i, str(save_figure(fig, job.path, formats=(FIGURE_FORMAT,))[0])
+
+
+#: Figures a worker draws between two garbage collections (see _worker_init).
+_COLLECT_EVERY = 8
+_DRAWN = [0]  # jobs done by this worker process
+
+
+def _worker_init() -> None:
+    """Leave SIGINT to the parent (which ends the workers); die on SIGTERM; collect garbage rarely.
+
+    The heap inherited from the parent (imports, fits: some 200,000 objects) is frozen out of
+    the garbage collector, and collections run every :data:`_COLLECT_EVERY` jobs instead of
+    whenever allocations pass a threshold: the figures' many small objects otherwise trigger
+    full collections costing about a tenth of the drawing time.
+    """
+    import gc
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.freeze()
+    gc.disable()
+
+
+def _worker_draw(token: int, i: int) -> tuple[int, str | None]:
+    """Run :func:`_draw` in a worker, collecting the figures' reference cycles now and then."""
+    import gc
+
+    try:
+        return _draw(token, i)
+    finally:
+        _DRAWN[0] += 1
+        if _DRAWN[0] % _COLLECT_EVERY == 0:
+            gc.collect()
+
+
+def figure_workers() -> int:
+    """Return the number of processes drawing the report's figures: one per available core (<= 8).
+
+    Figures are drawn in worker processes forked from the running one, so they start at once
+    with everything imported; where ``fork`` is not available or safe (not Linux) they are
+    drawn in this process. ``BAYESMETA_FIGURE_WORKERS`` overrides the number (1: no workers).
+    """
+    import multiprocessing
+    import sys
+
+    env = os.environ.get("BAYESMETA_FIGURE_WORKERS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(
+                f"BAYESMETA_FIGURE_WORKERS={env!r} is not a whole number; set it to 1 or more"
+            ) from None
+    if not sys.platform.startswith("linux") or "fork" not in (
+        multiprocessing.get_all_start_methods()
+    ):
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+class _Figures:
+    """Draw the report's figures and write its NetCDF files, in worker processes if given.
+
+    Workers are forked after the fits (nothing is imported or fitted again) and write each
+    file themselves, while the caller writes the tables. An exception in a worker (a
+    ``KeyboardInterrupt`` included) is raised here, by :meth:`collect`, as is a worker that
+    died (``BrokenProcessPool``); the workers are ended on any exit (:meth:`close`). The files
+    do not depend on the worker that writes them.
+    """
+
+    def __init__(
+        self, analysis: ReviewAnalysis, folder: Path, posteriors: Path, workers: int
+    ) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.analysis = analysis
+        # the NetCDF files (one step: HDF5 is imported once) and the slowest figure lead
+        self.jobs = [
+            _Job(None, "posteriors", posteriors, lambda: _write_posteriors(analysis, posteriors),
+                 figure=False),
+            *_figure_jobs(analysis, folder),
+        ]  # fmt: skip
+        self.token = id(self)
+        _JOBS[self.token] = self.jobs
+        self.pool: Any = None
+        self.futures: list[Any] = []
+        workers = min(workers, len(self.jobs))
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init
+            )
+            order = [0, len(self.jobs) - 1, *range(1, len(self.jobs) - 1)]
+            self.futures = [self.pool.submit(_worker_draw, self.token, i) for i in order]
+
+    def _results(self) -> Iterator[tuple[int, str | None]]:
+        from concurrent.futures import as_completed
+
+        if self.pool is None:  # in this process, in report order
+            for i in range(len(self.jobs)):
+                yield _draw(self.token, i)
+            return
+        for future in as_completed(self.futures):
+            yield future.result()  # a worker's exception is raised here
+
+    def collect(self, say: Callable[[str], None]) -> tuple[dict[str, list[tuple[str, Path]]], Path]:
+        """Wait for every job; return (outcome -> [(caption, file)], the tau figure's file)."""
+        from bayesmeta._output import stage
+
+        outcomes = list(dict.fromkeys(j.outcome for j in self.jobs if j.outcome is not None))
+        left = {o: sum(j.outcome == o for j in self.jobs) for o in outcomes}
+        paths: dict[int, str | None] = {}
+        done = 0
+        for i, path in self._results():
+            paths[i] = path
+            outcome = self.jobs[i].outcome
+            if not self.jobs[i].figure:
+                say(f"{self.jobs[i].caption} (NetCDF) written")
+            elif outcome is not None:
+                left[outcome] -= 1
+                if not left[outcome]:
+                    done += 1
+                    say(f"figures {done}/{len(outcomes)}: {_label(self.analysis, outcome)}")
+                    stage("figures")
+        figs: dict[str, list[tuple[str, Path]]] = {o: [] for o in outcomes}
+        for i, job in enumerate(self.jobs):
+            if job.outcome is not None and paths[i] is not None:
+                figs[job.outcome].append((job.caption, Path(str(paths[i]))))
+        tau = next(i for i, job in enumerate(self.jobs) if job.caption == _TAU)
+        return figs, Path(str(paths[tau]))
+
+    def close(self, ok: bool) -> None:
+        """End the workers (at once unless every job was collected) and forget the jobs.
+
+        On failure the workers are terminated and waited for, so none writes into the report's
+        temporary folder after it is removed.
+        """
+        _JOBS.pop(self.token, None)
+        _MEMO.clear()
+        if self.pool is None:
+            return
+        if ok:
+            self.pool.shutdown(wait=True)
+            return
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join()
 
 
 # ---------------------------------------------------------------------------- writing
@@ -469,6 +680,12 @@ def write_report(
     regular file, a folder holding other files, or a report whose files were edited is refused
     before anything is written. An interrupted or failed run leaves the previous report intact
     and no temporary folder behind.
+
+    The figures (PNG, at the figures' 150 dpi) and the NetCDF files are written by worker
+    processes forked after the fits, one per available core (:func:`figure_workers`;
+    ``BAYESMETA_FIGURE_WORKERS=1`` writes everything in this process), while this process writes
+    the tables; the files are the same either way. ``progress`` hears of each outcome's figures
+    as they are done.
 
     The CSV tables are spreadsheet-safe: a text cell starting with ``=``, ``+``, ``-`` or ``@``
     (e.g. a study label) gets a leading ``'`` so a spreadsheet shows it instead of running it as a
@@ -512,38 +729,44 @@ def write_report(
     """
     import matplotlib
 
-    from bayesmeta._output import output_folder, write_csv
+    from bayesmeta._output import output_folder, stage, write_csv
 
     matplotlib.use("Agg", force=False)
 
     say = progress or (lambda _msg: None)
     with output_folder(out, force=force) as tmp:
-        say(f"figures for {len(analysis.table.outcomes)} outcomes")
+        say(f"figures for {len(analysis.table.outcomes)} outcomes and the posteriors (NetCDF)")
         for folder in ("figures", "tables", "posteriors"):
             (tmp / folder).mkdir()
-        figs, tau_png = _figures(analysis, tmp / "figures", say)
-
-        say("tables, posteriors (NetCDF) and the report pages")
-        table = side_by_side(analysis)
+        figures = _Figures(analysis, tmp / "figures", tmp / "posteriors", figure_workers())
+        ok = False
+        try:
+            stage("figures")
+            if figures.pool is None:  # figures and NetCDF written here, before the rest
+                figs, tau_png = figures.collect(say)
+            # with workers, the tables are written while they draw the figures and the NetCDF
+            say("tables")
+            table = side_by_side(analysis)
+            regression = analysis.regression_table()
+            diag = _diagnostics_table(analysis)
+            write_csv(table, tmp / "tables" / "side_by_side.csv")
+            write_csv(analysis.comparison, tmp / "tables" / "comparison.csv")
+            write_csv(analysis.frequentist, tmp / "tables" / "frequentist.csv")
+            write_csv(analysis.subgroups, tmp / "tables" / "subgroups.csv")
+            write_csv(regression, tmp / "tables" / "meta_regression.csv")
+            write_csv(analysis.ppc, tmp / "tables" / "ppc.csv")
+            write_csv(diag, tmp / "tables" / "diagnostics.csv")
+            write_csv(analysis.model_averaging, tmp / "tables" / "model_averaging.csv")
+            write_csv(analysis.bf_sensitivity, tmp / "tables" / "bf_sensitivity.csv")
+            if not analysis.reproduction.empty:
+                write_csv(analysis.reproduction, tmp / "tables" / "published_reproduced.csv")
+            if figures.pool is not None:
+                figs, tau_png = figures.collect(say)
+            ok = True
+        finally:
+            figures.close(ok)
+        say("the report pages")
         verdicts = analysis.ppc_verdicts[["outcome", "k", "verdict", "sd_verdict", "text"]]
-        regression = analysis.regression_table()
-        diag = _diagnostics_table(analysis)
-        write_csv(table, tmp / "tables" / "side_by_side.csv")
-        write_csv(analysis.comparison, tmp / "tables" / "comparison.csv")
-        write_csv(analysis.frequentist, tmp / "tables" / "frequentist.csv")
-        write_csv(analysis.subgroups, tmp / "tables" / "subgroups.csv")
-        write_csv(regression, tmp / "tables" / "meta_regression.csv")
-        write_csv(analysis.ppc, tmp / "tables" / "ppc.csv")
-        write_csv(diag, tmp / "tables" / "diagnostics.csv")
-        write_csv(analysis.model_averaging, tmp / "tables" / "model_averaging.csv")
-        write_csv(analysis.bf_sensitivity, tmp / "tables" / "bf_sensitivity.csv")
-        if not analysis.reproduction.empty:
-            write_csv(analysis.reproduction, tmp / "tables" / "published_reproduced.csv")
-        analysis.result.to_netcdf(tmp / "posteriors" / "random_effects.nc")
-        for fit in analysis.regressions:
-            name = f"regression_{fit.outcome}_{'_'.join(fit.moderators)}.nc"
-            fit.bayes.to_netcdf(tmp / "posteriors" / name)
-
         meta = _provenance(analysis)
         (tmp / "provenance.json").write_text(json.dumps(meta, indent=1, default=str))
         sections = _sections(analysis, table, verdicts, regression, diag)
@@ -610,17 +833,15 @@ def _diagnostics_intro(diag: pd.DataFrame) -> str:
 
 def _provenance(analysis: ReviewAnalysis) -> dict[str, Any]:
     import platform
-
-    import arviz
-    import pymc
+    from importlib.metadata import version  # no import of PyMC or ArviZ just for a version
 
     return {
         "data": analysis.data_label,
         "plan": _plan(analysis).source,
         "simulated": analysis.simulated,
         "bayesmeta": __version__,
-        "pymc": pymc.__version__,
-        "arviz": arviz.__version__,
+        "pymc": version("pymc"),
+        "arviz": version("arviz"),
         "python": platform.python_version(),
         "settings": analysis.settings,
         "timings_seconds": {k: round(v, 2) for k, v in analysis.timings.items()},
@@ -820,6 +1041,7 @@ def _markdown(
             out.append(intro + "\n")
         out.append(_md_table(frame))
     out.append("\n## Figures\n")
+    out.append(_figure_count(figs) + "\n")
     for outcome, items in figs.items():
         out.append(f"\n### {_label(analysis, outcome)}\n")
         for caption, path in items:
@@ -828,6 +1050,12 @@ def _markdown(
     out.append("\n## Provenance\n")
     out.append("```json\n" + json.dumps(meta, indent=1, default=str) + "\n```\n")
     return "\n".join(out)
+
+
+def _figure_count(figs: dict[str, list[tuple[str, Path]]]) -> str:
+    """Say how many figures the report holds and where (the tau figure included)."""
+    n = sum(len(items) for items in figs.values()) + 1
+    return f"{n} figures, each a {FIGURE_FORMAT.upper()} file in figures/."
 
 
 def _html_table(df: pd.DataFrame) -> str:
@@ -879,6 +1107,7 @@ def _html(
             parts.append(f"<p>{html.escape(intro)}</p>")
         parts.append(_html_table(frame))
     parts.append("<h2>Figures</h2>")
+    parts.append(f"<p>{html.escape(_figure_count(figs))}</p>")
     for outcome, items in figs.items():
         parts.append(f"<h3>{html.escape(_label(analysis, outcome))}</h3>")
         parts += [_img(path, caption) for caption, path in items]

@@ -112,6 +112,7 @@ def main() -> None:
     batch_cluster = run("bench_batch.py", "cluster", "100000" if quick else "1000000")
     fast = [run("bench_nuts.py", "fast") for _ in range(3)]
     auto = [run("bench_nuts.py", "auto") for _ in range(3)]
+    reproduce = run("bench_reproduce.py")
     cold = None
     naive = None
     if not quick:
@@ -124,8 +125,9 @@ def main() -> None:
         naive = run("bench_nuts.py", "naive")
     load1 = os.getloadavg()
     text = render(
-        info, load0, load1, exact, sens, batch_local, batch_cluster, fast, cold, naive, auto, cli
-    )
+        info, load0, load1, exact, sens, batch_local, batch_cluster, fast, cold, naive, auto, cli,
+        reproduce,
+    )  # fmt: skip
     text += f"\nThe whole suite took {time.perf_counter() - t_all:.0f} s.\n"
     OUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}")
@@ -218,6 +220,45 @@ def nuts_section(
     return L
 
 
+def reproduce_row(r: dict[str, Any]) -> str:
+    """The targets-table row of bench_reproduce: reproduce end to end <= 3x the import baseline."""
+    ratio = r["reproduce_median_s"] / r["base_median_s"]
+    return (
+        f"| reproduce end to end <= 3x import baseline | {r['reproduce_median_s']:.1f} s vs "
+        f"{r['base_median_s']:.1f} s for `import bayesmeta, pymc, matplotlib.pyplot` "
+        f"({ratio:.1f}x, medians of {r['repeats']}; {r['figure_files']} figure files) | "
+        f"{verdict(ratio, 3)} (x) |"
+    )
+
+
+def reproduce_section(r: dict[str, Any]) -> list[str]:
+    """The section of bench_reproduce: the report end to end beside its import baseline."""
+    formats = ", ".join(str(f).upper() for f in r["figure_formats"])
+    return [
+        "## The report end to end (`bayesmeta reproduce`)\n",
+        "`bayesmeta reproduce --out <new folder>` on the bundled review as a whole process "
+        "(process start, imports, every fit and check, every figure, the NetCDF posteriors, the "
+        'tables and the HTML/Markdown pages), interleaved with its baseline `python -c "import '
+        f'bayesmeta, pymc, matplotlib.pyplot"`; {r["repeats"]} runs each. CPU: user + system '
+        f"seconds of the process and its figure workers ({r['workers']} here), less sensitive to "
+        f"other jobs on the machine than wall time. Load average (1 min) {r['load_start']:.2f} "
+        f"at the start, {r['load_end']:.2f} at the end.\n",
+        "| run | min (s) | median (s) | CPU, median (s) |",
+        "|---|---|---|---|",
+        f"| import baseline | {r['base_min_s']:.2f} | {r['base_median_s']:.2f} | "
+        f"{r['base_cpu_median_s']:.2f} |",
+        f"| `bayesmeta reproduce` | {r['reproduce_min_s']:.2f} | {r['reproduce_median_s']:.2f} | "
+        f"{r['reproduce_cpu_median_s']:.2f} |",
+        f"| ratio | {r['ratio_min']:.1f}x | {r['ratio_median']:.1f}x | "
+        f"{r['reproduce_cpu_median_s'] / r['base_cpu_median_s']:.1f}x |",
+        "",
+        f"The report began to be written {r['report_start_median_s']:.1f} s after the process "
+        f"started (median; imports and fits before it). It holds {r['figure_files']} figure "
+        f"files ({formats}), {r['figures_in_html']} figures embedded in `index.html`, "
+        f"{r['report_mb']:.1f} MB in all.\n",
+    ]
+
+
 def render(
     info: dict[str, Any],
     load0: tuple[float, float, float],
@@ -231,6 +272,7 @@ def render(
     naive: dict[str, Any] | None,
     auto: list[dict[str, Any]],
     cli: dict[str, Any],
+    reproduce: dict[str, Any],
 ) -> str:
     med = statistics.median
     L: list[str] = []
@@ -321,6 +363,7 @@ def render(
             f"| default engine >= 5x faster than the naive NUTS loop | {ratio:.1f}x "
             f"({naive['total_s']:.0f} s vs {auto_total:.1f} s) | {ok} |"
         )
+    a(reproduce_row(reproduce))
     a(
         f"| prior sensitivity, 20 tau priors: <= 1 s | {sens['sweep_s']:.2f} s | "
         f"{verdict(sens['sweep_s'], 1)} |"
@@ -342,6 +385,8 @@ def render(
         f"(input table {bl['input_mb']:.0f} MB, result {bl['result_mb']:.0f} MB) | "
         "only summary rows are kept |\n"
     )
+
+    L += reproduce_section(reproduce)
 
     L += exact_section(exact)
 

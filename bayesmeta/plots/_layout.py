@@ -31,6 +31,7 @@ from matplotlib.font_manager import FontProperties
 from numpy.typing import ArrayLike, NDArray
 
 from bayesmeta.errors import DataError, ModelSpecError
+from bayesmeta.plots._render import FastRenderer
 
 #: The accent colour for Bayesian quantities (Okabe-Ito blue, safe for colour-blind readers).
 ACCENT = "#0072B2"
@@ -141,7 +142,8 @@ def _width_px(s: str, size: float, weight: str, family: tuple[str, ...], dpi: fl
 
 @functools.cache
 def _renderer(dpi: float) -> RendererAgg:
-    return RendererAgg(1, 1, dpi)
+    # the renderer the figures are saved with: a text measured here is not laid out again
+    return FastRenderer(1, 1, dpi)
 
 
 @dataclass(frozen=True)
