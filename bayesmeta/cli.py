@@ -89,6 +89,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     say = _Progress(args.quiet or args.json)
     _output.check_target(args.out, force=args.force)  # refuse before any work starts
+    _defer_dask_detection()
     _output.stage("read")
     plan = load_plan(args.plan)
     table, label, simulated = read_review(plan, args.data)
@@ -328,7 +329,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _defer_dask_detection() -> None:
-    """Let xarray tell that no array is a Dask array without importing Dask (this process only).
+    """Let xarray tell that no array is a Dask array without importing Dask (fit, reproduce).
 
     With Dask installed, xarray imports ``dask`` and ``dask.array`` the first time it wraps any
     array, only to ask whether the array is a Dask array or collection; that costs a quarter of

@@ -31,6 +31,8 @@ from tests.plot_helpers import (
     font_fixture,  # noqa: F401  (the fixture "font": layout tests run once per font)
     outside_figure,
     overlapping_pairs,
+    render,
+    visible_texts,
 )
 
 
@@ -539,7 +541,19 @@ def test_ppc_uses_the_tables_replicates_and_p_value() -> None:
     with pytest.raises(DataError, match="disagrees"):  # other replicates: refused, not drawn
         _, other = predictive_replicates(res, predictive="posterior", random_seed=7)
         ppc_plot(y_obs, other, study_labels=list("abcdef"), statistic="sd", p_value=p_sd)
-    assert "new effect for each trial (mixed predictive)" in fig.get_supxlabel()
+    note = fig.legends[0].get_title().get_text()
+    assert "new effect for each trial (mixed predictive)" in note
+
+
+def test_ppc_note_and_legend_do_not_overlap_the_axes(font: str) -> None:
+    """The note on the replicates is the legend's title: one box below the x-axis label."""
+    rng = np.random.default_rng(2)
+    y_pred = rng.normal(0.3, 0.2, size=(800, 4))
+    fig = ppc_plot([0.2, 0.1, 0.4, 0.0], y_pred, study_labels=list("abcd"), statistic="sd")
+    render(fig)
+    legend = fig.legends[0].get_window_extent()
+    hits = [t.get_text() for t in visible_texts(fig) if t.get_window_extent().overlaps(legend)]
+    assert hits == [], font
 
 
 def _legend_texts(ax) -> list[str]:  # type: ignore[no-untyped-def]

@@ -215,11 +215,13 @@ def _label_ppc(fig: Figure, n_out: int, k: int, title: str | None, predictive: s
             label=f"Outside 95% interval ({n_out} of {k})",
         ),
     ]  # fmt: skip
-    fig.legend(
-        handles=handles, loc="outside lower center", ncols=4, handlelength=1.6, columnspacing=1.5
-    )
     what = PREDICTIVE_NAMES.get(predictive, predictive)
-    fig.supxlabel(f"Intervals from {what}.", x=0.0, ha="left", fontsize=7.0, color="#595959")
+    # the note is the legend's title: one box at the bottom, so the two can never overlap
+    legend = fig.legend(
+        handles=handles, loc="outside lower center", ncols=4, handlelength=1.6, columnspacing=1.5,
+        title=f"Intervals from {what}.", title_fontsize=7.0, alignment="left",
+    )  # fmt: skip
+    legend.get_title().set_color("#595959")
     if title:
         fig.suptitle(title, x=0.0, ha="left", fontsize=FS_TITLE, fontweight="bold")
 
