@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -494,6 +495,10 @@ def _figure_jobs(analysis: ReviewAnalysis, folder: Path) -> list[_Job]:
     return jobs
 
 
+#: Seconds without any job finishing after which the figure workers count as stuck and the rest
+#: is drawn in this process. A figure takes well under a second; a forked worker could hang only
+#: if another thread of the parent held a lock at the fork (pyarrow's allocator runs one).
+STALL_SECONDS = 120.0
 #: Figure format of the report: PNG at the figures' own dpi (150), embedded in the HTML page.
 FIGURE_FORMAT = "png"
 #: The jobs of the reports being drawn, by token; forked workers inherit them (see _Figures).
@@ -606,14 +611,31 @@ class _Figures:
             self.futures = [self.pool.submit(_worker_draw, self.token, i) for i in order]
 
     def _results(self) -> Iterator[tuple[int, str | None]]:
-        from concurrent.futures import as_completed
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         if self.pool is None:  # in this process, in report order
             for i in range(len(self.jobs)):
                 yield _draw(self.token, i)
             return
-        for future in as_completed(self.futures):
-            yield future.result()  # a worker's exception is raised here
+        pending, done = set(self.futures), set()
+        while pending:
+            finished, pending = wait(pending, timeout=STALL_SECONDS, return_when=FIRST_COMPLETED)
+            if not finished:  # the workers are stuck: end them, draw the rest here
+                self._stop_workers()
+                warnings.warn(
+                    f"no figure finished in {STALL_SECONDS:.0f} s in the worker processes; the "
+                    f"remaining {len(self.jobs) - len(done)} are drawn in this process (set "
+                    "BAYESMETA_FIGURE_WORKERS=1 to always draw here)",
+                    stacklevel=2,
+                )
+                for i in range(len(self.jobs)):
+                    if i not in done:
+                        yield _draw(self.token, i)
+                return
+            for future in finished:
+                i, path = future.result()  # a worker's exception is raised here
+                done.add(i)
+                yield i, path
 
     def collect(self, say: Callable[[str], None]) -> tuple[dict[str, list[tuple[str, Path]]], Path]:
         """Wait for every job; return (outcome -> [(caption, file)], the tau figure's file)."""
@@ -654,12 +676,19 @@ class _Figures:
         if ok:
             self.pool.shutdown(wait=True)
             return
+        self._stop_workers()
+
+    def _stop_workers(self) -> None:
+        """Terminate the workers and wait for them; later jobs run in this process."""
+        if self.pool is None:
+            return
         processes = list(getattr(self.pool, "_processes", {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
             proc.terminate()
         for proc in processes:
             proc.join()
+        self.pool = None
 
 
 # ---------------------------------------------------------------------------- writing

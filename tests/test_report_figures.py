@@ -14,11 +14,10 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 import bayesmeta.report as rep
-from bayesmeta import datasets
+from bayesmeta.plan import load_plan
 from bayesmeta.plots._render import FastRenderer, attach
 from bayesmeta.report import write_report
-from bayesmeta.review import analyse_review
-from bayesmeta.sheet import read_sheet
+from bayesmeta.review import analyse_review, read_review
 
 matplotlib.use("Agg")
 
@@ -30,10 +29,11 @@ TEXT_PIXEL_TOLERANCE = 3.0
 @pytest.fixture(scope="module")
 def small_analysis():  # type: ignore[no-untyped-def]
     """One outcome of the bundled review: every kind of figure, a few seconds to fit."""
-    table = read_sheet(datasets.load_peer_support_simulated())
+    plan = load_plan("peer_support")
+    table = read_review(plan)[0]
     return analyse_review(
-        table.for_outcome("social_network_support"), data_label="test", simulated=True,
-        draws=200, chains=2, seed=1,
+        table.for_outcome("social_network_support"), plan=plan, data_label="test",
+        simulated=True, draws=200, chains=2, seed=1,
     )  # fmt: skip
 
 
@@ -131,3 +131,29 @@ def test_fast_renderer_draws_the_text_agg_draws():  # type: ignore[no-untyped-de
         assert abs(f(ink_agg)[0] - f(ink_fast)[0]) <= 1
         assert abs(f(ink_agg)[-1] - f(ink_fast)[-1]) <= 1
     assert np.abs(agg - fast).mean() <= TEXT_PIXEL_TOLERANCE
+
+
+def test_stuck_workers_are_ended_and_the_rest_drawn_here(small_analysis, tmp_path, monkeypatch):
+    """A worker that never finishes (e.g. a lock held at the fork) cannot hang the report."""
+    import os
+    import time
+
+    parent = os.getpid()
+    forest = rep._forest
+
+    def stuck_in_workers(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            time.sleep(60)
+        return forest(*args, **kwargs)
+
+    monkeypatch.setattr(rep, "_forest", stuck_in_workers)
+    monkeypatch.setattr(rep, "STALL_SECONDS", 1.0)
+    monkeypatch.setenv("BAYESMETA_FIGURE_WORKERS", "2")
+    t0 = time.perf_counter()
+    with pytest.warns(UserWarning, match="drawn in this process"):
+        out = write_report(small_analysis, tmp_path / "report")
+    assert time.perf_counter() - t0 < 30
+    monkeypatch.setenv("BAYESMETA_FIGURE_WORKERS", "1")
+    monkeypatch.setattr(rep, "_forest", forest)
+    serial = write_report(small_analysis, tmp_path / "serial")
+    assert _figures(out) == _figures(serial)
