@@ -617,7 +617,7 @@ class _Figures:
             for i in range(len(self.jobs)):
                 yield _draw(self.token, i)
             return
-        pending, done = set(self.futures), set()
+        pending, done = set(self.futures), set[int]()
         while pending:
             finished, pending = wait(pending, timeout=STALL_SECONDS, return_when=FIRST_COMPLETED)
             if not finished:  # the workers are stuck: end them, draw the rest here
