@@ -56,6 +56,7 @@ counterpart.
 from __future__ import annotations
 
 from bayesmeta.exact._batch import exact_posterior_batch
+from bayesmeta.exact._draws import predictive_draws
 from bayesmeta.exact._inputs import _as_prior as _as_prior  # used by bayesmeta.batch
 from bayesmeta.exact._posterior import (
     ExactPosterior,
@@ -67,4 +68,4 @@ from bayesmeta.exact._posterior import (
 from bayesmeta.exact._rule import _Spec as _Spec  # used by bayesmeta.batch
 
 __all__ = ["ExactPosterior", "MixturePosterior", "TauPosterior", "draw_posterior",
-           "exact_posterior", "exact_posterior_batch"]  # fmt: skip
+           "exact_posterior", "exact_posterior_batch", "predictive_draws"]  # fmt: skip

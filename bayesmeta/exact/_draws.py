@@ -109,16 +109,40 @@ def _draw(
     eps = rng.standard_normal((n, k))
     theta = B * y[None, :] + (1 - B) * xb + np.sqrt(s2 * B) * eps
     z = tau[:, None] * (y[None, :] - xb) / v + s[None, :] / np.sqrt(v) * eps
-    z_new = rng.standard_normal(n)
-    y_rep = theta + s[None, :] * rng.standard_normal((n, k))
+    implied = predictive_draws(b, tau, theta, y, s, rng)
+    return {"tau": tau, "b": b, "theta": theta, "z": z, **implied}
+
+
+def predictive_draws(
+    b: FloatArray,
+    tau: FloatArray,
+    theta: FloatArray,
+    y: FloatArray,
+    s: FloatArray,
+    rng: np.random.Generator,
+) -> dict[str, FloatArray]:
+    """Return what posterior draws of a normal-normal analysis imply (exact or NUTS alike).
+
+    From draws of the coefficients ``b`` (n, p; intercept first), ``tau`` (n,) and the study
+    effects ``theta`` (n, k): a new study's effect ``theta_new = b0 + tau z_new`` (``z_new``
+    standard normal, independent of the data), replicates ``y_rep ~ N(theta, s^2)`` and the
+    pointwise log-likelihood ``log N(y | theta, s^2)``. ``rng`` draws ``z_new`` first, then the
+    replicates.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> out = predictive_draws(np.zeros((5, 1)), np.ones(5), np.zeros((5, 2)), np.zeros(2),
+    ...                        np.ones(2), rng)
+    >>> sorted(out), out["y_rep"].shape, round(float(out["loglik"][0, 0]), 6)
+    (['loglik', 'theta_new', 'y_rep', 'z_new'], (5, 2), -0.918939)
+    """
+    z_new = rng.standard_normal(tau.size)
+    y_rep = theta + s[None, :] * rng.standard_normal(theta.shape)
     loglik = -0.5 * np.log(2 * math.pi * s**2)[None, :] - 0.5 * ((y[None, :] - theta) / s) ** 2
     return {
-        "tau": tau,
-        "b": b,
-        "theta": theta,
-        "y_rep": y_rep,
         "z_new": z_new,
-        "z": z,
         "theta_new": b[:, 0] + tau * z_new,
+        "y_rep": y_rep,
         "loglik": loglik,
     }

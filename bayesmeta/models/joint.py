@@ -370,19 +370,9 @@ def _unit(
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """One analysis's draws in the layout of :func:`~bayesmeta.models.exact_sampler.draw`."""
-    from scipy import stats
+    from bayesmeta.exact import predictive_draws
 
-    n = mu.size
+    b = np.column_stack([mu, beta])
     theta = mu[:, None] + beta @ a.X.T + tau[:, None] * z
-    z_new = rng.standard_normal(n)
-    y_rep = theta + a.s[None, :] * rng.standard_normal(theta.shape)
-    return {
-        "b": np.column_stack([mu, beta]),
-        "tau": tau,
-        "z": z,
-        "theta": theta,
-        "z_new": z_new,
-        "theta_new": mu + tau * z_new,
-        "y_rep": y_rep,
-        "loglik": stats.norm.logpdf(a.y[None, :], theta, a.s[None, :]),
-    }
+    return {"b": b, "tau": tau, "z": z, "theta": theta,
+            **predictive_draws(b, tau, theta, a.y, a.s, rng)}  # fmt: skip
