@@ -158,25 +158,14 @@ def evidence_table(analysis: ReviewAnalysis) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- figures
 
 
-#: Inputs several figures share, computed once per report (cleared when its figures are done).
-_MEMO: dict[tuple[int, str], Any] = {}
-
-
-def _memo(analysis: ReviewAnalysis, key: str, compute: Callable[[], Any]) -> Any:
-    k = (id(analysis), key)
-    if k not in _MEMO:
-        _MEMO[k] = compute()
-    return _MEMO[k]
-
-
 def _sub(analysis: ReviewAnalysis, outcome: str) -> Any:
     """Return the outcome's rows of the table (an EffectTable), computed once per report."""
-    return _memo(analysis, f"table:{outcome}", lambda: analysis.table.for_outcome(outcome))
+    return analysis.derived(f"table:{outcome}", lambda: analysis.table.for_outcome(outcome))
 
 
 def _priors(analysis: ReviewAnalysis) -> dict[str, tuple[Any, Any]]:
-    priors: dict[str, tuple[Any, Any]] = _memo(
-        analysis, "priors", lambda: outcome_priors(analysis.table)
+    priors: dict[str, tuple[Any, Any]] = analysis.derived(
+        "priors", lambda: outcome_priors(analysis.table)
     )
     return priors
 
@@ -235,7 +224,7 @@ def _forest(analysis: ReviewAnalysis, outcome: str) -> Any:
             },
         ]
     )
-    shr = _memo(analysis, "shrinkage", analysis.result.shrinkage)
+    shr = analysis.derived("shrinkage", analysis.result.shrinkage)
     shr = shr[shr["outcome"] == outcome]
     het = (
         f"Heterogeneity (DL): tau² = {dl.tau2:.3f}; I² = {dl.I2:.0f}%; Q = {dl.QE:.2f}, "
@@ -469,7 +458,7 @@ def _figure_jobs(analysis: ReviewAnalysis, folder: Path) -> list[_Job]:
 
     replicates = predictive_replicates(analysis.result, random_seed=analysis.settings["seed"])
     # the inputs several figures share, computed here once (forked workers inherit them)
-    _memo(analysis, "shrinkage", analysis.result.shrinkage)
+    analysis.derived("shrinkage", analysis.result.shrinkage)
     _priors(analysis)
     for outcome in analysis.table.outcomes:
         _sub(analysis, outcome)
@@ -670,7 +659,6 @@ class _Figures:
         temporary folder after it is removed.
         """
         _JOBS.pop(self.token, None)
-        _MEMO.clear()
         if self.pool is None:
             return
         if ok:

@@ -147,6 +147,18 @@ class ReviewAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     plan: ReviewPlan | None = None
+    #: Values derived from the fields, computed once (see :meth:`derived`).
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Return ``compute()``, computed once for this analysis and kept under ``key``.
+
+        For values the report's figures and tables share (an outcome's rows, the priors, the
+        shrinkage table); the analysis is not meant to change after it is made.
+        """
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     @property
     def converged(self) -> bool:

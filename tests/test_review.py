@@ -238,3 +238,14 @@ def _published_csv(tmp_path):
     p = tmp_path / "pub.csv"
     p.write_text("outcome,estimate,ci_lb,ci_ub\noverall,-0.71,-1.07,-0.36\n", encoding="utf-8")
     return p
+
+
+def test_derived_values_belong_to_their_analysis(analysis):
+    """The report's shared inputs are kept on the analysis, never shared between analyses."""
+    import dataclasses
+
+    first = analysis.derived("test-key", lambda: "first")
+    assert analysis.derived("test-key", lambda: "second") == first == "first"
+    other = dataclasses.replace(analysis, data_label="another")
+    assert other.derived("test-key", lambda: "other") == "other"
+    assert "test-key" not in repr(analysis)
