@@ -43,6 +43,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -57,6 +58,7 @@ from bayesmeta._stats import (
     i2_h2_from_q,
     knha_scale,
     pi_df,
+    typical_variance,
 )
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
 
@@ -143,7 +145,10 @@ class FrequentistResult:
     ``ci_lb``, ``ci_ub`` have one entry per coefficient, intercept first (``coef_names``).
     Under ``test="knha"`` ``zval`` holds t statistics with ``dfs`` degrees of freedom.
     ``pi_type`` (``"z"`` or ``"t"``) is the prediction interval that :meth:`predict`, ``pi_lb``
-    and ``pi_ub`` give; ``pi_note`` says why it is NaN, if it is.
+    and ``pi_ub`` give; ``pi_note`` says why it is NaN, if it is. The Q-profile interval of
+    ``tau2`` (``tau2_ci_lb``, ``tau2_ci_ub`` and the matching ``I2_ci_*``, ``H2_ci_*``) is
+    computed when one of them is first read, as metafor computes it in ``confint`` rather than
+    in ``rma.uni``.
 
     See also: ``metafor::rma.uni``.
 
@@ -164,14 +169,8 @@ class FrequentistResult:
     coef_names: tuple[str, ...]
     tau2: float
     se_tau2: float
-    tau2_ci_lb: float
-    tau2_ci_ub: float
     I2: float
     H2: float
-    I2_ci_lb: float
-    I2_ci_ub: float
-    H2_ci_lb: float
-    H2_ci_ub: float
     QE: float
     QEp: float
     QM: float
@@ -192,6 +191,45 @@ class FrequentistResult:
     X: NDArray[np.float64] = field(repr=False)
     labels: tuple[str, ...] = field(repr=False)
     pi_type: str = "z"
+
+    @cached_property
+    def _qprofile(self) -> dict[str, float]:
+        """The Q-profile bounds of tau2, I2 and H2, computed on first read."""
+        return _qprofile_intervals(self.yi, self.vi, self.X, self.level, self.tau2_estimable)
+
+    @property
+    def tau2_ci_lb(self) -> float:
+        """Lower bound of the Q-profile confidence interval for ``tau2`` (Viechtbauer 2007).
+
+        NaN when ``tau2`` is not estimated (``"EE"``, a fixed ``tau2``, k <= p). Computed on
+        first read; raises :class:`~bayesmeta.errors.FitError` if the root cannot be found.
+        """
+        return self._qprofile["tau2_ci_lb"]
+
+    @property
+    def tau2_ci_ub(self) -> float:
+        """Upper bound of the Q-profile confidence interval for ``tau2`` (see ``tau2_ci_lb``)."""
+        return self._qprofile["tau2_ci_ub"]
+
+    @property
+    def I2_ci_lb(self) -> float:
+        """``I2`` at ``tau2_ci_lb``."""
+        return self._qprofile["I2_ci_lb"]
+
+    @property
+    def I2_ci_ub(self) -> float:
+        """``I2`` at ``tau2_ci_ub``."""
+        return self._qprofile["I2_ci_ub"]
+
+    @property
+    def H2_ci_lb(self) -> float:
+        """``H2`` at ``tau2_ci_lb``."""
+        return self._qprofile["H2_ci_lb"]
+
+    @property
+    def H2_ci_ub(self) -> float:
+        """``H2`` at ``tau2_ci_ub``."""
+        return self._qprofile["H2_ci_ub"]
 
     @property
     def tau(self) -> float:
@@ -799,8 +837,7 @@ def rma(
     t2, se_t2, estimable = _tau2_step(y, v, X, method, tau2)
     t2_fit = 0.0 if not np.isfinite(t2) else t2
     coef = _coefficients(y, v, X, t2_fit, method, test, level)
-    het = _heterogeneity(y, v, X, t2_fit, level, equal=method == "EE" and tau2 is None,
-                         profile=estimable)  # fmt: skip
+    het = _heterogeneity(y, v, X, t2_fit, equal=method == "EE" and tau2 is None)
     if not estimable and method != "EE" and tau2 is None:
         het.update(I2=math.nan, H2=math.nan)
     if pi_type == "t" and k - p - 1 < 1:
@@ -984,32 +1021,40 @@ def _heterogeneity(
     v: NDArray[np.float64],
     X: NDArray[np.float64],
     tau2: float,
-    level: float,
     *,
     equal: bool,
-    profile: bool,
 ) -> dict[str, Any]:
-    """QE, its p-value, I2 and H2 (from Q for an equal-effects fit), Q-profile CIs."""
+    """QE, its p-value, I2 and H2 (from Q for an equal-effects fit)."""
     from scipy import special  # chdtrc: scipy.stats' chi2.sf
 
     k, p = X.shape
     if k <= p:
-        nan = math.nan
-        return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0, tau2_ci_lb=nan, tau2_ci_ub=nan,
-                    I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan, H2_ci_ub=nan)  # fmt: skip
+        return dict(QE=0.0, QEp=1.0, I2=0.0, H2=1.0)
     mom = fe_moments(y, v, None if p == 1 else X)
     QE = max(0.0, float(mom.QE[0]))
     vt = (k - p) / float(mom.trP[0])
-    t2 = np.array([tau2, *(_tau2_qprofile(y, v, X, level) if profile else (math.nan,) * 2)])
     I2, H2 = i2_h2_from_q(QE, k - p) if equal else i2_h2(tau2, vt)
-    I2s, H2s = i2_h2(t2[1:], vt)
+    return dict(QE=QE, QEp=float(special.chdtrc(k - p, QE)), I2=float(I2), H2=float(H2))
+
+
+def _qprofile_intervals(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    X: NDArray[np.float64],
+    level: float,
+    estimable: bool,
+) -> dict[str, float]:
+    """Q-profile CI of tau2 and the I2, H2 at its bounds (NaN when tau2 is not estimated)."""
+    if not estimable:  # EE, a fixed tau2, or k <= p
+        return dict.fromkeys(
+            ("tau2_ci_lb", "tau2_ci_ub", "I2_ci_lb", "I2_ci_ub", "H2_ci_lb", "H2_ci_ub"), math.nan
+        )
+    lb, ub = _tau2_qprofile(y, v, X, level)
+    vt = typical_variance(v, X[:, 1:] if X.shape[1] > 1 else None)
+    I2s, H2s = i2_h2(np.array([lb, ub]), vt)
     return dict(
-        QE=QE,
-        QEp=float(special.chdtrc(k - p, QE)),
-        I2=float(I2),
-        H2=float(H2),
-        tau2_ci_lb=float(t2[1]),
-        tau2_ci_ub=float(t2[2]),
+        tau2_ci_lb=float(lb),
+        tau2_ci_ub=float(ub),
         I2_ci_lb=float(I2s[0]),
         I2_ci_ub=float(I2s[1]),
         H2_ci_lb=float(H2s[0]),

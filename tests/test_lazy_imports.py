@@ -1,5 +1,5 @@
 """Heavy libraries load only when used: the exact engine's command line fit and the numpy cores
-import neither PyMC, PyTensor, matplotlib, ArviZ, Dask, numba nor scipy.stats.
+import neither PyMC, PyTensor, matplotlib, ArviZ, Dask, numba, scipy.stats nor scipy.optimize.
 
 Each case runs in a fresh interpreter and reads ``sys.modules`` afterwards, so the check does not
 depend on the machine's speed (timings belong to ``benchmarks/bench_cli_import.py``).
@@ -20,7 +20,9 @@ BCG = ROOT / "bayesmeta" / "datasets" / "bcg.csv"
 #: Loaded only by NUTS, figures, MCMC diagnostics or the Dask batch path.
 HEAVY = ("pymc", "pytensor", "matplotlib", "arviz", "dask", "numba")
 #: scipy.stats takes longer to import than the whole exact fit; its special functions suffice.
-NOT_ON_FIT_PATH = (*HEAVY, "scipy.stats")
+#: scipy.optimize (sparse matrices, FFT, spatial) serves only the Q-profile interval of tau2 and
+#: the Paule-Mandel estimator; the command line's tables show neither.
+NOT_ON_FIT_PATH = (*HEAVY, "scipy.stats", "scipy.optimize")
 
 FIT = (
     "import sys\n"
@@ -77,6 +79,19 @@ def test_exact_fit_and_summaries_load_no_heavy_library() -> None:
     )
     # xarray's own Dask detection is left alone outside the command line, so Dask may load here
     assert _loaded_after(code, tuple(m for m in NOT_ON_FIT_PATH if m != "dask")) == []
+
+
+def test_tau2_interval_loads_scipy_optimize_when_read() -> None:
+    """The guard is not vacuous: a REML fit leaves scipy.optimize unloaded until its Q-profile
+    interval of tau2 is read, which solves for the bounds with scipy.optimize."""
+    code = (
+        "import sys\n"
+        "from bayesmeta import rma\n"
+        "res = rma([0.1, 0.3, 0.35, 0.6], [0.04, 0.02, 0.05, 0.03], method='REML')\n"
+        "assert 'scipy.optimize' not in sys.modules\n"
+        "assert 0 <= res.tau2_ci_lb <= res.tau2 <= res.tau2_ci_ub\n"
+    )
+    assert _loaded_after(code, ("scipy.optimize",)) == ["scipy.optimize"]
 
 
 def test_nuts_still_loads_pymc_when_asked() -> None:
