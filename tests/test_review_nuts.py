@@ -9,6 +9,7 @@ tests/test_nuts_defaults.py).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import warnings
 
@@ -19,10 +20,12 @@ import pytest
 from scipy import stats
 
 from bayesmeta import EffectTable
+from bayesmeta import results as results_module
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
 from bayesmeta.models.joint import JointFit
 from bayesmeta.plan import load_plan
+from bayesmeta.results import compute_diagnostics
 from bayesmeta.review import _sets, analyse_review, read_review
 
 SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
@@ -110,6 +113,34 @@ def test_joint_groups_follow_the_draws(joint_small) -> None:
         n = resid.size
         assert abs(resid.mean()) < 5 / np.sqrt(n)
         assert abs(resid.std() - 1) < 5 / np.sqrt(2 * n)
+
+
+def test_joint_diagnostics_equal_each_fits_own(joint_small) -> None:
+    """The one-pass diagnostics JointFit hands each result equal a fresh per-fit computation."""
+    _, results = joint_small
+    for res in results:
+        par = res.spec["options"]["parameterization"]
+        fresh = compute_diagnostics(res.idata, par, res.sampler)
+        assert res.diagnostics() == fresh
+        assert res._diagnostics_cache is not None  # kept by JointFit, not recomputed
+
+
+def test_diagnostics_are_kept_until_the_draws_change(joint_small, monkeypatch) -> None:
+    _, results = joint_small
+    res = copy.deepcopy(results[1])
+    first = res.diagnostics()
+    calls = []
+    monkeypatch.setattr(results_module, "compute_diagnostics", lambda *a: calls.append(a) or first)
+    kept = list(first.problems)
+    first.problems.append("edited by the caller")
+    assert res.diagnostics().problems == kept  # a copy: callers cannot edit the kept answer
+    assert calls == []
+    res.idata["posterior"]["mu"].values[0, 0] += 1.0  # edited in place
+    res.diagnostics()
+    assert len(calls) == 1
+    res.idata["sample_stats"] = res.idata["sample_stats"].to_dataset().isel(draw=slice(1, None))
+    res.diagnostics()
+    assert len(calls) == 2
 
 
 def test_joint_fits_are_independent_blocks(review: EffectTable) -> None:

@@ -624,13 +624,20 @@ class BaseModel:
         _text_stats(idata)
         return idata
 
-    def _finish(self, idata: xr.DataTree, sampling: dict[str, Any]) -> Result:
-        """Label the groups, record the model in the tree's attrs, check the diagnostics."""
+    def _finish(
+        self, idata: xr.DataTree, sampling: dict[str, Any], diagnostics: Any = None
+    ) -> Result:
+        """Label the groups, record the model in the tree's attrs, check the diagnostics.
+
+        ``diagnostics``: the NUTS diagnostics of these draws when already computed.
+        """
         from bayesmeta.results import Result
 
         self._post_process(idata)
         idata.attrs.update(bayesmeta_model=self.name, bayesmeta_spec_version=SPEC_VERSION)
         result = Result(idata, spec=self.spec(), table=self.table, sampling=sampling)
+        if diagnostics is not None:
+            result._keep_diagnostics(diagnostics)
         result._warn_diagnostics()
         return result
 
