@@ -17,6 +17,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy import stats
 
 from bayesmeta import EffectTable
@@ -210,20 +211,23 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
         pytest.skip("counts nutpie's compilations")
     import nutpie
 
-    from bayesmeta.models import base
+    from bayesmeta.models import _nutpie_frozen, base
 
     base.clear_compile_cache()
     calls = {"compile": 0, "sample": 0}
     compile_, sample = nutpie.compile_pymc_model, nutpie.sample
+    frozen = _nutpie_frozen.compile_frozen
 
     def counted(name, fn):
         def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            calls[name] += out is not None  # compile_frozen's None: nutpie compiles instead
+            return out
 
         return wrapper
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", counted("compile", compile_))
+    monkeypatch.setattr(_nutpie_frozen, "compile_frozen", counted("compile", frozen))
     monkeypatch.setattr(nutpie, "sample", counted("sample", sample))
     analysis = analyse_review(
         review, plan=PLAN, engine="nuts", draws=100, tune=100, chains=2, seed=4
@@ -236,6 +240,29 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
     # every fit's diagnostics are its own: problems carry the fit's name
     assert isinstance(analysis.convergence_problems(), list)
     assert analysis.settings["engine"] == "nuts"
+
+
+def test_frozen_compile_gives_nutpies_draws(review: EffectTable, monkeypatch) -> None:
+    """compile_frozen's callbacks and nutpie's own give the same draws and stats for a seed."""
+    if SAMPLER != "nutpie":
+        pytest.skip("compares two nutpie compilations")
+    from bayesmeta.models import _nutpie_frozen, base
+
+    models = _models(review)[:3]
+    runs = []
+    for light in (True, False):
+        base.clear_compile_cache()
+        if not light:  # nutpie's public compiler (what compile_frozen falls back to)
+            monkeypatch.setattr(_nutpie_frozen, "compile_frozen", lambda model: None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(JointFit(models).fit(100, random_seed=8, **SMALL))
+    base.clear_compile_cache()
+    for light, own in zip(*runs, strict=True):
+        for group in ("posterior", "sample_stats"):
+            a, b = light.idata[group].to_dataset(), own.idata[group].to_dataset()
+            timing = [v for v in a.data_vars if "time" in str(v)]  # wall-clock stats differ
+            xr.testing.assert_equal(a.drop_vars(timing), b.drop_vars(timing))  # attrs: dates
 
 
 def test_joint_fit_with_pymc_nuts_gives_the_same_layout(review: EffectTable) -> None:
