@@ -26,7 +26,7 @@ from bayesmeta.errors import ModelSpecError
 from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
 from bayesmeta.models.joint import JointFit
 from bayesmeta.plan import load_plan
-from bayesmeta.results import compute_diagnostics
+from bayesmeta.results import compute_diagnostics, compute_diagnostics_many
 from bayesmeta.review import _sets, analyse_review, read_review
 
 SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
@@ -124,6 +124,17 @@ def test_joint_diagnostics_equal_each_fits_own(joint_small) -> None:
         fresh = compute_diagnostics(res.idata, par, res.sampler)
         assert res.diagnostics() == fresh
         assert res._diagnostics_cache is not None  # kept by JointFit, not recomputed
+
+
+def test_diagnostics_of_many_posteriors_equal_each_alone(joint_small) -> None:
+    """Stacking trees of different lengths: each tree's numbers are its own."""
+    _, results = joint_small
+    trees = [results[0].idata, results[1].idata.isel(draw=slice(0, 60)), results[2].idata]
+    pars, samplers = ["noncentered"] * 3, [SAMPLER] * 3
+    many = compute_diagnostics_many(trees, pars, samplers)
+    alone = [compute_diagnostics(t, "noncentered", SAMPLER) for t in trees]
+    assert many == alone
+    assert many[1].draws == 60 * results[1].posterior.sizes["chain"] != many[0].draws
 
 
 def test_diagnostics_are_kept_until_the_draws_change(joint_small, monkeypatch) -> None:
