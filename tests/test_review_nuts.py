@@ -260,15 +260,21 @@ def test_frozen_compile_gives_nutpies_draws(review: EffectTable, monkeypatch) ->
     from bayesmeta.models import _nutpie_frozen, base
 
     models = _models(review)[:3]
-    runs = []
+    runs, compiled = [], []
+    frozen = _nutpie_frozen.compile_frozen
+
+    def kept(model):
+        compiled.append(frozen(model))
+        return compiled[-1]
+
     for light in (True, False):
         base.clear_compile_cache()
-        if not light:  # nutpie's public compiler (what compile_frozen falls back to)
-            monkeypatch.setattr(_nutpie_frozen, "compile_frozen", lambda model: None)
+        monkeypatch.setattr(_nutpie_frozen, "compile_frozen", kept if light else lambda m: None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runs.append(JointFit(models).fit(100, random_seed=8, **SMALL))
     base.clear_compile_cache()
+    assert len(compiled) == 1 and compiled[0] is not None  # the light callbacks did run
     for light, own in zip(*runs, strict=True):
         for group in ("posterior", "sample_stats"):
             a, b = light.idata[group].to_dataset(), own.idata[group].to_dataset()

@@ -10,8 +10,9 @@ formatting), about 1.5 s of CPU the first time in a process, more than the rest 
 callbacks that copy element by element: the same return codes (0 ok, 3 non-finite gradient, 4
 non-finite log density, 1 or -2 an error, -1 a wrong dimension), hence the same draws for a seed
 (``tests/test_review_nuts.py`` checks that they are identical). It uses nutpie's internal
-helpers (``nutpie.compile_pymc``) and returns None when they are not there or the model still
-has shared variables after freezing; the caller then compiles with nutpie's public function.
+helpers (``nutpie.compile_pymc``, written against nutpie 0.16) and returns None when they are
+missing or have another signature, or when the model still has shared variables after freezing;
+the caller then compiles with nutpie's public function.
 """
 
 from __future__ import annotations
@@ -85,14 +86,24 @@ def compile_frozen(model: pm.Model) -> Any:
     """
     try:
         from nutpie import compile_pymc as ncp
-        from pymc.initial_point import make_initial_point_fn
-        from pymc.model.transform.optimization import freeze_dims_and_data
 
         make_functions, prepare = ncp._make_functions, ncp._prepare_dims_and_coords
         lock, user_data = ncp._wrap_with_lock, ncp.make_user_data
         compiled_cls = ncp.CompiledPyMCModel
     except (ImportError, AttributeError):  # another nutpie: its public compiler
         return None
+    try:
+        return _compile(model, make_functions, prepare, lock, user_data, compiled_cls)
+    except (TypeError, AttributeError):  # nutpie's internals changed: its public compiler
+        return None
+
+
+def _compile(model: pm.Model, make_functions: Any, prepare: Any, lock: Any, user_data: Any,
+             compiled_cls: Any) -> Any:  # fmt: skip
+    """:func:`compile_frozen` with nutpie's internal helpers given."""
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.model.transform.optimization import freeze_dims_and_data
+
     model = freeze_dims_and_data(model)
     point = make_initial_point_fn(
         model=model,
