@@ -20,10 +20,13 @@ Summaries default to 95% equal-tailed intervals (ArviZ 1 defaults to 89%; we alw
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -260,49 +263,95 @@ class ExactDiagnostics:
 Diagnostics = NutsDiagnostics | ExactDiagnostics
 
 
-def _min_over(node: Any) -> float:
-    vals = [np.asarray(node[v].values, dtype=float).ravel() for v in node.data_vars]
-    allv = np.concatenate(vals) if vals else np.array([np.nan])
-    return float(np.nanmin(allv)) if np.isfinite(allv).any() else math.nan
+def _columns(post: Any) -> np.ndarray:
+    """Every variable of a posterior as columns of one ``(chain, draw, column)`` array."""
+    chains, ndraw = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
+    cols = [np.zeros((chains, ndraw, 0))]
+    for name in post.data_vars:
+        da = post[name]
+        rest = [d for d in da.dims if d not in (D.CHAIN, D.DRAW)]
+        arr = np.asarray(da.transpose(D.CHAIN, D.DRAW, *rest).values, dtype=float)
+        cols.append(arr.reshape(chains, ndraw, -1))
+    return np.concatenate(cols, axis=2)
 
 
-def _max_over(node: Any) -> float:
-    vals = [np.asarray(node[v].values, dtype=float).ravel() for v in node.data_vars]
-    allv = np.concatenate(vals) if vals else np.array([np.nan])
-    return float(np.nanmax(allv)) if np.isfinite(allv).any() else math.nan
+def _extreme(values: np.ndarray, reduce: Any) -> float:
+    """``reduce`` (np.nanmin or np.nanmax) of the finite values; NaN when there are none."""
+    return float(reduce(values)) if np.isfinite(values).any() else math.nan
 
 
 def compute_diagnostics(
     idata: xr.DataTree, parameterization: str | None = None, sampler: str | None = None
 ) -> NutsDiagnostics:
-    """Divergences, R-hat, ESS and E-BFMI of a NUTS posterior, with advice for each failed check."""
-    import arviz as az
+    """Divergences, R-hat, ESS and E-BFMI of a NUTS posterior, with advice for each failed check.
 
-    post = idata["posterior"]
-    chains, ndraw = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
-    stats: Any = idata["sample_stats"] if "sample_stats" in idata.children else {}
-    divergences = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    See :func:`compute_diagnostics_many`, which this calls with one tree.
+    """
+    return compute_diagnostics_many([idata], [parameterization], [sampler])[0]
+
+
+def compute_diagnostics_many(
+    trees: Sequence[xr.DataTree],
+    parameterizations: Sequence[str | None],
+    samplers: Sequence[str | None],
+) -> list[NutsDiagnostics]:
+    """:func:`compute_diagnostics` of several NUTS posteriors, one ArviZ call per statistic.
+
+    R-hat (rank-normalised, split) and bulk and tail ESS are computed element by element, so
+    the variables of all trees with the same numbers of chains and draws are stacked as columns
+    of one array and each statistic is one ArviZ call on it (for a review's fits from one joint
+    run: one call instead of one per fit and variable); each tree then takes the extremes of its
+    own columns. E-BFMI is computed once per distinct ``sample_stats`` energy (the fits of one
+    joint run share it).
+    """
+    import arviz as az
+    import xarray as xr
+
+    cols = [_columns(t["posterior"]) for t in trees]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, c in enumerate(cols):
+        groups.setdefault(c.shape[:2], []).append(i)
+    rhat: list[np.ndarray] = [np.empty(0)] * len(trees)
+    bulk, tail = list(rhat), list(rhat)
     with warnings.catch_warnings():
         # R-hat / ESS of a handful of draws warn about themselves; we report them below.
         warnings.simplefilter("ignore", RuntimeWarning)
-        max_rhat = _max_over(az.rhat(idata))
-        min_bulk = _min_over(az.ess(idata, method="bulk"))
-        min_tail = _min_over(az.ess(idata, method="tail"))
-        min_bfmi = _min_over(az.bfmi(idata)) if "energy" in stats else math.nan
-    problems = _nuts_problems(
-        divergences, chains, ndraw, max_rhat, min(min_bulk, min_tail), min_bfmi, parameterization
-    )
-    return NutsDiagnostics(
-        divergences=divergences,
-        draws=chains * ndraw,
-        chains=chains,
-        max_rhat=max_rhat,
-        min_ess_bulk=min_bulk,
-        min_ess_tail=min_tail,
-        min_bfmi=min_bfmi,
-        problems=problems,
-        sampler=sampler,
-    )
+        for members in groups.values():
+            stacked = np.concatenate([cols[i] for i in members], axis=2)
+            ds = xr.Dataset({"x": ((D.CHAIN, D.DRAW, "column"), stacked)})
+            r = np.asarray(az.rhat(ds)["x"].values, dtype=float)
+            b = np.asarray(az.ess(ds, method="bulk")["x"].values, dtype=float)
+            t = np.asarray(az.ess(ds, method="tail")["x"].values, dtype=float)
+            edges = np.cumsum([0, *(cols[i].shape[2] for i in members)])
+            for i, lo, hi in zip(members, edges[:-1], edges[1:], strict=True):
+                rhat[i], bulk[i], tail[i] = r[lo:hi], b[lo:hi], t[lo:hi]
+        bfmi: dict[bytes, float] = {}
+        out = []
+        for i, tree in enumerate(trees):
+            stats: Any = tree["sample_stats"] if "sample_stats" in tree.children else {}
+            div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+            min_bfmi = math.nan
+            if "energy" in stats:
+                energy = np.ascontiguousarray(stats["energy"].values)
+                key = energy.tobytes()
+                if key not in bfmi:
+                    vals = np.asarray(az.bfmi(tree)["energy"].values, dtype=float)
+                    bfmi[key] = _extreme(vals, np.nanmin)
+                min_bfmi = bfmi[key]
+            chains, ndraw = cols[i].shape[:2]
+            max_rhat = _extreme(rhat[i], np.nanmax)
+            min_bulk, min_tail = _extreme(bulk[i], np.nanmin), _extreme(tail[i], np.nanmin)
+            problems = _nuts_problems(
+                div, chains, ndraw, max_rhat, min(min_bulk, min_tail), min_bfmi,
+                parameterizations[i],
+            )  # fmt: skip
+            diag = NutsDiagnostics(
+                divergences=div, draws=chains * ndraw, chains=chains, max_rhat=max_rhat,
+                min_ess_bulk=min_bulk, min_ess_tail=min_tail, min_bfmi=min_bfmi,
+                problems=problems, sampler=samplers[i],
+            )  # fmt: skip
+            out.append(diag)
+    return out
 
 
 def _nuts_problems(
@@ -473,6 +522,8 @@ class Result:
         self.spec = spec
         self.table = table
         self.sampling: dict[str, Any] = dict(sampling or {})
+        # (digest of what the NUTS diagnostics read, the diagnostics): see diagnostics()
+        self._diagnostics_cache: tuple[bytes, NutsDiagnostics] | None = None
 
     def __repr__(self) -> str:
         post = self.idata["posterior"]
@@ -936,8 +987,43 @@ class Result:
             return exact_diagnostics(
                 self.sampling, int(post.sizes[D.DRAW]), int(post.sizes[D.CHAIN])
             )
+        key = self._diagnostics_key()
+        if self._diagnostics_cache is None or self._diagnostics_cache[0] != key:
+            par = self.spec.get("options", {}).get("parameterization")
+            self._diagnostics_cache = (key, compute_diagnostics(self.idata, par, self.sampler))
+        diag = self._diagnostics_cache[1]
+        return dataclasses.replace(diag, problems=list(diag.problems))  # callers may edit theirs
+
+    def _diagnostics_key(self) -> bytes:
+        """Digest of everything NUTS diagnostics read: the draws, sample stats and settings.
+
+        :meth:`diagnostics` keeps its last answer under this key, so calling it again (the
+        review's convergence check, the report) costs a hash of the draws instead of ArviZ's
+        R-hat and ESS; any change to the posterior or the sample stats (a new ``idata``, a
+        replaced group or variable, values edited in place) or to the parameterisation or
+        sampler changes the key and the diagnostics are computed again.
+        """
+        h = hashlib.blake2b(digest_size=20)
         par = self.spec.get("options", {}).get("parameterization")
-        return compute_diagnostics(self.idata, par, self.sampler)
+        h.update(repr((par, self.sampler)).encode())
+        for group in ("posterior", "sample_stats"):
+            if group not in self.idata.children:
+                continue
+            ds = self.idata[group].dataset
+            for name in sorted(map(str, ds.data_vars)):
+                var = ds.variables[name]
+                arr = np.ascontiguousarray(var.values)
+                h.update(repr((group, name, var.dims, arr.dtype.str, arr.shape)).encode())
+                h.update(repr(arr.tolist()).encode() if arr.dtype == object else arr.data)
+        return h.digest()
+
+    def _keep_diagnostics(self, diag: NutsDiagnostics) -> None:
+        """Keep diagnostics computed elsewhere from this result's own draws.
+
+        :class:`~bayesmeta.models.joint.JointFit` computes the diagnostics of all its fits in
+        one pass (:func:`compute_diagnostics_many`) and hands each result its own.
+        """
+        self._diagnostics_cache = (self._diagnostics_key(), diag)
 
     def _warn_diagnostics(self) -> Diagnostics:
         diag = self.diagnostics()

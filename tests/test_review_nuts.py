@@ -9,6 +9,7 @@ tests/test_nuts_defaults.py).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import warnings
 
@@ -16,13 +17,16 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy import stats
 
 from bayesmeta import EffectTable
+from bayesmeta import results as results_module
 from bayesmeta.errors import ModelSpecError
 from bayesmeta.models import Binomial, MetaRegression, MultiOutcome, RandomEffects
 from bayesmeta.models.joint import JointFit
 from bayesmeta.plan import load_plan
+from bayesmeta.results import compute_diagnostics, compute_diagnostics_many
 from bayesmeta.review import _sets, analyse_review, read_review
 
 SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
@@ -112,6 +116,45 @@ def test_joint_groups_follow_the_draws(joint_small) -> None:
         assert abs(resid.std() - 1) < 5 / np.sqrt(2 * n)
 
 
+def test_joint_diagnostics_equal_each_fits_own(joint_small) -> None:
+    """The one-pass diagnostics JointFit hands each result equal a fresh per-fit computation."""
+    _, results = joint_small
+    for res in results:
+        par = res.spec["options"]["parameterization"]
+        fresh = compute_diagnostics(res.idata, par, res.sampler)
+        assert res.diagnostics() == fresh
+        assert res._diagnostics_cache is not None  # kept by JointFit, not recomputed
+
+
+def test_diagnostics_of_many_posteriors_equal_each_alone(joint_small) -> None:
+    """Stacking trees of different lengths: each tree's numbers are its own."""
+    _, results = joint_small
+    trees = [results[0].idata, results[1].idata.isel(draw=slice(0, 60)), results[2].idata]
+    pars, samplers = ["noncentered"] * 3, [SAMPLER] * 3
+    many = compute_diagnostics_many(trees, pars, samplers)
+    alone = [compute_diagnostics(t, "noncentered", SAMPLER) for t in trees]
+    assert many == alone
+    assert many[1].draws == 60 * results[1].posterior.sizes["chain"] != many[0].draws
+
+
+def test_diagnostics_are_kept_until_the_draws_change(joint_small, monkeypatch) -> None:
+    _, results = joint_small
+    res = copy.deepcopy(results[1])
+    first = res.diagnostics()
+    calls = []
+    monkeypatch.setattr(results_module, "compute_diagnostics", lambda *a: calls.append(a) or first)
+    kept = list(first.problems)
+    first.problems.append("edited by the caller")
+    assert res.diagnostics().problems == kept  # a copy: callers cannot edit the kept answer
+    assert calls == []
+    res.idata["posterior"]["mu"].values[0, 0] += 1.0  # edited in place
+    res.diagnostics()
+    assert len(calls) == 1
+    res.idata["sample_stats"] = res.idata["sample_stats"].to_dataset().isel(draw=slice(1, None))
+    res.diagnostics()
+    assert len(calls) == 2
+
+
 def test_joint_fits_are_independent_blocks(review: EffectTable) -> None:
     """Each analysis reads only its own rows: the logp splits into the separate models'."""
     models = _models(review)[:3]
@@ -179,20 +222,23 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
         pytest.skip("counts nutpie's compilations")
     import nutpie
 
-    from bayesmeta.models import base
+    from bayesmeta.models import _nutpie_frozen, base
 
     base.clear_compile_cache()
     calls = {"compile": 0, "sample": 0}
     compile_, sample = nutpie.compile_pymc_model, nutpie.sample
+    frozen = _nutpie_frozen.compile_frozen
 
     def counted(name, fn):
         def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            calls[name] += out is not None  # compile_frozen's None: nutpie compiles instead
+            return out
 
         return wrapper
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", counted("compile", compile_))
+    monkeypatch.setattr(_nutpie_frozen, "compile_frozen", counted("compile", frozen))
     monkeypatch.setattr(nutpie, "sample", counted("sample", sample))
     analysis = analyse_review(
         review, plan=PLAN, engine="nuts", draws=100, tune=100, chains=2, seed=4
@@ -205,6 +251,35 @@ def test_review_nuts_compiles_and_samples_once(review: EffectTable, monkeypatch)
     # every fit's diagnostics are its own: problems carry the fit's name
     assert isinstance(analysis.convergence_problems(), list)
     assert analysis.settings["engine"] == "nuts"
+
+
+def test_frozen_compile_gives_nutpies_draws(review: EffectTable, monkeypatch) -> None:
+    """compile_frozen's callbacks and nutpie's own give the same draws and stats for a seed."""
+    if SAMPLER != "nutpie":
+        pytest.skip("compares two nutpie compilations")
+    from bayesmeta.models import _nutpie_frozen, base
+
+    models = _models(review)[:3]
+    runs, compiled = [], []
+    frozen = _nutpie_frozen.compile_frozen
+
+    def kept(model):
+        compiled.append(frozen(model))
+        return compiled[-1]
+
+    for light in (True, False):
+        base.clear_compile_cache()
+        monkeypatch.setattr(_nutpie_frozen, "compile_frozen", kept if light else lambda m: None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(JointFit(models).fit(100, random_seed=8, **SMALL))
+    base.clear_compile_cache()
+    assert len(compiled) == 1 and compiled[0] is not None  # the light callbacks did run
+    for light, own in zip(*runs, strict=True):
+        for group in ("posterior", "sample_stats"):
+            a, b = light.idata[group].to_dataset(), own.idata[group].to_dataset()
+            timing = [v for v in a.data_vars if "time" in str(v)]  # wall-clock stats differ
+            xr.testing.assert_equal(a.drop_vars(timing), b.drop_vars(timing))  # attrs: dates
 
 
 def test_joint_fit_with_pymc_nuts_gives_the_same_layout(review: EffectTable) -> None:

@@ -624,13 +624,20 @@ class BaseModel:
         _text_stats(idata)
         return idata
 
-    def _finish(self, idata: xr.DataTree, sampling: dict[str, Any]) -> Result:
-        """Label the groups, record the model in the tree's attrs, check the diagnostics."""
+    def _finish(
+        self, idata: xr.DataTree, sampling: dict[str, Any], diagnostics: Any = None
+    ) -> Result:
+        """Label the groups, record the model in the tree's attrs, check the diagnostics.
+
+        ``diagnostics``: the NUTS diagnostics of these draws when already computed.
+        """
         from bayesmeta.results import Result
 
         self._post_process(idata)
         idata.attrs.update(bayesmeta_model=self.name, bayesmeta_spec_version=SPEC_VERSION)
         result = Result(idata, spec=self.spec(), table=self.table, sampling=sampling)
+        if diagnostics is not None:
+            result._keep_diagnostics(diagnostics)
         result._warn_diagnostics()
         return result
 
@@ -768,13 +775,17 @@ def _nutpie_sample(
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.util import get_random_generator
 
+    from bayesmeta.models._nutpie_frozen import compile_frozen
+
     key, values = _structure(cmodel)
     if freeze:  # the shared values become constants of the compiled model: part of its key
         key = _frozen_key(key, values)
         values = {}
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = nutpie.compile_pymc_model(cmodel, backend="numba", freeze_model=freeze)
+        compiled = compile_frozen(cmodel) if freeze else None  # lighter callbacks, same draws
+        if compiled is None:
+            compiled = nutpie.compile_pymc_model(cmodel, backend="numba", freeze_model=freeze)
         _COMPILED[key] = compiled
         while len(_COMPILED) > COMPILE_CACHE_SIZE:
             _COMPILED.popitem(last=False)

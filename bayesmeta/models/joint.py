@@ -327,6 +327,8 @@ class JointFit:
         self, idata: xr.DataTree, rng: np.random.Generator, sampling: dict[str, Any]
     ) -> list[Result]:
         """One result per model from the joint draws, laid out as the model's own fit."""
+        from bayesmeta.results import compute_diagnostics_many
+
         post = idata["posterior"]
         chains, draws = int(post.sizes[D.CHAIN]), int(post.sizes[D.DRAW])
 
@@ -348,7 +350,7 @@ class JointFit:
             r, c = r + k, c + p
         stats = idata["sample_stats"]
         library = stats.attrs.get("inference_library", sampling["sampler"])
-        results = []
+        trees = []
         for model, fit_units in zip(self.models, units, strict=True):
             layout: dict[str, Any] = {"multi": isinstance(model, MultiOutcome)}
             if isinstance(model, MetaRegression):
@@ -357,8 +359,17 @@ class JointFit:
             for name in ("posterior", "posterior_predictive", "log_likelihood"):
                 tree[name].attrs["inference_library"] = library
             tree["sample_stats"] = stats.copy()
-            results.append(model._finish(tree, dict(sampling)))
-        return results
+            trees.append(tree)
+        # R-hat and ESS of every fit in one pass over all their variables
+        diags = compute_diagnostics_many(
+            trees,
+            [m.spec().get("options", {}).get("parameterization") for m in self.models],
+            [sampling["sampler"]] * len(trees),
+        )
+        return [
+            model._finish(tree, dict(sampling), diag)
+            for model, tree, diag in zip(self.models, trees, diags, strict=True)
+        ]
 
 
 def _unit(
