@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
-from bayesmeta import DataError, ModelSpecError, exact_posterior, rma
+from bayesmeta import DataError, ModelSpecError, batch, exact_posterior, rma
 from bayesmeta.batch import EXACT_COLUMNS, FREQUENTIST_COLUMNS, fit_many
+from bayesmeta.exact import exact_posterior_batch
 from bayesmeta.priors import HalfNormal, ImproperUniform, Normal
 
 TAU = HalfNormal(0.5)
@@ -100,6 +101,32 @@ def test_chunking_does_not_change_numbers(table: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-14)
 
 
+def test_threads_do_not_change_a_bit(table: pd.DataFrame) -> None:
+    # blocks are independent: one thread or several give the same numbers, bit for bit
+    kw = {"method": ["DL", "exact"], "tau_prior": TAU, "mu_prior": MU}
+    pd.testing.assert_frame_equal(
+        fit_many(table, workers=1, **kw), fit_many(table, workers=3, **kw), check_exact=True
+    )
+    Y, S = _padded(table)
+    one = exact_posterior_batch(Y, S, tau_prior=TAU, block=2, workers=1)
+    many = exact_posterior_batch(Y, S, tau_prior=TAU, block=2, workers=4)
+    pd.testing.assert_frame_equal(one, many, check_exact=True)
+    with pytest.raises(ModelSpecError, match="workers"):
+        exact_posterior_batch(Y, S, tau_prior=TAU, workers=0)
+
+
+def _padded(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(analyses, k_max) arrays of yi and sqrt(vi), NaN-padded, analyses with k >= 2."""
+    groups = [g for _, g in df.groupby("meta_analysis", sort=True) if len(g) >= 2]
+    K = max(len(g) for g in groups)
+    Y = np.full((len(groups), K), np.nan)
+    S = np.full((len(groups), K), np.nan)
+    for i, g in enumerate(groups):
+        Y[i, : len(g)] = g["yi"]
+        S[i, : len(g)] = np.sqrt(g["vi"])
+    return Y, S
+
+
 def test_k1_groups_are_reported_not_dropped(table: pd.DataFrame) -> None:
     # flat priors on mu and tau: the posterior is improper for k < 3
     out = fit_many(table, method=["REML", "exact"], tau_prior=ImproperUniform())
@@ -142,6 +169,8 @@ def test_sei_column_and_integer_keys() -> None:
         ({"method": "DL", "tau_prior": TAU}, ModelSpecError, "only with method 'exact'"),
         ({"method": "exact", "tau_prior": "normal(0, 1)"}, ModelSpecError, "tau_prior"),
         ({"chunk_size": 0}, ModelSpecError, "chunk_size"),
+        ({"workers": 0}, ModelSpecError, "workers"),
+        ({"workers": 1.5}, ModelSpecError, "workers"),
         ({"test": "t"}, ModelSpecError, "test"),
     ],
 )
@@ -215,3 +244,49 @@ def test_dask_frame_indexed_by_key_is_fitted_without_a_shuffle(
     dist = fit_many(ddf, scheduler=client, **kw)
     dist["meta_analysis"] = dist["meta_analysis"].astype(local["meta_analysis"].dtype)
     pd.testing.assert_frame_equal(dist, local, check_exact=False, rtol=1e-12, atol=1e-14)
+
+
+class _FakeLibc:
+    """Records the allocator calls of ``_heap_for_temporaries``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int] | tuple[str, int]] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_worker_heap_settings_are_raised_once_and_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # on a Dask worker (MALLOC_TRIM_THRESHOLD_ set by the nanny) the thresholds go up while any
+    # partition is fitted, and the environment's values come back after the last one
+    fake = _FakeLibc()
+    monkeypatch.setitem(batch._HEAP, "libc", fake)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    trim, mmap = batch._M_TRIM_THRESHOLD, batch._M_MMAP_THRESHOLD
+    with batch._heap_for_temporaries():
+        with batch._heap_for_temporaries():  # a second partition on another thread
+            pass
+        raised = list(fake.calls)
+    assert raised == [
+        ("mallopt", mmap, batch._MMAP_MAX),
+        ("mallopt", trim, 4 * batch._MMAP_MAX),
+    ]
+    assert fake.calls[2:] == [
+        ("mallopt", mmap, batch._MMAP_DEFAULT),
+        ("mallopt", trim, 65536),
+        ("malloc_trim", 0),
+    ]
+    # outside a Dask worker nothing is touched
+    fake.calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with batch._heap_for_temporaries():
+        pass
+    assert fake.calls == []
