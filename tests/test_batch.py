@@ -290,3 +290,32 @@ def test_worker_heap_settings_are_raised_once_and_restored(
     with batch._heap_for_temporaries():
         pass
     assert fake.calls == []
+
+
+#: Two solvers of the same equation F(x) = q stop at different iterates within rounding of the
+#: root (F is summed to ~1e-16 over up to ~300 components): far inside this.
+QUANTILE_AGREE = 1e-12
+
+
+def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the batch's compiled fourth-order solver against numpy's Halley solver (the reference),
+    # on hard mixtures: Dirichlet(0.3) weights, means and sds over two orders of magnitude
+    pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
+    from bayesmeta.exact import _batch, _mixtures
+
+    rng = np.random.default_rng(11)
+    R, N = 200, 120
+    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
+    W[:, :10] = 0.0  # left out, as components of weight <= 1e-18 are
+    W /= W.sum(1, keepdims=True)
+    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
+    s = rng.uniform(0.02, 1.5, size=(R, N))
+    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    with np.errstate(all="ignore"):
+        monkeypatch.setenv("BAYESMETA_NUMBA", "0")
+        ref = _mixtures._mix_quantile(W, m, s, q)
+        monkeypatch.setenv("BAYESMETA_NUMBA", "1")
+        got = _batch._quantiles(W, m, s, q)
+        F = _mixtures._mix_cdf(W, m, s, got)
+    assert np.abs(got - ref).max() / max(1.0, np.abs(ref).max()) <= QUANTILE_AGREE
+    assert np.abs(F - q).max() <= 1e-13  # the roots solve the equation

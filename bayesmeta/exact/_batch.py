@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bayesmeta.errors import DataError, ModelSpecError
 from bayesmeta.exact import _kernels
-from bayesmeta.exact._mixtures import _mix_cdf, _mix_hdi, _mix_quantile
+from bayesmeta.exact._mixtures import _mix_cdf, _mix_hdi, _mix_quantile, _mix_start
 from bayesmeta.exact._posterior import (
     _as_prior,
     _check_kind,
@@ -198,7 +198,7 @@ def _batch_summaries(
     Wx = np.vstack([g.W, g.W])
     # as ExactPosterior.summary: components of weight <= 1e-18 left out of the quantiles
     Wq = np.where(Wx > 1e-18, Wx, 0.0)
-    qs = _mix_quantile(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
+    qs = _quantiles(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
     iv = _mix_hdi(Wq, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
     mean = (Wx * Mx).sum(1)
     sd = np.sqrt((Wx * (Sx**2 + (Mx - mean[:, None]) ** 2)).sum(1))
@@ -222,3 +222,17 @@ def _batch_summaries(
             out[rows, ci[f"{p}_{c}"]] = ts[f"{p}_{c}"]
         out[rows, ci[f"{p}_ci_lb"]] = ts[f"{p}_lower"]
         out[rows, ci[f"{p}_ci_ub"]] = ts[f"{p}_upper"]
+
+
+def _quantiles(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) -> FloatArray:
+    """Mixture quantiles (R, Q) as ``_mix_quantile``; compiled, by fourth-order steps if loaded.
+
+    The same starts, brackets and stopping rule, so the same roots to rounding (tested to
+    1e-12 against one-at-a-time fits), in about two evaluations of the mixture instead of three.
+    """
+    kern = _kernels.loaded()
+    if kern is None:
+        return _mix_quantile(W, m, s, q)
+    x0, scale = _mix_start(W, m, s, q)
+    c = np.ascontiguousarray
+    return kern.mix_quantile4(c(W), c(m), c(s), c(q), c(x0), c(scale))
