@@ -14,16 +14,19 @@ Cores, all plain numpy:
 - The iterative estimators (``"REML"``, ``"ML"``, ``"PM"``, ``"HE"``, ``"SJ"``) call
   :func:`~bayesmeta.rma` once per analysis, so they give exactly its numbers, at about 1-7 ms
   per analysis: for hundreds of thousands of analyses prefer ``"DL"`` and/or ``"exact"``.
-- ``"exact"`` runs the vectorised quadrature engine, one call per distinct ``k``; for a chunk of
-  2,000 analyses or more its hottest loops run compiled (numba, if installed; same numbers).
+- ``"exact"`` runs the vectorised quadrature engine, one call per chunk, whose blocks of
+  analyses with equal ``k`` run on ``workers`` threads (the compiled loops and numpy release
+  the GIL; the numbers do not depend on the thread count); for a chunk of 2,000 analyses or
+  more its hottest loops run compiled (numba, if installed; same numbers to 1e-12).
 
 Where it runs: in this process by default (no Dask needed), or on a Dask cluster when
 ``scheduler`` is given (an address such as ``"tcp://10.0.0.5:8786"`` or a
 ``distributed.Client``). Then the table becomes a Dask DataFrame partitioned by the key
 (``dask.dataframe.from_pandas`` on the sorted key, or ``shuffle(on=key)`` for a Dask DataFrame
-input), each partition is fitted by ``map_partitions`` on the workers, and Dask collects the
-result rows. Local and distributed runs give the same numbers (to 1e-12: the compiled kernels,
-where a chunk loads them, differ from numpy only in rounding).
+input), each partition is fitted by ``map_partitions`` on the workers (one thread per task: the
+cluster's worker threads are the parallelism), and each partition's summary rows come straight
+back to the caller. Local and distributed runs give the same numbers (to 1e-12: the compiled
+kernels, where a chunk loads them, differ from numpy only in rounding).
 
 Running 1,000,000 meta-analyses on a cluster
 ---------------------------------------------
