@@ -319,3 +319,32 @@ def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.Mon
         F = _mixtures._mix_cdf(W, m, s, got)
     assert np.abs(got - ref).max() / max(1.0, np.abs(ref).max()) <= QUANTILE_AGREE
     assert np.abs(F - q).max() <= 1e-13  # the roots solve the equation
+
+
+@pytest.mark.parametrize("kind", ["eti", "hdi"])
+def test_compiled_threaded_batch_equals_numpy_single_fits(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # the whole fast path (compiled kernels, fourth-order quantiles, two threads) against lone
+    # numpy fits of each analysis
+    pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
+    rng = np.random.default_rng(21)
+    M, K = 60, 20
+    ks = rng.integers(2, K + 1, size=M)
+    S = rng.uniform(0.05, 0.6, size=(M, K))
+    Y = rng.normal(0.2, np.sqrt(S**2 + rng.uniform(0, 0.3, size=(M, 1))))
+    cut = np.arange(K)[None, :] >= ks[:, None]
+    Y[cut], S[cut] = np.nan, np.nan
+    monkeypatch.setenv("BAYESMETA_NUMBA", "1")
+    tab = exact_posterior_batch(Y, S, tau_prior=TAU, mu_prior=MU, ci_kind=kind, block=16, workers=2)
+    monkeypatch.setenv("BAYESMETA_NUMBA", "0")
+    for i in range(M):
+        k = int(ks[i])
+        post = exact_posterior(Y[i, :k], S[i, :k], tau_prior=TAU, mu_prior=MU)
+        summ = post.summary(ci_kind=kind)
+        row = tab.iloc[i]
+        assert row["n_nodes"] == post.n_nodes
+        for p in ("mu", "tau", "tau2", "theta_new"):
+            for stat in ("mean", "sd", "median", "ci_lb", "ci_ub"):
+                want, got = float(summ.loc[p, stat]), float(row[f"{p}_{stat}"])
+                assert abs(got - want) <= QUANTILE_AGREE * max(1.0, abs(want)), (i, p, stat)
