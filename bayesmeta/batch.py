@@ -14,16 +14,19 @@ Cores, all plain numpy:
 - The iterative estimators (``"REML"``, ``"ML"``, ``"PM"``, ``"HE"``, ``"SJ"``) call
   :func:`~bayesmeta.rma` once per analysis, so they give exactly its numbers, at about 1-7 ms
   per analysis: for hundreds of thousands of analyses prefer ``"DL"`` and/or ``"exact"``.
-- ``"exact"`` runs the vectorised quadrature engine, one call per distinct ``k``; for a chunk of
-  2,000 analyses or more its hottest loops run compiled (numba, if installed; same numbers).
+- ``"exact"`` runs the vectorised quadrature engine, one call per chunk, whose blocks of
+  analyses with equal ``k`` run on ``workers`` threads (the compiled loops and numpy release
+  the GIL; the numbers do not depend on the thread count); for a chunk of 2,000 analyses or
+  more its hottest loops run compiled (numba, if installed; same numbers to 1e-12).
 
 Where it runs: in this process by default (no Dask needed), or on a Dask cluster when
 ``scheduler`` is given (an address such as ``"tcp://10.0.0.5:8786"`` or a
 ``distributed.Client``). Then the table becomes a Dask DataFrame partitioned by the key
 (``dask.dataframe.from_pandas`` on the sorted key, or ``shuffle(on=key)`` for a Dask DataFrame
-input), each partition is fitted by ``map_partitions`` on the workers, and Dask collects the
-result rows. Local and distributed runs give the same numbers (to 1e-12: the compiled kernels,
-where a chunk loads them, differ from numpy only in rounding).
+input), each partition is fitted by ``map_partitions`` on the workers (one thread per task: the
+cluster's worker threads are the parallelism), and each partition's summary rows come straight
+back to the caller. Local and distributed runs give the same numbers (to 1e-12: the compiled
+kernels, where a chunk loads them, differ from numpy only in rounding).
 
 Running 1,000,000 meta-analyses on a cluster
 ---------------------------------------------
@@ -50,11 +53,15 @@ roughly with the number of worker cores.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import math
+import os
+import threading
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,7 +81,7 @@ from bayesmeta._stats import (
     pool_intercept,
 )
 from bayesmeta.errors import DataError, FitError, ModelSpecError, NotEstimableWarning
-from bayesmeta.exact import _as_prior, _kernels, _Spec, exact_posterior_batch
+from bayesmeta.exact import _as_prior, _Spec, exact_posterior_batch
 from bayesmeta.frequentist import METHODS, TESTS, rma
 from bayesmeta.priors import Flat
 
@@ -115,6 +122,7 @@ class _Config:
     ci_prob: float
     ci_kind: str
     rtol: float
+    workers: int | None = None
 
     def columns(self) -> list[str]:
         cols = [self.key, "k"]
@@ -142,6 +150,7 @@ def fit_many(
     rtol: float = 1e-7,
     scheduler: str | Client | None = None,
     chunk_size: int = 20_000,
+    workers: int | None = None,
     **removed: Any,
 ) -> pd.DataFrame:
     r"""Fit many meta-analyses and return one tidy row per analysis.
@@ -181,6 +190,11 @@ def fit_many(
         address or a ``distributed.Client``: run on that cluster.
     chunk_size
         Analyses per chunk (local) or per Dask partition (about; an analysis is never split).
+    workers
+        Threads of the exact engine per chunk (see
+        :func:`~bayesmeta.exact.exact_posterior_batch`). ``None`` (default): every core of
+        this process when run here; 1 per Dask task (the cluster's worker threads are the
+        parallelism there). The numbers do not depend on it.
 
     Returns
     -------
@@ -222,8 +236,9 @@ def fit_many(
     if removed:
         _reject_removed(removed)
     cfg = _configure(
-        key, method, test, pi_type, tau_prior, mu_prior, ci_prob, ci_kind, rtol, chunk_size
-    )
+        key, method, test, pi_type, tau_prior, mu_prior, ci_prob, ci_kind, rtol, chunk_size,
+        workers,
+    )  # fmt: skip
     if _is_dask_frame(frame):
         if scheduler is None:
             raise ModelSpecError(
@@ -270,6 +285,7 @@ def _configure(
     ci_kind: str,
     rtol: float,
     chunk_size: int,
+    workers: int | None,
 ) -> _Config:
     methods = [method] if isinstance(method, str) else list(method)
     if not methods or not all(isinstance(m, str) for m in methods):
@@ -294,6 +310,10 @@ def _configure(
         raise ModelSpecError(f"ci_prob must be in (0, 1), got {ci_prob!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ModelSpecError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ModelSpecError(f"workers must be a positive integer or None, got {workers!r}")
     tp: Any = None
     mp: Any = None
     if exact:
@@ -308,7 +328,7 @@ def _configure(
         raise ModelSpecError("tau_prior and mu_prior apply only with method 'exact'")
     return _Config(
         key, freq[0] if freq else None, exact, test, pi_type, tp, mp, float(ci_prob),
-        ci_kind, float(rtol),
+        ci_kind, float(rtol), workers,
     )  # fmt: skip
 
 
@@ -388,8 +408,8 @@ def _run_local(data: pd.DataFrame, cfg: _Config, chunk_size: int) -> pd.DataFram
     codes = pd.factorize(data[cfg.key], sort=True)[0]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     bounds = [*starts[::chunk_size].tolist(), len(data)]
-    parts = [_fit_chunk(data.iloc[a:b], cfg) for a, b in itertools.pairwise(bounds)]
-    return _finish([p for p in parts if len(p)] or [_fit_chunk(data.iloc[:0], cfg)], cfg)
+    parts = [_fit_chunk(data.iloc[a:b], cfg) for a, b in itertools.pairwise(bounds) if b > a]
+    return _finish(parts or [_fit_chunk(data.iloc[:0], cfg)], cfg)
 
 
 def _run_dask(
@@ -415,15 +435,21 @@ def _run_dask(
     else:  # a Dask table: bring each analysis's rows into one partition
         nparts = max(1, int(data.npartitions))
         ddf = data.shuffle(on=cfg.key, npartitions=nparts)
-    res = ddf.map_partitions(_fit_partition, cfg, meta=meta)
+    # one thread per task by default: the cluster's worker threads are the parallelism
+    part_cfg = replace(cfg, workers=cfg.workers or 1)
+    res = ddf.map_partitions(_fit_partition, part_cfg, meta=meta)
+    # each partition's rows straight to this process (not concatenated on a worker first)
+    tasks = res.to_delayed()
     if isinstance(scheduler, str):
         with Client(scheduler) as client:
-            out = client.compute(res).result()
+            parts = client.gather(client.compute(tasks))
     else:
-        out = scheduler.compute(res).result()
-    # Dask may store text keys as its own string dtype: give them back as they came
-    out[cfg.key] = out[cfg.key].astype(data[cfg.key].dtype)
-    return _finish([out], cfg)
+        parts = scheduler.gather(scheduler.compute(tasks))
+    dtype = data[cfg.key].dtype
+    for p in parts:  # Dask may store text keys as its own string dtype: give them back
+        p[cfg.key] = p[cfg.key].astype(dtype)
+    parts = [p for p in parts if len(p)] or [meta]
+    return _finish(parts, cfg)
 
 
 def _partitioned_by_key(data: Any, key: str) -> bool:
@@ -446,17 +472,72 @@ def _fit_partition(part: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
     """One Dask partition: rows of whole analyses, in any order."""
     _validate(part, cfg.key, " (in a Dask partition)")
     order = np.argsort(pd.factorize(part[cfg.key], sort=True)[0], kind="stable")
-    return _fit_chunk(part.iloc[order], cfg)
+    with _heap_for_temporaries():
+        return _fit_chunk(part.iloc[order], cfg)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
+_MMAP_DEFAULT, _MMAP_MAX = 128 * 1024, 32 * 2**20  # glibc's default and largest mmap threshold
+_HEAP: dict[str, Any] = {"lock": threading.Lock(), "users": 0, "libc": None}
+
+
+@contextlib.contextmanager
+def _heap_for_temporaries() -> Iterator[None]:
+    """Let glibc reuse freed numpy temporaries while a partition is fitted on a Dask worker.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set (65536), which also turns
+    off glibc's dynamic mmap threshold: every array above 128 kB is then mapped and unmapped
+    anew, and the page faults made the exact fits a third slower. While any partition is being
+    fitted in this process the mmap and trim thresholds are raised; afterwards the values of
+    the environment come back and the heap is trimmed, so the worker's memory falls as Dask
+    intends. Elsewhere (no such variable, not glibc) nothing changes.
+    """
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+    libc = _glibc() if trim.isdigit() else None
+    if libc is None:
+        yield
+        return
+    with _HEAP["lock"]:
+        _HEAP["users"] += 1
+        if _HEAP["users"] == 1:
+            libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_MAX)
+            libc.mallopt(_M_TRIM_THRESHOLD, 4 * _MMAP_MAX)
+    try:
+        yield
+    finally:
+        with _HEAP["lock"]:
+            _HEAP["users"] -= 1
+            if _HEAP["users"] == 0:
+                mmap = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
+                libc.mallopt(_M_MMAP_THRESHOLD, int(mmap) if mmap.isdigit() else _MMAP_DEFAULT)
+                libc.mallopt(_M_TRIM_THRESHOLD, int(trim))
+                libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """Return the C library if it is glibc (``mallopt``, ``malloc_trim``), else None."""
+    if _HEAP["libc"] is None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            ok = hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")
+            _HEAP["libc"] = libc if ok else False
+        except OSError:
+            _HEAP["libc"] = False
+    return _HEAP["libc"] or None
 
 
 def _finish(parts: list[pd.DataFrame], cfg: _Config) -> pd.DataFrame:
+    """One table of all parts, sorted by the key; copies only where needed (1e6 rows: 300 MB)."""
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    out = out.sort_values(cfg.key, kind="stable").reset_index(drop=True)
+    parts.clear()  # the parts' memory goes as soon as the table is made
+    if not out[cfg.key].is_monotonic_increasing:
+        out = out.sort_values(cfg.key, kind="stable").reset_index(drop=True)
     out["k"] = out["k"].astype(np.int64)
     if cfg.exact:
         out["n_nodes"] = out["n_nodes"].astype(np.int64)
     out["note"] = out["note"].astype(object).astype(str)
-    return out[cfg.columns()]
+    cols = cfg.columns()
+    return out if list(out.columns) == cols else out[cols]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -608,27 +689,32 @@ def _exact(
     tp = _as_prior(cfg.tau_prior, "tau", "tau_prior")
     mp = _as_prior(cfg.mu_prior, "mu", "mu_prior")
     spec = _Spec(tp, mp)
-    _kernels.ensure(G)  # compiled loops for a large chunk (numba, if installed)
-    for k, idx in _by_k(starts, kk).items():
-        if not bool(spec.moment_exists(0, np.array([k]))[0]):
-            for g in idx:
-                notes[g].append(
-                    f"exact: posterior improper with k = {k} under tau_prior={tp}, mu_prior={mp}"
-                )
-            continue
-        Y = _block(y, starts, idx, k)
-        S = np.sqrt(_block(v, starts, idx, k))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = exact_posterior_batch(
-                Y, S, tau_prior=tp, mu_prior=mp, ci_prob=cfg.ci_prob, ci_kind=cfg.ci_kind,
-                rtol=cfg.rtol,
-            )  # fmt: skip
-        for c in EXACT_COLUMNS:
-            out[c][idx] = res[c].to_numpy(dtype=float)
-        if caught:  # quadrature did not reach rtol for some: name it on those with most nodes
-            msg = "; ".join(sorted({str(w.message) for w in caught}))
-            worst = res["n_nodes"].to_numpy() == res["n_nodes"].max()
-            for g in idx[worst]:
-                notes[g].append(msg)
+    proper = spec.moment_exists(0, kk)
+    for g in np.flatnonzero(~proper):
+        notes[g].append(
+            f"exact: posterior improper with k = {kk[g]} under tau_prior={tp}, mu_prior={mp}"
+        )
+    idx = np.flatnonzero(proper)
+    if idx.size == 0:
+        return out
+    # one call for the whole chunk (NaN-padded rows): its blocks of equal k share the threads
+    K = int(kk[idx].max())
+    cells = np.arange(K)
+    inside = cells < kk[idx, None]
+    at = np.where(inside, starts[idx, None] + cells, 0)
+    Y = np.where(inside, y[at], np.nan)
+    S = np.where(inside, np.sqrt(v[at]), np.nan)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = exact_posterior_batch(
+            Y, S, tau_prior=tp, mu_prior=mp, ci_prob=cfg.ci_prob, ci_kind=cfg.ci_kind,
+            rtol=cfg.rtol, workers=cfg.workers,
+        )  # fmt: skip
+    for c in EXACT_COLUMNS:
+        out[c][idx] = res[c].to_numpy(dtype=float)
+    if caught:  # quadrature did not reach rtol for some: name it on those with most nodes
+        msg = "; ".join(sorted({str(w.message) for w in caught}))
+        nodes = res["n_nodes"].to_numpy()
+        for g in idx[nodes == nodes.max()]:
+            notes[g].append(msg)
     return out

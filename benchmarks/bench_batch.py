@@ -1,21 +1,26 @@
 """fit_many on many simulated meta-analyses (k = 2..20): in one process and on a LocalCluster.
 
 ``bench_batch.py local [N]`` (default 100,000 analyses): DL alone, then DL + exact in one
-process (one fresh process per mode, so the peak resident memory belongs to one run); the exact
-run includes loading the compiled kernels. Baseline (same run): the loop a user would write,
-pandas ``groupby`` with ``rma(method="DL")`` and ``exact_posterior`` per analysis, timed on
-500 analyses and scaled to N.
+process (one fresh process per mode, so the peak resident memory belongs to one run); the first
+exact run includes loading the compiled kernels, then the best of two runs on every core
+(``workers=None``) and one run on one thread (``workers=1``), each with its CPU time. The
+machine may be shared: the load average before and after is recorded. Baseline (same run): the
+loop a user would write, pandas ``groupby`` with ``rma(method="DL")`` and ``exact_posterior``
+per analysis, timed on 500 analyses and scaled to N.
 
 ``bench_batch.py cluster [N]`` (default 1,000,000): DL + exact on a ``LocalCluster`` of 2
 worker processes x 1 thread. The inputs are generated inside the workers (``dd.from_map``, one
 seeded block of analyses per partition, indexed by the analysis with known divisions, so
 ``fit_many`` fits partition by partition without a shuffle) and only the summary rows travel
-back. The first and last partitions are then fitted again in this process: the cluster's
-rows must equal them to 1e-12.
+back, partition by partition. The workers' CPU time (user and system, from ``getrusage``)
+tells computing from waiting for a core. The first and last partitions are then fitted again in
+this process: the cluster's rows must equal them to 1e-12.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import sys
 import time
 import warnings
@@ -50,20 +55,35 @@ def _part(i: int) -> pd.DataFrame:
     return pd.DataFrame({"yi": y, "vi": s**2}, index=pd.Index(ids, name="meta_analysis"))
 
 
+def _cpu() -> tuple[float, float]:
+    """User and system CPU seconds of this process so far (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    """Result, wall seconds and CPU seconds (user + system) of ``fn()``."""
+    c0, t0 = sum(_cpu()), time.perf_counter()
+    res = fn()
+    return res, time.perf_counter() - t0, sum(_cpu()) - c0
+
+
 def _local(n: int) -> dict[str, Any]:
     _, _, long = simulate(n, 2, 20, seed=3)
-    out: dict[str, Any] = {"n": n, "rows": len(long)}
+    out: dict[str, Any] = {"n": n, "rows": len(long), "load_before": os.getloadavg()[0]}
     out["input_mb"] = long.memory_usage(deep=True).sum() / 2**20
     out["rss_after_data_mb"] = peak_rss_mb()
     t0 = time.perf_counter()
     fit_many(long, method="DL")
     out["dl_s"] = time.perf_counter() - t0
-    runs = []
-    for _ in range(2):  # the first includes loading the compiled kernels
-        t0 = time.perf_counter()
-        res = fit_many(long, **KW)
-        runs.append(time.perf_counter() - t0)
-    out["dl_exact_first_s"], out["dl_exact_s"] = runs[0], min(runs)
+    # the first includes loading the compiled kernels
+    res, out["dl_exact_first_s"], _ = _timed(lambda: fit_many(long, **KW))
+    runs = [_timed(lambda: fit_many(long, **KW))[1:] for _ in range(2)]
+    out["dl_exact_s"], out["dl_exact_cpu_s"] = min(runs)
+    out["threads"] = len(os.sched_getaffinity(0))
+    _, out["dl_exact_1thread_s"], out["dl_exact_1thread_cpu_s"] = _timed(
+        lambda: fit_many(long, workers=1, **KW)
+    )
     sub = long[long["meta_analysis"] < 500]
     t0 = time.perf_counter()
     for _, g in sub.groupby("meta_analysis"):
@@ -74,6 +94,7 @@ def _local(n: int) -> dict[str, Any]:
     out["loop_s_scaled"] = (time.perf_counter() - t0) * n / 500
     out["result_rows"] = len(res)
     out["result_mb"] = res.memory_usage(deep=True).sum() / 2**20
+    out["load_after"] = os.getloadavg()[0]
     return out
 
 
@@ -85,6 +106,7 @@ def _cluster(n: int) -> dict[str, Any]:
     n = nparts * PART
     divisions = [*(i * PART for i in range(nparts)), n - 1]
     out: dict[str, Any] = {"n": n, "partitions": nparts, "analyses_per_partition": PART}
+    out["load_before"] = os.getloadavg()[0]
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -92,10 +114,15 @@ def _cluster(n: int) -> dict[str, Any]:
         Client(cluster) as client,
     ):
         frame = dd.from_map(_part, range(nparts), meta=_part(0).iloc[:0], divisions=divisions)
+        cpu0 = client.run(_cpu)
         t0 = time.perf_counter()
         res = fit_many(frame, scheduler=client, **KW)
         out["dl_exact_s"] = time.perf_counter() - t0
+        cpu1 = client.run(_cpu)
+        out["worker_user_s"] = [round(cpu1[w][0] - cpu0[w][0], 2) for w in sorted(cpu0)]
+        out["worker_sys_s"] = [round(cpu1[w][1] - cpu0[w][1], 2) for w in sorted(cpu0)]
         out["worker_peak_rss_mb"] = max(client.run(peak_rss_mb).values())
+        out["load_after"] = os.getloadavg()[0]
     out["result_rows"] = len(res)
     out["result_mb"] = res.memory_usage(deep=True).sum() / 2**20
     # the same analyses in this process: first and last partition

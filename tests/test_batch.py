@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
-from bayesmeta import DataError, ModelSpecError, exact_posterior, rma
+from bayesmeta import DataError, ModelSpecError, batch, exact_posterior, rma
 from bayesmeta.batch import EXACT_COLUMNS, FREQUENTIST_COLUMNS, fit_many
+from bayesmeta.exact import exact_posterior_batch
 from bayesmeta.priors import HalfNormal, ImproperUniform, Normal
 
 TAU = HalfNormal(0.5)
@@ -100,6 +101,32 @@ def test_chunking_does_not_change_numbers(table: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-14)
 
 
+def test_threads_do_not_change_a_bit(table: pd.DataFrame) -> None:
+    # blocks are independent: one thread or several give the same numbers, bit for bit
+    kw = {"method": ["DL", "exact"], "tau_prior": TAU, "mu_prior": MU}
+    pd.testing.assert_frame_equal(
+        fit_many(table, workers=1, **kw), fit_many(table, workers=3, **kw), check_exact=True
+    )
+    Y, S = _padded(table)
+    one = exact_posterior_batch(Y, S, tau_prior=TAU, block=2, workers=1)
+    many = exact_posterior_batch(Y, S, tau_prior=TAU, block=2, workers=4)
+    pd.testing.assert_frame_equal(one, many, check_exact=True)
+    with pytest.raises(ModelSpecError, match="workers"):
+        exact_posterior_batch(Y, S, tau_prior=TAU, workers=0)
+
+
+def _padded(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(analyses, k_max) arrays of yi and sqrt(vi), NaN-padded, analyses with k >= 2."""
+    groups = [g for _, g in df.groupby("meta_analysis", sort=True) if len(g) >= 2]
+    K = max(len(g) for g in groups)
+    Y = np.full((len(groups), K), np.nan)
+    S = np.full((len(groups), K), np.nan)
+    for i, g in enumerate(groups):
+        Y[i, : len(g)] = g["yi"]
+        S[i, : len(g)] = np.sqrt(g["vi"])
+    return Y, S
+
+
 def test_k1_groups_are_reported_not_dropped(table: pd.DataFrame) -> None:
     # flat priors on mu and tau: the posterior is improper for k < 3
     out = fit_many(table, method=["REML", "exact"], tau_prior=ImproperUniform())
@@ -142,6 +169,8 @@ def test_sei_column_and_integer_keys() -> None:
         ({"method": "DL", "tau_prior": TAU}, ModelSpecError, "only with method 'exact'"),
         ({"method": "exact", "tau_prior": "normal(0, 1)"}, ModelSpecError, "tau_prior"),
         ({"chunk_size": 0}, ModelSpecError, "chunk_size"),
+        ({"workers": 0}, ModelSpecError, "workers"),
+        ({"workers": 1.5}, ModelSpecError, "workers"),
         ({"test": "t"}, ModelSpecError, "test"),
     ],
 )
@@ -215,3 +244,107 @@ def test_dask_frame_indexed_by_key_is_fitted_without_a_shuffle(
     dist = fit_many(ddf, scheduler=client, **kw)
     dist["meta_analysis"] = dist["meta_analysis"].astype(local["meta_analysis"].dtype)
     pd.testing.assert_frame_equal(dist, local, check_exact=False, rtol=1e-12, atol=1e-14)
+
+
+class _FakeLibc:
+    """Records the allocator calls of ``_heap_for_temporaries``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int] | tuple[str, int]] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_worker_heap_settings_are_raised_once_and_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # on a Dask worker (MALLOC_TRIM_THRESHOLD_ set by the nanny) the thresholds go up while any
+    # partition is fitted, and the environment's values come back after the last one
+    fake = _FakeLibc()
+    monkeypatch.setitem(batch._HEAP, "libc", fake)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    trim, mmap = batch._M_TRIM_THRESHOLD, batch._M_MMAP_THRESHOLD
+    with batch._heap_for_temporaries():
+        with batch._heap_for_temporaries():  # a second partition on another thread
+            pass
+        raised = list(fake.calls)
+    assert raised == [
+        ("mallopt", mmap, batch._MMAP_MAX),
+        ("mallopt", trim, 4 * batch._MMAP_MAX),
+    ]
+    assert fake.calls[2:] == [
+        ("mallopt", mmap, batch._MMAP_DEFAULT),
+        ("mallopt", trim, 65536),
+        ("malloc_trim", 0),
+    ]
+    # outside a Dask worker nothing is touched
+    fake.calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with batch._heap_for_temporaries():
+        pass
+    assert fake.calls == []
+
+
+#: Two solvers of the same equation F(x) = q stop at different iterates within rounding of the
+#: root (F is summed to ~1e-16 over up to ~300 components): far inside this.
+QUANTILE_AGREE = 1e-12
+
+
+def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the batch's compiled fourth-order solver against numpy's Halley solver (the reference),
+    # on hard mixtures: Dirichlet(0.3) weights, means and sds over two orders of magnitude
+    pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
+    from bayesmeta.exact import _batch, _mixtures
+
+    rng = np.random.default_rng(11)
+    R, N = 200, 120
+    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
+    W[:, :10] = 0.0  # left out, as components of weight <= 1e-18 are
+    W /= W.sum(1, keepdims=True)
+    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
+    s = rng.uniform(0.02, 1.5, size=(R, N))
+    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    with np.errstate(all="ignore"):
+        monkeypatch.setenv("BAYESMETA_NUMBA", "0")
+        ref = _mixtures._mix_quantile(W, m, s, q)
+        monkeypatch.setenv("BAYESMETA_NUMBA", "1")
+        got = _batch._quantiles(W, m, s, q)
+        F = _mixtures._mix_cdf(W, m, s, got)
+    assert np.abs(got - ref).max() / max(1.0, np.abs(ref).max()) <= QUANTILE_AGREE
+    assert np.abs(F - q).max() <= 1e-13  # the roots solve the equation
+
+
+@pytest.mark.parametrize("kind", ["eti", "hdi"])
+def test_compiled_threaded_batch_equals_numpy_single_fits(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # the whole fast path (compiled kernels, fourth-order quantiles, two threads) against lone
+    # numpy fits of each analysis
+    pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
+    rng = np.random.default_rng(21)
+    M, K = 60, 20
+    ks = rng.integers(2, K + 1, size=M)
+    S = rng.uniform(0.05, 0.6, size=(M, K))
+    Y = rng.normal(0.2, np.sqrt(S**2 + rng.uniform(0, 0.3, size=(M, 1))))
+    cut = np.arange(K)[None, :] >= ks[:, None]
+    Y[cut], S[cut] = np.nan, np.nan
+    monkeypatch.setenv("BAYESMETA_NUMBA", "1")
+    tab = exact_posterior_batch(Y, S, tau_prior=TAU, mu_prior=MU, ci_kind=kind, block=16, workers=2)
+    monkeypatch.setenv("BAYESMETA_NUMBA", "0")
+    for i in range(M):
+        k = int(ks[i])
+        post = exact_posterior(Y[i, :k], S[i, :k], tau_prior=TAU, mu_prior=MU)
+        summ = post.summary(ci_kind=kind)
+        row = tab.iloc[i]
+        assert row["n_nodes"] == post.n_nodes
+        for p in ("mu", "tau", "tau2", "theta_new"):
+            for stat in ("mean", "sd", "median", "ci_lb", "ci_ub"):
+                want, got = float(summ.loc[p, stat]), float(row[f"{p}_{stat}"])
+                assert abs(got - want) <= QUANTILE_AGREE * max(1.0, abs(want)), (i, p, stat)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from bayesmeta.errors import DataError
+from bayesmeta.errors import DataError, ModelSpecError
 from bayesmeta.exact import _kernels
-from bayesmeta.exact._mixtures import _mix_cdf, _mix_hdi, _mix_quantile
+from bayesmeta.exact._mixtures import _mix_cdf, _mix_hdi, _mix_quantile, _mix_start
 from bayesmeta.exact._posterior import (
     _as_prior,
     _check_kind,
@@ -33,6 +36,7 @@ def exact_posterior_batch(
     ci_kind: str = "eti",
     rtol: float = 1e-7,
     block: int = 256,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Exact posteriors of many meta-analyses at once (vectorised), e.g. for simulation studies.
 
@@ -52,6 +56,11 @@ def exact_posterior_batch(
         From ``AUTO_MIN_ANALYSES`` (2,000) analyses on, the hottest loops run compiled (numba,
         if installed; ``BAYESMETA_NUMBA=0`` keeps numpy, ``=1`` compiles always); the numbers
         agree with numpy's to 1e-12.
+    workers
+        Threads that fit the blocks (default: one per core available to this process; 1 runs
+        them in this thread). The compiled loops and numpy's array operations release the GIL,
+        so the blocks run in parallel; each block is independent of the others, so the numbers
+        are the same bit for bit whatever the number of threads.
 
     Returns
     -------
@@ -121,22 +130,46 @@ def exact_posterior_batch(
     order = np.argsort(~present, axis=1, kind="stable")
     by_k = np.argsort(kk, kind="stable")
     bounds = np.flatnonzero(np.diff(kk[by_k])) + 1
-    for grp in np.split(by_k, bounds):
-        k = int(kk[grp[0]])
-        for b0 in range(0, grp.size, block):
-            sl = grp[b0 : b0 + block]
-            cols_ = order[sl, :k]
-            ys = np.take_along_axis(Ya[sl], cols_, axis=1)
-            ss = np.take_along_axis(Sa[sl], cols_, axis=1)
-            data = _Data(ys, ss * ss, np.ones(ys.shape), kk[sl])
-            with np.errstate(all="ignore"):
-                for idx, g in _fit_grids(data, spec, rtol):
-                    rows = sl[idx]
-                    _batch_summaries(g, out, rows, ci, spec, proper, ci_prob, ci_kind, a)
+    blocks = [
+        grp[b0 : b0 + block] for grp in np.split(by_k, bounds) for b0 in range(0, grp.size, block)
+    ]
+
+    def fit_block(sl: NDArray[np.intp]) -> None:
+        k = int(kk[sl[0]])
+        cols_ = order[sl, :k]
+        ys = np.take_along_axis(Ya[sl], cols_, axis=1)
+        ss = np.take_along_axis(Sa[sl], cols_, axis=1)
+        data = _Data(ys, ss * ss, np.ones(ys.shape), kk[sl])
+        with np.errstate(all="ignore"):  # numpy's error state is per thread
+            for idx, g in _fit_grids(data, spec, rtol):
+                _batch_summaries(g, out, sl[idx], ci, spec, proper, ci_prob, ci_kind, a)
+
+    _run_blocks(fit_block, blocks, _n_threads(workers, len(blocks)))
     df = pd.DataFrame(out, columns=cols)
     df["k"] = df["k"].astype(int)
     df["n_nodes"] = df["n_nodes"].astype(int)
     return df
+
+
+def _n_threads(workers: int | None, n_blocks: int) -> int:
+    """Threads for ``n_blocks`` blocks: ``workers`` (default: the cores this process may use)."""
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        workers = workers or os.cpu_count() or 1
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ModelSpecError(f"workers must be a positive integer or None, got {workers!r}")
+    return max(1, min(workers, n_blocks))
+
+
+def _run_blocks(fit: Callable[[Any], None], blocks: list[Any], threads: int) -> None:
+    """``fit`` each block, in this thread or on a pool (errors re-raised here)."""
+    if threads == 1:
+        for b in blocks:
+            fit(b)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="bayesmeta-exact") as pool:
+        for _ in pool.map(fit, blocks):
+            pass
 
 
 def _batch_summaries(
@@ -165,7 +198,7 @@ def _batch_summaries(
     Wx = np.vstack([g.W, g.W])
     # as ExactPosterior.summary: components of weight <= 1e-18 left out of the quantiles
     Wq = np.where(Wx > 1e-18, Wx, 0.0)
-    qs = _mix_quantile(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
+    qs = _quantiles(Wq, Mx, Sx, np.tile([[0.5, a, 1 - a]], (2 * M, 1)))
     iv = _mix_hdi(Wq, Mx, Sx, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
     mean = (Wx * Mx).sum(1)
     sd = np.sqrt((Wx * (Sx**2 + (Mx - mean[:, None]) ** 2)).sum(1))
@@ -189,3 +222,18 @@ def _batch_summaries(
             out[rows, ci[f"{p}_{c}"]] = ts[f"{p}_{c}"]
         out[rows, ci[f"{p}_ci_lb"]] = ts[f"{p}_lower"]
         out[rows, ci[f"{p}_ci_ub"]] = ts[f"{p}_upper"]
+
+
+def _quantiles(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) -> FloatArray:
+    """Mixture quantiles (R, Q) as ``_mix_quantile``; compiled, by fourth-order steps if loaded.
+
+    The same starts, brackets and bisection fallback, and a stopping rule that leaves less error
+    (see ``_compiled.mix_quantile4``), so the same roots to rounding (tested to 1e-12 against
+    one-at-a-time fits), in about 2.25 evaluations of the mixture instead of 3.
+    """
+    kern = _kernels.loaded()
+    if kern is None:
+        return _mix_quantile(W, m, s, q)
+    x0, scale = _mix_start(W, m, s, q)
+    c = np.ascontiguousarray
+    return kern.mix_quantile4(c(W), c(m), c(s), c(q), c(x0), c(scale))

@@ -70,5 +70,6 @@ def _build() -> SimpleNamespace:
     from bayesmeta.exact import _compiled
 
     return SimpleNamespace(
-        loglik1=_compiled.loglik1, mix_quantile=_compiled.mix_quantile, mix_mode=_compiled.mix_mode
-    )
+        loglik1=_compiled.loglik1, mix_quantile=_compiled.mix_quantile, mix_mode=_compiled.mix_mode,
+        mix_quantile4=_compiled.mix_quantile4,
+    )  # fmt: skip
