@@ -16,50 +16,14 @@ _ZFAR = 8.3  # ndtr(8.3) rounds to 1.0 in double precision
 
 @jit
 def loglik1(tau2, Y, S2, p0, m0):
-    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T).
-
-    ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
-    instead of k; the product is flushed into the sum long before it could overflow).
-    """
+    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T)."""
     M, T = tau2.shape
-    K = Y.shape[1]
     ll = np.empty((M, T))
     mh = np.empty((M, T))
     V = np.empty((M, T))
-    w = np.empty(K)
-    half_lp0 = 0.5 * math.log(p0) if p0 > 0 else 0.0
     for i in range(M):
         for j in range(T):
-            t2 = tau2[i, j]
-            sw = 0.0
-            swy = 0.0
-            logv = 0.0
-            prod = 1.0
-            for c in range(K):
-                v = S2[i, c] + t2
-                wc = 1.0 / v
-                w[c] = wc
-                sw += wc
-                swy += wc * Y[i, c]
-                prod *= v
-                if prod > 1e200 or prod < 1e-200:
-                    logv += math.log(prod)
-                    prod = 1.0
-            logv += math.log(prod)
-            sw = sw + p0
-            mu = (swy + p0 * m0) / sw
-            q = 0.0
-            for c in range(K):
-                r = Y[i, c] - mu
-                q += w[c] * r * r
-            val = -0.5 * logv - 0.5 * math.log(sw) - 0.5 * q - 0.5 * K * log2pi
-            if p0 > 0:
-                val += half_lp0 - 0.5 * p0 * (m0 - mu) ** 2
-            else:
-                val += 0.5 * log2pi
-            ll[i, j] = val
-            mh[i, j] = mu
-            V[i, j] = 1.0 / sw
+            ll[i, j], mh[i, j], V[i, j] = _ll1(tau2[i, j], Y[i], S2[i], p0, m0)
     return ll, mh, V
 
 
@@ -104,95 +68,424 @@ def _eval(W, m, inv_s, wn, x):
 
 
 @jit
+def _bracket(W, m, s):
+    """Return the bracket of one mixture's quantiles: 40 sds beyond its outer components."""
+    big = -np.inf
+    small = np.inf
+    for c in range(W.shape[0]):
+        if W[c] > 0:
+            big = max(big, m[c] + 40 * s[c])
+            small = min(small, m[c] - 40 * s[c])
+    return small, big
+
+
+@jit
 def mix_quantile(W, m, s, q, x0, scale):
     """``_mixtures._mix_quantile`` from the starts ``x0`` (R, Q) and scales (R,) it computes."""
-    R, N = W.shape
+    R = W.shape[0]
     Q = q.shape[1]
     out = np.empty((R, Q))
     for r in range(R):
-        big = -np.inf
-        small = np.inf
-        for c in range(N):
-            if W[r, c] > 0:
-                big = max(big, m[r, c] + 40 * s[r, c])
-                small = min(small, m[r, c] - 40 * s[r, c])
-        sc = scale[r]
+        small, big = _bracket(W[r], m[r], s[r])
         inv_s = 1.0 / s[r]
         wn = W[r] * inv_s / sqrt2pi
         for j in range(Q):
-            qq = q[r, j]
-            lo = small
-            hi = big
-            x = x0[r, j]
-            x = min(max(x, lo), hi)
-            for _ in range(100):
-                F, f, dd = _eval(W[r], m[r], inv_s, wn, x)
-                dv = F - qq
-                if dv < 0:
-                    lo = x
-                else:
-                    hi = x
-                pos = f > 0
-                newton = dv / f if pos else np.inf
-                corr = newton * dd / (2 * f) if pos else np.inf
-                halley = abs(corr) < 0.5
-                xn = x - (newton / (1 - corr) if halley else newton)
-                bad = not (xn >= lo and xn <= hi)
-                if bad:
-                    xn = 0.5 * (lo + hi)
-                step = abs(xn - x)
-                width = min(sc, 1 / (sqrt2pi * f))
-                small_step = halley and (not bad) and step <= 1e-7 * width
-                conv = (step <= 1e-12 * (abs(x) + sc)) or dv == 0 or small_step
-                x = xn
-                if conv:
-                    break
-            out[r, j] = x
+            xrj = x0[r, j]
+            out[r, j] = _quantile_row(W[r], m[r], inv_s, wn, q[r, j], xrj, scale[r], small, big)
     return out
 
 
 @jit
 def mix_mode(W, m, s, x0):
-    R, N = W.shape
+    """``_mixtures._mix_mode`` from the starts ``x0`` (R,)."""
+    R = W.shape[0]
     out = np.empty(R)
     for r in range(R):
-        scale = 0.0
-        smin = np.inf
+        out[r] = _mode_row(W[r], m[r], s[r], x0[r])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# one analysis' summary: the mixture table and the tau solvers, each one call
+# ------------------------------------------------------------------------------------------------
+
+
+@jit
+def _mix_start_row(W, m, s, z):
+    """``_mixtures._mix_start`` for one row: starting points (Q,) for the quantiles z, scale.
+
+    The weighted median of the sds walks the nodes in their own order when the sds are
+    monotone along them (as ``np.argsort`` would order them; the usual case: the sd of a
+    mixture over tau changes monotonically with tau), else sorts.
+    """
+    N = W.shape[0]
+    mean = 0.0
+    for c in range(N):
+        mean += W[c] * m[c]
+    up = True
+    down = True
+    for c in range(1, N):
+        if s[c] < s[c - 1]:
+            up = False
+        elif s[c] > s[c - 1]:
+            down = False
+    if up:
+        order = np.arange(N)
+    elif down:
+        order = np.arange(N - 1, -1, -1)
+    else:
+        order = np.argsort(s)
+    cw = 0.0
+    s_med = s[order[0]]
+    for j in range(N):
+        cw += W[order[j]]
+        if cw >= 0.5:
+            s_med = s[order[j]]
+            break
+    sd2 = 0.0
+    var = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for c in range(N):
+        d = m[c] - mean
+        d2 = d * d
+        s2 = s[c] * s[c]
+        sd2 += W[c] * d2
+        var += W[c] * (s2 + d2)
+        m3 += W[c] * d * (d2 + 3 * s2)
+        m4 += W[c] * (d2 * d2 + 6 * d2 * s2 + 3 * s2 * s2)
+    scale = math.sqrt(s_med * s_med + sd2)
+    g1 = m3 / var**1.5
+    g2 = m4 / (var * var) - 3
+    ok = abs(g1) < 1 and abs(g2) < 3
+    Q = z.shape[0]
+    x0 = np.empty(Q)
+    for j in range(Q):
+        zj = z[j]
+        if ok:
+            z2 = zj * zj
+            cf = zj + (z2 - 1) * g1 / 6 + (z2 - 3) * zj * g2 / 24 - (2 * z2 - 5) * zj * g1**2 / 36
+            x0[j] = mean + math.sqrt(var) * cf
+        else:
+            x0[j] = mean + scale * zj
+    return x0, scale
+
+
+@jit
+def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi):
+    """One quantile of one mixture from x in the bracket [lo, hi] (``_mixtures._mix_quantile``).
+
+    Halley steps (Newton's far from the root) safeguarded by bisection, stopping as numpy does.
+    """
+    x = min(max(x, lo), hi)
+    for _ in range(100):
+        F, f, dd = _eval(W, m, inv_s, wn, x)
+        dv = F - qq
+        if dv < 0:
+            lo = x
+        else:
+            hi = x
+        pos = f > 0
+        newton = dv / f if pos else np.inf
+        corr = newton * dd / (2 * f) if pos else np.inf
+        halley = abs(corr) < 0.5
+        xn = x - (newton / (1 - corr) if halley else newton)
+        bad = not (xn >= lo and xn <= hi)
+        if bad:
+            xn = 0.5 * (lo + hi)
+        step = abs(xn - x)
+        width = min(sc, 1 / (sqrt2pi * f))
+        small_step = halley and (not bad) and step <= 1e-7 * width
+        conv = (step <= 1e-12 * (abs(x) + sc)) or dv == 0 or small_step
+        x = xn
+        if conv:
+            break
+    return x
+
+
+@jit
+def _mode_row(W, m, s, x):
+    """Return the mode of one mixture from x (``_mixtures._mix_mode``): Newton on log f."""
+    N = W.shape[0]
+    scale = 0.0
+    smin = np.inf
+    for c in range(N):
+        scale += W[c] * s[c] * s[c]
+        smin = min(smin, s[c])
+    scale = math.sqrt(scale)
+    if not np.isfinite(scale):
+        scale = smin
+    for _ in range(60):
+        f = 0.0
+        a1 = 0.0
+        a2 = 0.0
         for c in range(N):
-            scale += W[r, c] * s[r, c] * s[r, c]
-            smin = min(smin, s[r, c])
-        scale = math.sqrt(scale)
-        if not np.isfinite(scale):
-            scale = smin
-        x = x0[r]
-        for _ in range(60):
-            f = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            for c in range(N):
-                ia = 1.0 / s[r, c]
-                z = (x - m[r, c]) * ia
-                phi = W[r, c] * math.exp(-0.5 * z * z) * ia
-                f += phi
-                a1 += phi * z * ia
-                a2 += phi * (z * z - 1) * (ia * ia)
-            d1 = -a1 / f
-            d2 = a2 / f - d1 * d1
-            newton = d2 < 0
-            if newton:
+            ia = 1.0 / s[c]
+            z = (x - m[c]) * ia
+            phi = W[c] * math.exp(-0.5 * z * z) * ia
+            f += phi
+            a1 += phi * z * ia
+            a2 += phi * (z * z - 1) * (ia * ia)
+        d1 = -a1 / f
+        d2 = a2 / f - d1 * d1
+        newton = d2 < 0
+        if newton:
+            step = -d1 / d2
+        else:
+            step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.25 * scale
+        if np.isnan(step):
+            step = 0.0
+        elif np.isinf(step):
+            step = 1.7976931348623157e308 if step > 0 else -1.7976931348623157e308
+        step = min(max(step, -scale), scale)
+        x = x + step
+        a = abs(step)
+        width = 1 / math.sqrt(-d2) if newton else 0.0
+        if (a <= 1e-12 * (abs(x) + scale)) or (newton and a <= 1e-7 * width):
+            break
+    return x
+
+
+@jit
+def mix_table(W, m, s, q, z, wmin):
+    """Mean, sd, quantiles and mode (at the median, ``q[0]``) of mixtures sharing weights W.
+
+    W (N,), m and s (R, N), q (Q,) with ``z = ndtri(q)``. Mean and sd use every component;
+    quantiles and modes only those of weight above ``wmin``, gathered once (as
+    ``_posterior._mixture_table_arrays`` does): ``_mix_start``, ``_mix_quantile`` and
+    ``_mix_mode`` per row, in one call.
+    """
+    R, N = m.shape
+    Q = q.shape[0]
+    keep = np.flatnonzero(W > wmin)
+    n = keep.shape[0]
+    Wk = W[keep]
+    mean = np.empty(R)
+    sd = np.empty(R)
+    qs = np.empty((R, Q))
+    mode = np.empty(R)
+    mk = np.empty(n)
+    sk = np.empty(n)
+    inv_s = np.empty(n)
+    wn = np.empty(n)
+    for r in range(R):
+        mu = 0.0
+        for c in range(N):
+            mu += W[c] * m[r, c]
+        v = 0.0
+        for c in range(N):
+            d = m[r, c] - mu
+            v += W[c] * (s[r, c] * s[r, c] + d * d)
+        mean[r] = mu
+        sd[r] = math.sqrt(v)
+        for j in range(n):
+            mk[j] = m[r, keep[j]]
+            sk[j] = s[r, keep[j]]
+            inv_s[j] = 1.0 / sk[j]
+            wn[j] = Wk[j] * inv_s[j] / sqrt2pi
+        x0, sc = _mix_start_row(Wk, mk, sk, z)
+        small, big = _bracket(Wk, mk, sk)
+        for j in range(Q):
+            qs[r, j] = _quantile_row(Wk, mk, inv_s, wn, q[j], x0[j], sc, small, big)
+        mode[r] = _mode_row(Wk, mk, sk, qs[r, 0])
+    return mean, sd, qs, mode
+
+
+@jit
+def _ll1(t2, Y, S2, p0, m0):
+    """One node of ``loglik1``: log L(tau), muhat(tau), V(tau) at tau**2 = t2, one analysis.
+
+    ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
+    instead of k; the product is flushed into the sum long before it could overflow).
+    """
+    K = Y.shape[0]
+    sw = 0.0
+    swy = 0.0
+    logv = 0.0
+    prod = 1.0
+    for c in range(K):
+        v = S2[c] + t2
+        wc = 1.0 / v
+        sw += wc
+        swy += wc * Y[c]
+        prod *= v
+        if prod > 1e200 or prod < 1e-200:
+            logv += math.log(prod)
+            prod = 1.0
+    logv += math.log(prod)
+    sw = sw + p0
+    mu = (swy + p0 * m0) / sw
+    q = 0.0
+    for c in range(K):
+        r = Y[c] - mu
+        q += (1.0 / (S2[c] + t2)) * r * r
+    val = -0.5 * logv - 0.5 * math.log(sw) - 0.5 * q - 0.5 * K * log2pi
+    if p0 > 0:
+        val += 0.5 * math.log(p0) - 0.5 * p0 * (m0 - mu) ** 2
+    else:
+        val += 0.5 * log2pi
+    return val, mu, 1.0 / sw
+
+
+@jit
+def _ll2(t2, Y, S2, X, lam0, m0, const):
+    """``_rule._loglik_design`` at one node for a design of two columns (its closed form)."""
+    K = Y.shape[0]
+    p00 = 0.0
+    p01 = 0.0
+    p10 = 0.0
+    p11 = 0.0
+    h0 = 0.0
+    h1 = 0.0
+    logv = 0.0
+    for c in range(K):
+        v = S2[c] + t2
+        w = 1.0 / v
+        x0 = X[c, 0]
+        x1 = X[c, 1]
+        p00 += w * (x0 * x0)
+        p01 += w * (x0 * x1)
+        p10 += w * (x1 * x0)
+        p11 += w * (x1 * x1)
+        wy = w * Y[c]
+        h0 += wy * x0
+        h1 += wy * x1
+        logv += math.log(v)
+    p00 += lam0[0]
+    p11 += lam0[1]
+    h0 += lam0[0] * m0[0]
+    h1 += lam0[1] * m0[1]
+    b = 0.5 * (p01 + p10)
+    det = p00 * p11 - b * b
+    if not (det > 0 and np.isfinite(det)):
+        return -np.inf
+    b0 = (p11 / det) * h0 + (-b / det) * h1
+    b1 = (-b / det) * h0 + (p00 / det) * h1
+    q = 0.0
+    for c in range(K):
+        r = Y[c] - (b0 * X[c, 0] + b1 * X[c, 1])
+        q += (1.0 / (S2[c] + t2)) * r * r
+    q += lam0[0] * (b0 - m0[0]) ** 2 + lam0[1] * (b1 - m0[1]) ** 2
+    return -0.5 * (logv + math.log(det) + q + const)
+
+
+@jit
+def _ell(x, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._ell`` at one x = log tau: x + log p(tau) + log L(tau).
+
+    ``prior``: 0 half-normal, 1 half-Cauchy, 2 exponential, each with ``scale`` (the closed
+    forms of ``_rule._Spec.tau_logpdf``). ``X`` with no columns: the intercept-only model with
+    ``p0 = lam0[0]``, ``m0 = m0[0]``; else two columns (``const`` as in ``_loglik_design``).
+    """
+    tau = math.exp(x)
+    z = tau / scale
+    if prior == 0:
+        lp = (0.5 * math.log(2.0 / math.pi) - z * z / 2.0) - math.log(scale)
+    elif prior == 1:
+        lp = (math.log(2.0 / math.pi) - math.log1p(z * z)) - math.log(scale)
+    else:
+        lp = -z - math.log(scale)
+    if X.shape[1] == 0:
+        ll = _ll1(tau * tau, Y, S2, lam0[0], m0[0])[0]
+    else:
+        ll = _ll2(tau * tau, Y, S2, X, lam0, m0, const)
+    return x + lp + ll
+
+
+@jit
+def tau_solve(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, Y, S2, X, lam0, m0, const,
+              prior, scale):  # fmt: skip
+    """``_rule._quantile_solver`` for every row and probability in q (M, Q): t (M, Q)."""
+    M, Q = q.shape
+    P = cum.shape[1] - 1
+    G = gl_x.shape[0]
+    out = np.empty((M, Q))
+    for i in range(M):
+        H = (t_hi[i] - t_lo[i]) / P
+        for j in range(Q):
+            qq = q[i, j]
+            p = -1
+            for b in range(P + 1):
+                if cum[i, b] <= qq:
+                    p += 1
+            p = min(max(p, 0), P - 1)
+            lo = t_lo[i] + p * H
+            hi = lo + H
+            c0 = cum[i, p]
+            c1 = cum[i, p + 1]
+            frac = (qq - c0) / (c1 - c0) if c1 > c0 else 0.5
+            t = lo + min(max(frac, 0.0), 1.0) * H
+            for _ in range(40):
+                tc = min(max(t, t_lo[i]), t_hi[i])
+                pp = int(min(max(math.floor((tc - t_lo[i]) / H), 0), P - 1))
+                a = t_lo[i] + pp * H
+                half = (tc - a) / 2
+                part = 0.0
+                for g in range(G):
+                    node = a + half * (gl_x[g] + 1)
+                    e = _ell(xhat[i] + sig[i] * math.sinh(node), Y[i], S2[i], X[i], lam0, m0,
+                             const[i], prior, scale)  # fmt: skip
+                    part += math.exp(e + math.log(sig[i] * math.cosh(node)) - logZ[i]) * gl_w[g]
+                part *= half
+                e = _ell(xhat[i] + sig[i] * math.sinh(tc), Y[i], S2[i], X[i], lam0, m0, const[i],
+                         prior, scale)  # fmt: skip
+                dens = math.exp(e + math.log(sig[i] * math.cosh(tc)) - logZ[i])
+                F = min(max(cum[i, pp] + part, 0.0), 1.0)
+                d = F - qq
+                if d < 0:
+                    lo = t
+                else:
+                    hi = t
+                step = d / dens if dens > 0 else np.inf
+                tn = t - step
+                bad = not (tn >= lo and tn <= hi)
+                if bad:
+                    tn = 0.5 * (lo + hi)
+                a_step = abs(tn - t)
+                conv = a_step < 1e-12 * (1 + abs(t)) or d == 0 or (not bad and a_step < 1e-7)
+                t = tn
+                if conv:
+                    break
+            out[i, j] = t
+    return out
+
+
+@jit
+def tau_mode(x_nodes, ell_nodes, c, lo_val, hi_val, xlo, xhi, fd, xtol, Y, S2, X, lam0, m0,
+             const, prior, scale):  # fmt: skip
+    """``_rule._mode_solver`` of tau (c=0) or tau**2 (c=1) per row: log tau and its density.
+
+    Returns x (M,) and the log density there (the boundaries are weighed by the caller).
+    """
+    M, N = x_nodes.shape
+    xs = np.empty(M)
+    best = np.empty(M)
+    for i in range(M):
+        gmax = -np.inf
+        x = x_nodes[i, 0]
+        for n in range(N):
+            gv = ell_nodes[i, n] - (1 + c) * x_nodes[i, n]
+            if gv > gmax:
+                gmax = gv
+                x = x_nodes[i, n]
+        settled = lo_val[i] >= gmax - 1e-12 or hi_val[i] >= gmax
+        for _ in range(0 if settled else 30):
+            f = np.empty(3)
+            for h in range(3):
+                xx = x + (h - 1) * fd
+                f[h] = _ell(xx, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale) - (1 + c) * xx
+            d1 = (f[2] - f[0]) / (2 * fd)
+            d2 = (f[2] - 2 * f[1] + f[0]) / fd**2
+            if d2 < 0:
                 step = -d1 / d2
             else:
-                step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.25 * scale
-            if np.isnan(step):
-                step = 0.0
-            elif np.isinf(step):
-                step = 1.7976931348623157e308 if step > 0 else -1.7976931348623157e308
-            step = min(max(step, -scale), scale)
-            x = x + step
-            a = abs(step)
-            width = 1 / math.sqrt(-d2) if newton else 0.0
-            conv = (a <= 1e-12 * (abs(x) + scale)) or (newton and a <= 1e-7 * width)
+                step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.1
+            step = min(max(step, -1.0), 1.0) if np.isfinite(step) else 0.0
+            xn = min(max(x + step, xlo), xhi)
+            conv = abs(xn - x) < xtol
+            x = xn
             if conv:
                 break
-        out[r] = x
-    return out
+        xs[i] = x
+        best[i] = _ell(x, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale) - (1 + c) * x
+    return xs, best

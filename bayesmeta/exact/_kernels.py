@@ -70,5 +70,10 @@ def _build() -> SimpleNamespace:
     from bayesmeta.exact import _compiled
 
     return SimpleNamespace(
-        loglik1=_compiled.loglik1, mix_quantile=_compiled.mix_quantile, mix_mode=_compiled.mix_mode
+        loglik1=_compiled.loglik1,
+        mix_quantile=_compiled.mix_quantile,
+        mix_mode=_compiled.mix_mode,
+        mix_table=_compiled.mix_table,
+        tau_solve=_compiled.tau_solve,
+        tau_mode=_compiled.tau_mode,
     )

@@ -596,6 +596,48 @@ def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
     return (F, vals[..., _GL_N]) if with_density else F
 
 
+_PRIOR_CODES = {HalfNormal: 0, HalfCauchy: 1, Exponential: 2}
+
+
+def _compiled_tau(g: _Grid) -> tuple[Any, tuple[Any, ...]] | None:
+    """Return the compiled kernels and the model arguments of their tau solvers, or None.
+
+    None (numpy solves) when the kernels are not loaded, the tau prior has no closed form in
+    them (half-normal, half-Cauchy, exponential), the analyses are padded, or the design has
+    more than two columns.
+    """
+    kern = _kernels.loaded()
+    spec, data = g.spec, g.data
+    code = _PRIOR_CODES.get(type(spec.tau_prior))
+    if kern is None or code is None or data.maskv is not None:
+        return None
+    M, K = data.Y.shape
+    if data.X is None:
+        X = np.zeros((M, K, 0))
+        lam0, m0, const = np.array([spec.p0]), np.array([spec.m0]), np.zeros(M)
+    elif data.X.shape[2] == 2:
+        X, lam0, m0 = np.ascontiguousarray(data.X), spec.lam0, spec.m0v
+        const = (data.k - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    else:
+        return None
+    c = np.ascontiguousarray
+    scale = float(spec.tau_prior.scale)  # type: ignore[attr-defined]
+    return kern, (c(data.Y), c(data.S2), X, lam0, m0, c(const, dtype=np.float64), code, scale)
+
+
+def _solve_quantiles(g: _Grid, q: FloatArray) -> FloatArray:
+    """Solve F(t) = q for t (M, Q): compiled when it can be, else :func:`_quantile_solver`."""
+    comp = _compiled_tau(g)
+    if comp is None:
+        return _drive(g, [_quantile_solver(g, q)])[0]
+    kern, args = comp
+    c = np.ascontiguousarray
+    return kern.tau_solve(
+        c(g.cum), c(g.t_lo), c(g.t_hi), c(g.xhat), c(g.sig), c(g.logZ), c(q, dtype=np.float64),
+        _GL_X, _GL_W, *args,
+    )  # fmt: skip
+
+
 # Solvers over tau are generators: each yields the points x = log tau (M, n) where it needs the
 # log posterior density, receives ``_ell`` there, and returns its result. ``_drive`` runs several
 # in lockstep with one ``_ell`` evaluation per round (the values are elementwise, so each solver
@@ -685,7 +727,7 @@ def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
 
 def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
     """Solve F(t) = q for t (shape (M, Q)); see :func:`_quantile_solver`."""
-    return _drive(g, [_quantile_solver(g, q)])[0]
+    return _solve_quantiles(g, q)
 
 
 def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
@@ -729,7 +771,11 @@ def _tau_boundary_logdens(
 
 
 def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _Solver:
-    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given."""
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given.
+
+    Newton steps on the log density of x = log tau with finite-difference derivatives, from
+    the best node; each row stops at its own convergence (a step below ``_MODE_XTOL``).
+    """
     spec = g.spec
     M = g.xhat.size
     rows = np.arange(M)
@@ -744,22 +790,42 @@ def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _S
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
         step = np.where(np.isfinite(step), _clip(step, -1.0, 1.0), 0.0)
         xn = _clip(x[:, 0] + step, spec.xlo, spec.xhi)
-        conv = settled | (np.abs(xn - x[:, 0]) < _MODE_XTOL)
-        x = xn[:, None]
-        if conv.all():
+        conv = np.abs(xn - x[:, 0]) < _MODE_XTOL
+        x = np.where(settled, x[:, 0], xn)[:, None]
+        settled = settled | conv
+        if settled.all():
             break
     best = ((yield x) - (1 + c) * x)[:, 0]
-    mode = np.exp(x[:, 0])
+    return _mode_at_bounds(spec, x[:, 0], best, lo_val, hi_val)
+
+
+def _mode_at_bounds(
+    spec: _Spec, x: FloatArray, best: FloatArray, lo_val: FloatArray, hi_val: FloatArray
+) -> FloatArray:
+    """Return the mode as tau: exp(x), or a support bound of log density at least ``best``."""
+    mode = np.exp(x)
     # a boundary within rounding of the interior optimum wins (e.g. tau = 1e-28 vs 0)
     mode = np.where(lo_val >= best - 1e-12, spec.lo, mode)
     best = np.maximum(best, lo_val)
-    mode = np.where(hi_val > best, spec.hi, mode)
-    return mode
+    return np.where(hi_val > best, spec.hi, mode)
+
+
+def _solve_mode(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> FloatArray:
+    """Mode of tau (c=0) or tau**2 (c=1) as tau: compiled when it can be, else numpy."""
+    comp = _compiled_tau(g)
+    if comp is None:
+        return _drive(g, [_mode_solver(g, c, lo_val, hi_val)])[0]
+    kern, args = comp
+    spec, f = g.spec, np.ascontiguousarray
+    x, best = kern.tau_mode(f(g.x), f(g.ell), c, f(lo_val, dtype=np.float64),
+                            f(hi_val, dtype=np.float64), spec.xlo, spec.xhi, _FD, _MODE_XTOL,
+                            *args)  # fmt: skip
+    return _mode_at_bounds(spec, x, best, lo_val, hi_val)
 
 
 def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
     """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
-    return _drive(g, [_mode_solver(g, c, *_tau_boundary_logdens(g, c))])[0]
+    return _solve_mode(g, c, *_tau_boundary_logdens(g, c))
 
 
 def _tau_quantile(g: _Grid, q: FloatArray) -> FloatArray:
@@ -831,11 +897,16 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     a = (1 - prob) / 2
     probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
     q = np.tile(probs, (M, 1))
-    solvers = [_quantile_solver(g, q)]
-    if modes:
-        base = _tau_boundary_base(g)
-        solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
-    res = _drive(g, solvers)
+    base = _tau_boundary_base(g) if modes else None
+    if _compiled_tau(g) is not None:
+        res = [_solve_quantiles(g, q)]
+        if modes:
+            res += [_solve_mode(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
+    else:  # numpy: the solvers share one evaluation of the log density per round
+        solvers = [_quantile_solver(g, q)]
+        if modes:
+            solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
+        res = _drive(g, solvers)
     qs = np.exp(g.x_of_t(res[0]))
     qs = np.where(q <= 0, g.spec.lo, qs)
     qs = np.where(q >= 1, g.spec.hi, qs)
