@@ -328,8 +328,12 @@ def _ll1(t2, Y, S2, p0, m0):
 
 
 @jit
-def _ll2(t2, Y, S2, X, lam0, m0, const):
-    """``_rule._loglik_design`` at one node for a design of two columns (its closed form)."""
+def _ll2_node(t2, Y, S2, X, lam0, m0, const):
+    """``_rule._loglik_design`` at one node, two columns (its closed form).
+
+    Returns log L, b_hat (2) and P^-1 (entries 00, 01, 11); where P is not numerically
+    positive definite, ``-inf`` and the identity, as numpy.
+    """
     K = Y.shape[0]
     p00 = 0.0
     p01 = 0.0
@@ -357,16 +361,20 @@ def _ll2(t2, Y, S2, X, lam0, m0, const):
     h1 += lam0[1] * m0[1]
     b = 0.5 * (p01 + p10)
     det = p00 * p11 - b * b
-    if not (det > 0 and np.isfinite(det)):
-        return -np.inf
-    b0 = (p11 / det) * h0 + (-b / det) * h1
-    b1 = (-b / det) * h0 + (p00 / det) * h1
+    bad = not (det > 0 and np.isfinite(det))
+    if bad:
+        i00, i01, i11 = 1.0, 0.0, 1.0
+    else:
+        i00, i01, i11 = p11 / det, -b / det, p00 / det
+    b0 = i00 * h0 + i01 * h1
+    b1 = i01 * h0 + i11 * h1
     q = 0.0
     for c in range(K):
         r = Y[c] - (b0 * X[c, 0] + b1 * X[c, 1])
         q += (1.0 / (S2[c] + t2)) * r * r
     q += lam0[0] * (b0 - m0[0]) ** 2 + lam0[1] * (b1 - m0[1]) ** 2
-    return -0.5 * (logv + math.log(det) + q + const)
+    ll = -np.inf if bad else -0.5 * (logv + math.log(det) + q + const)
+    return ll, b0, b1, i00, i01, i11
 
 
 @jit
@@ -388,7 +396,7 @@ def _ell(x, Y, S2, X, lam0, m0, const, prior, scale):
     if X.shape[1] == 0:
         ll = _ll1(tau * tau, Y, S2, lam0[0], m0[0])[0]
     else:
-        ll = _ll2(tau * tau, Y, S2, X, lam0, m0, const)
+        ll = _ll2_node(tau * tau, Y, S2, X, lam0, m0, const)[0]
     return x + lp + ll
 
 
@@ -489,3 +497,26 @@ def tau_mode(x_nodes, ell_nodes, c, lo_val, hi_val, xlo, xhi, fd, xtol, Y, S2, X
         xs[i] = x
         best[i] = _ell(x, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale) - (1 + c) * x
     return xs, best
+
+
+@jit
+def loglik2(tau2, Y, S2, X, lam0, m0, const):
+    """``_rule._loglik_design`` without padding for two columns: ll, bhat, Pinv at tau2 (M, T).
+
+    ``_ll2_node`` at every node.
+    """
+    M, T = tau2.shape
+    ll = np.empty((M, T))
+    bhat = np.empty((M, T, 2))
+    Pinv = np.empty((M, T, 2, 2))
+    for i in range(M):
+        for j in range(T):
+            ll[i, j], b0, b1, i00, i01, i11 = _ll2_node(tau2[i, j], Y[i], S2[i], X[i], lam0, m0,
+                                                        const[i])  # fmt: skip
+            bhat[i, j, 0] = b0
+            bhat[i, j, 1] = b1
+            Pinv[i, j, 0, 0] = i00
+            Pinv[i, j, 0, 1] = i01
+            Pinv[i, j, 1, 0] = i01
+            Pinv[i, j, 1, 1] = i11
+    return ll, bhat, Pinv

@@ -71,6 +71,7 @@ def _build() -> SimpleNamespace:
 
     return SimpleNamespace(
         loglik1=_compiled.loglik1,
+        loglik2=_compiled.loglik2,
         mix_quantile=_compiled.mix_quantile,
         mix_mode=_compiled.mix_mode,
         mix_table=_compiled.mix_table,

@@ -236,7 +236,8 @@ def _loglik_design(
 
     ``tau2`` (M, ...) -> ``ll`` (M, ...), ``bhat`` (M, ..., p), ``Pinv`` (M, ..., p, p). Where
     ``P`` is not numerically positive definite (tau**2 overflowing with flat coefficients)
-    ``ll`` is ``-inf``.
+    ``ll`` is ``-inf``. With the compiled kernels loaded, two columns and no padding, the
+    compiled twin (``loglik2``) computes the same closed form.
     """
     X = data.X
     assert X is not None and data.XX is not None
@@ -244,9 +245,17 @@ def _loglik_design(
     tshape = tau2.shape
     t2 = tau2.reshape(M, -1)
     T = t2.shape[1]
+    lam0, m0 = spec.lam0, spec.m0v
+    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    kern = _kernels.loaded() if p == 2 and data.maskv is None else None
+    if kern is not None:  # the compiled twin of the two-column closed form below
+        c = np.ascontiguousarray
+        ll, bhat, Pinv = kern.loglik2(
+            c(t2, dtype=np.float64), c(data.Y), c(data.S2), c(X), lam0, m0, c(const[:, 0])
+        )
+        return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
     v = data.S2[:, None, :] + t2[..., None]  # (M, T, K)
     w = 1.0 / v if data.maskv is None else data.mask[:, None, :] / v
-    lam0, m0 = spec.lam0, spec.m0v
     P = np.matmul(w, data.XX).reshape(M, T, p, p) + np.diag(lam0)
     h = np.matmul(w * data.Y[:, None, :], X) + lam0 * m0  # (M, T, p)
     if p == 2:  # closed form (the common one-moderator case)
@@ -266,7 +275,6 @@ def _loglik_design(
     bhat = np.matmul(Pinv, h[..., None])[..., 0]
     r = data.Y[:, None, :] - np.matmul(bhat, np.swapaxes(X, -1, -2))
     q = (w * r * r).sum(-1) + (lam0 * (bhat - m0) ** 2).sum(-1)
-    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
     logv = np.log(v).sum(-1) if data.maskv is None else (data.mask[:, None, :] * np.log(v)).sum(-1)
     ll = -0.5 * (logv + logdet + q + const)
     ll = np.where(bad, -np.inf, ll)
