@@ -378,6 +378,17 @@ def _ll2_node(t2, Y, S2, X, lam0, m0, const):
 
 
 @jit
+def _logprior(tau, prior, scale):
+    """Return log p(tau), tau >= 0: 0 half-normal, 1 half-Cauchy, 2 exponential (as numpy)."""
+    z = tau / scale
+    if prior == 0:
+        return (0.5 * math.log(2.0 / math.pi) - z * z / 2.0) - math.log(scale)
+    if prior == 1:
+        return (math.log(2.0 / math.pi) - math.log1p(z * z)) - math.log(scale)
+    return -z - math.log(scale)
+
+
+@jit
 def _ell(x, Y, S2, X, lam0, m0, const, prior, scale):
     """``_rule._ell`` at one x = log tau: x + log p(tau) + log L(tau).
 
@@ -386,13 +397,7 @@ def _ell(x, Y, S2, X, lam0, m0, const, prior, scale):
     ``p0 = lam0[0]``, ``m0 = m0[0]``; else two columns (``const`` as in ``_loglik_design``).
     """
     tau = math.exp(x)
-    z = tau / scale
-    if prior == 0:
-        lp = (0.5 * math.log(2.0 / math.pi) - z * z / 2.0) - math.log(scale)
-    elif prior == 1:
-        lp = (math.log(2.0 / math.pi) - math.log1p(z * z)) - math.log(scale)
-    else:
-        lp = -z - math.log(scale)
+    lp = _logprior(tau, prior, scale)
     if X.shape[1] == 0:
         ll = _ll1(tau * tau, Y, S2, lam0[0], m0[0])[0]
     else:
@@ -520,3 +525,150 @@ def loglik2(tau2, Y, S2, X, lam0, m0, const):
             Pinv[i, j, 1, 0] = i01
             Pinv[i, j, 1, 1] = i11
     return ll, bhat, Pinv
+
+
+# ------------------------------------------------------------------------------------------------
+# the rule: locate the posterior of log tau, truncate it, lay the nodes (``_rule``'s steps)
+# ------------------------------------------------------------------------------------------------
+
+
+@jit
+def _parabola(grid, ell, h):
+    """``_rule._parabola`` for one row: vertex and width of the parabola at the best point."""
+    n = grid.shape[0]
+    j = 0
+    best = -np.inf
+    for i in range(n):
+        v = ell[i] if np.isfinite(ell[i]) else -np.inf
+        if v > best:
+            best = v
+            j = i
+    j = min(max(j, 1), n - 2)
+    lm = ell[j - 1] if np.isfinite(ell[j - 1]) else -np.inf
+    l0 = ell[j] if np.isfinite(ell[j]) else -np.inf
+    lp = ell[j + 1] if np.isfinite(ell[j + 1]) else -np.inf
+    c = (lp - 2 * l0 + lm) / (h * h)
+    good = np.isfinite(c) and c < 0
+    shift = -(lp - lm) / (2 * h * c) if good else 0.0
+    shift = min(max(shift, -h), h)
+    sig = 1 / math.sqrt(-c) if good else 1.0
+    return grid[j] + shift, min(max(sig, 1e-3), 4.0)
+
+
+@jit
+def locate(xc, xlo, xhi, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._locate`` from the log median standard errors xc (M,): xhat, sig (M,)."""
+    M = xc.shape[0]
+    xhat = np.empty(M)
+    sig = np.empty(M)
+    grid = np.empty(201)
+    ell = np.empty(201)
+    g7 = np.empty(7)
+    e7 = np.empty(7)
+    for i in range(M):
+        for n in range(201):
+            grid[n] = min(max(xc[i] + (-50.0 + n * 0.5), xlo), xhi)
+            ell[n] = _ell(grid[n], Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+        xh, sg = _parabola(grid, ell, 0.5)
+        for _ in range(2):
+            for n in range(7):
+                g7[n] = min(max(xh + sg * ((n - 3) * 0.5), xlo), xhi)
+                e7[n] = _ell(g7[n], Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+            xh, sg = _parabola(g7, e7, sg * 0.5)
+        xhat[i] = xh
+        sig[i] = sg
+    return xhat, sig
+
+
+@jit
+def trange(xhat, sig, rmax, xlo, xhi, drop, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._range``: the truncation [t_lo, t_hi] (M,) where the integrand matters."""
+    M = xhat.shape[0]
+    n = 65
+    t_lo = np.empty(M)
+    t_hi = np.empty(M)
+    g = np.empty(n)
+    for i in range(M):
+        tcl = math.asinh((xlo - xhat[i]) / sig[i])
+        tch = math.asinh((xhi - xhat[i]) / sig[i])
+        gmax = -np.inf
+        for j in range(n):
+            tt = min(max(-16.0 + j * 0.5, tcl), tch)
+            x = xhat[i] + sig[i] * math.sinh(tt)
+            e = _ell(x, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+            v = e + math.log(math.cosh(tt)) + rmax[i] * max(x - xhat[i], 0.0)
+            g[j] = v if np.isfinite(v) else -np.inf
+            gmax = max(gmax, g[j])
+        first = 0
+        while first < n - 1 and not (g[first] >= gmax - drop):
+            first += 1
+        last = n - 1
+        while last > 0 and not (g[last] >= gmax - drop):
+            last -= 1
+        t_lo[i] = max(-16.0 + max(first - 1, 0) * 0.5, tcl)
+        t_hi[i] = min(-16.0 + min(last + 1, n - 1) * 0.5, tch)
+    return t_lo, t_hi
+
+
+@jit
+def rule(xhat, sig, t_lo, t_hi, P, gl_x, gl_w, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._rule``: nodes, log tau, log density, weights, log Z, panel masses, b_hat, P^-1.
+
+    One or two coefficients (``X`` with no columns: intercept only).
+    """
+    M = xhat.shape[0]
+    G = gl_x.shape[0]
+    N = P * G
+    p = 1 if X.shape[2] == 0 else 2
+    t = np.empty((M, N))
+    xs = np.empty((M, N))
+    ell = np.empty((M, N))
+    W = np.empty((M, N))
+    logZ = np.empty(M)
+    cum = np.empty((M, P + 1))
+    bhat = np.empty((M, N, p))
+    Pinv = np.empty((M, N, p, p))
+    for i in range(M):
+        H = (t_hi[i] - t_lo[i]) / P
+        mx = -np.inf
+        for b in range(P):
+            start = t_lo[i] + H * b
+            for g in range(G):
+                n = b * G + g
+                tn = start + (H / 2) * (gl_x[g] + 1)
+                x = xhat[i] + sig[i] * math.sinh(tn)
+                tau = math.exp(x)
+                if p == 1:
+                    ll, mu, V = _ll1(tau * tau, Y[i], S2[i], lam0[0], m0[0])
+                    bhat[i, n, 0] = mu
+                    Pinv[i, n, 0, 0] = V
+                else:
+                    ll, b0, b1, i00, i01, i11 = _ll2_node(tau * tau, Y[i], S2[i], X[i], lam0, m0,
+                                                          const[i])  # fmt: skip
+                    bhat[i, n, 0] = b0
+                    bhat[i, n, 1] = b1
+                    Pinv[i, n, 0, 0] = i00
+                    Pinv[i, n, 0, 1] = i01
+                    Pinv[i, n, 1, 0] = i01
+                    Pinv[i, n, 1, 1] = i11
+                e = x + _logprior(tau, prior, scale) + ll
+                lw = math.log((H / 2) * gl_w[g]) + e + math.log(sig[i] * math.cosh(tn))
+                lw = lw if np.isfinite(lw) else -np.inf
+                t[i, n] = tn
+                xs[i, n] = x
+                ell[i, n] = e
+                W[i, n] = lw
+                mx = max(mx, lw)
+        sw = 0.0
+        for n in range(N):
+            W[i, n] = math.exp(W[i, n] - mx)
+            sw += W[i, n]
+        logZ[i] = mx + math.log(sw)
+        cum[i, 0] = 0.0
+        for b in range(P):
+            panel = 0.0
+            for g in range(G):
+                W[i, b * G + g] /= sw
+                panel += W[i, b * G + g]
+            cum[i, b + 1] = cum[i, b] + panel
+    return t, xs, ell, W, logZ, cum, bhat, Pinv

@@ -281,6 +281,34 @@ def _loglik_design(
     return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
 
 
+_PRIOR_CODES = {HalfNormal: 0, HalfCauchy: 1, Exponential: 2}
+
+
+def _compiled_model(data: _Data, spec: _Spec) -> tuple[Any, tuple[Any, ...]] | None:
+    """Return the compiled kernels and the model arguments of their rule and tau solvers.
+
+    None (numpy computes) when the kernels are not loaded, the tau prior has no closed form in
+    them (half-normal, half-Cauchy, exponential), the analyses are padded, or the design has
+    more than two columns.
+    """
+    kern = _kernels.loaded()
+    code = _PRIOR_CODES.get(type(spec.tau_prior))
+    if kern is None or code is None or data.maskv is not None:
+        return None
+    M, K = data.Y.shape
+    if data.X is None:
+        X = np.zeros((M, K, 0))
+        lam0, m0, const = np.array([spec.p0]), np.array([spec.m0]), np.zeros(M)
+    elif data.X.shape[2] == 2:
+        X, lam0, m0 = np.ascontiguousarray(data.X), spec.lam0, spec.m0v
+        const = (data.k - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    else:
+        return None
+    c = np.ascontiguousarray
+    scale = float(spec.tau_prior.scale)  # type: ignore[attr-defined]
+    return kern, (c(data.Y), c(data.S2), X, lam0, m0, c(const, dtype=np.float64), code, scale)
+
+
 def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log L(tau), b_hat(tau) (..., p) and P(tau)^-1 (..., p, p) for either kind of model."""
     if data.X is None:
@@ -402,6 +430,10 @@ class _Grid:
 def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature width of the posterior of log(tau), per analysis."""
     xc = np.log(_median_se(data))
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin of the three rounds below
+        kern, args = comp
+        return kern.locate(np.ascontiguousarray(xc), spec.xlo, spec.xhi, *args)  # type: ignore[no-any-return]
     h = 0.5
     grid = _clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
@@ -448,6 +480,12 @@ def _range(
     data: _Data, spec: _Spec, xhat: FloatArray, sig: FloatArray, rmax: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Return the truncation [t_lo, t_hi] where the integrand (times tau**rmax) matters."""
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin
+        kern, args = comp
+        f = np.ascontiguousarray
+        return kern.trange(f(xhat), f(sig), f(rmax, dtype=np.float64), spec.xlo, spec.xhi, _DROP,
+                           *args)  # type: ignore[no-any-return]  # fmt: skip
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
@@ -473,6 +511,14 @@ def _rule(
     t_hi: FloatArray,
     P: int,
 ) -> _Grid:
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin
+        kern, args = comp
+        f = np.ascontiguousarray
+        t, x, ell, W, logZ, cum, bhat, Pinv = kern.rule(
+            f(xhat), f(sig), f(t_lo), f(t_hi), P, _GL_X, _GL_W, *args
+        )
+        return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
     M = xhat.size
     H = (t_hi - t_lo) / P
     starts = t_lo[:, None] + H[:, None] * np.arange(P)  # (M, P)
@@ -604,38 +650,9 @@ def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
     return (F, vals[..., _GL_N]) if with_density else F
 
 
-_PRIOR_CODES = {HalfNormal: 0, HalfCauchy: 1, Exponential: 2}
-
-
-def _compiled_tau(g: _Grid) -> tuple[Any, tuple[Any, ...]] | None:
-    """Return the compiled kernels and the model arguments of their tau solvers, or None.
-
-    None (numpy solves) when the kernels are not loaded, the tau prior has no closed form in
-    them (half-normal, half-Cauchy, exponential), the analyses are padded, or the design has
-    more than two columns.
-    """
-    kern = _kernels.loaded()
-    spec, data = g.spec, g.data
-    code = _PRIOR_CODES.get(type(spec.tau_prior))
-    if kern is None or code is None or data.maskv is not None:
-        return None
-    M, K = data.Y.shape
-    if data.X is None:
-        X = np.zeros((M, K, 0))
-        lam0, m0, const = np.array([spec.p0]), np.array([spec.m0]), np.zeros(M)
-    elif data.X.shape[2] == 2:
-        X, lam0, m0 = np.ascontiguousarray(data.X), spec.lam0, spec.m0v
-        const = (data.k - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
-    else:
-        return None
-    c = np.ascontiguousarray
-    scale = float(spec.tau_prior.scale)  # type: ignore[attr-defined]
-    return kern, (c(data.Y), c(data.S2), X, lam0, m0, c(const, dtype=np.float64), code, scale)
-
-
 def _solve_quantiles(g: _Grid, q: FloatArray) -> FloatArray:
     """Solve F(t) = q for t (M, Q): compiled when it can be, else :func:`_quantile_solver`."""
-    comp = _compiled_tau(g)
+    comp = _compiled_model(g.data, g.spec)
     if comp is None:
         return _drive(g, [_quantile_solver(g, q)])[0]
     kern, args = comp
@@ -820,7 +837,7 @@ def _mode_at_bounds(
 
 def _solve_mode(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> FloatArray:
     """Mode of tau (c=0) or tau**2 (c=1) as tau: compiled when it can be, else numpy."""
-    comp = _compiled_tau(g)
+    comp = _compiled_model(g.data, g.spec)
     if comp is None:
         return _drive(g, [_mode_solver(g, c, lo_val, hi_val)])[0]
     kern, args = comp
@@ -906,7 +923,7 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
     q = np.tile(probs, (M, 1))
     base = _tau_boundary_base(g) if modes else None
-    if _compiled_tau(g) is not None:
+    if _compiled_model(g.data, g.spec) is not None:
         res = [_solve_quantiles(g, q)]
         if modes:
             res += [_solve_mode(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
