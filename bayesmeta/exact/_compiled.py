@@ -246,6 +246,136 @@ def _mode_row(W, m, s, x):
     return x
 
 
+#: Derivatives of the density summed per evaluation for the local expansion of a mixture's CDF.
+_NDER = 9
+
+
+@jit
+def _eval_taylor(W, m, inv_s, wn, x, d):
+    """CDF of one mixture at x, and its density's derivatives of order 0.._NDER-1 into d.
+
+    The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
+    Hermite polynomials, by their recurrence). Components beyond ``_ZFAR`` sds as ``_eval``.
+    """
+    F = 0.0
+    for n in range(_NDER):
+        d[n] = 0.0
+    for c in range(W.shape[0]):
+        wc = W[c]
+        if wc == 0.0:
+            continue
+        z = (x - m[c]) * inv_s[c]
+        if z > _ZFAR:
+            F += wc
+            continue
+        if z < -_ZFAR:
+            continue
+        F += wc * ndtr(z)
+        pw = wn[c] * math.exp(-0.5 * z * z)
+        u = -inv_s[c]
+        h0 = 1.0
+        h1 = z
+        d[0] += pw
+        for n in range(1, _NDER):
+            pw *= u
+            d[n] += pw * h1
+            h0, h1 = h1, z * h1 - n * h0
+    return F
+
+
+@jit
+def _taylor_root(g0, d, delta, eps):
+    """Root near ``delta`` of g0 + sum_n d[n] delta**(n+1)/(n+1)! (Newton on the polynomial).
+
+    Returns the root and the size of its last term (an estimate of what the expansion leaves
+    out), or NaN where Newton does not settle.
+    """
+    for _ in range(30):
+        g = g0
+        gp = 0.0
+        tn = 1.0  # delta**n / n!
+        for n in range(_NDER):
+            gp += d[n] * tn
+            g += d[n] * tn * delta / (n + 1)
+            tn *= delta / (n + 1)
+        if not gp > 0:
+            return np.nan, np.inf
+        step = g / gp
+        delta -= step
+        if abs(step) <= eps * abs(delta):
+            last = abs(d[_NDER - 1]) * abs(delta) ** _NDER
+            for n in range(2, _NDER + 1):
+                last /= n
+            return delta, last
+    return np.nan, np.inf
+
+
+@jit
+def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d):
+    """One quantile of one mixture: the root of F(x) = qq that ``_quantile_row`` finds.
+
+    Each evaluation sums the CDF and ``_NDER`` derivatives of the density at x; the root of
+    that local expansion is taken when what the expansion leaves out is below 1e-16 of the
+    local length scale (then the answer agrees with the Halley iteration's to rounding),
+    else a Halley step (bisection outside the bracket) leads to the next evaluation.
+    """
+    x = min(max(x, lo), hi)
+    for _ in range(100):
+        F = _eval_taylor(W, m, inv_s, wn, x, d)
+        f = d[0]
+        dv = F - qq
+        if dv == 0:
+            return x, x
+        if dv < 0:
+            lo = x
+        else:
+            hi = x
+        width = min(sc, 1 / (sqrt2pi * f)) if f > 0 else sc
+        pos = f > 0
+        newton = dv / f if pos else np.inf
+        corr = newton * d[1] / (2 * f) if pos else np.inf
+        halley = abs(corr) < 0.5
+        if halley:
+            delta, last = _taylor_root(dv, d, -newton / (1 - corr), 1e-15)
+            xn = x + delta
+            if xn >= lo and xn <= hi and last <= 1e-16 * f * width:
+                return xn, x
+        xn = x - (newton / (1 - corr) if halley else newton)
+        if not (xn >= lo and xn <= hi):
+            xn = 0.5 * (lo + hi)
+        if abs(xn - x) <= 1e-12 * (abs(x) + sc):
+            return xn, x
+        x = xn
+    return x, x
+
+
+@jit
+def _mode_taylor(d, delta, limit):
+    """Root of the density's derivative from its expansion d (``_eval_taylor``), near delta.
+
+    Newton on sum_n d[n] delta**(n-1)/(n-1)! (n >= 1) where it is concave; NaN if it leaves
+    ``[-limit, limit]`` or does not settle. A start for ``_mode_row``, not the mode itself.
+    """
+    for _ in range(30):
+        h = 0.0
+        hp = 0.0
+        tn = 1.0  # delta**(n-1) / (n-1)!
+        for n in range(1, _NDER):
+            h += d[n] * tn
+            if n + 1 < _NDER:
+                hp += d[n + 1] * tn
+            tn *= delta / n
+        if not hp < 0:
+            return np.nan
+        step = h / hp
+        delta -= step
+        if not abs(delta) <= limit:
+            return np.nan
+        if abs(step) <= 1e-14 * (abs(delta) + limit):
+            return delta
+    return np.nan
+
+
 @jit
 def mix_table(W, m, s, q, z, wmin):
     """Mean, sd, quantiles and mode (at the median, ``q[0]``) of mixtures sharing weights W.
@@ -268,6 +398,7 @@ def mix_table(W, m, s, q, z, wmin):
     sk = np.empty(n)
     inv_s = np.empty(n)
     wn = np.empty(n)
+    der = np.empty(_NDER)
     for r in range(R):
         mu = 0.0
         for c in range(N):
@@ -285,9 +416,18 @@ def mix_table(W, m, s, q, z, wmin):
             wn[j] = Wk[j] * inv_s[j] / sqrt2pi
         x0, sc = _mix_start_row(Wk, mk, sk, z)
         small, big = _bracket(Wk, mk, sk)
+        xm = 0.0
+        dm = np.empty(_NDER)
         for j in range(Q):
-            qs[r, j] = _quantile_row(Wk, mk, inv_s, wn, q[j], x0[j], sc, small, big)
-        mode[r] = _mode_row(Wk, mk, sk, qs[r, 0])
+            qs[r, j], xe = _quantile_taylor(Wk, mk, inv_s, wn, q[j], x0[j], sc, small, big, der)
+            if j == 0:  # the median: keep the expansion there for the mode's start
+                xm = xe
+                dm[:] = der
+        # only within half the peak's width of the median, where the log density is concave:
+        # then Newton from the median reaches the same mode
+        lc = dm[2] / dm[0] - (dm[1] / dm[0]) ** 2  # (log f)'' there
+        delta = _mode_taylor(dm, qs[r, 0] - xm, 0.5 / math.sqrt(-lc)) if lc < 0 else np.nan
+        mode[r] = _mode_row(Wk, mk, sk, xm + delta if np.isfinite(delta) else qs[r, 0])
     return mean, sd, qs, mode
 
 
