@@ -246,7 +246,8 @@ def _mode_row(W, m, s, x):
     return x
 
 
-#: Derivatives of the density summed per evaluation for the local expansion of a mixture's CDF.
+#: Derivatives of the density summed per evaluation for the local expansion of a mixture's CDF
+#: (``_eval_taylor`` writes out exactly this many).
 _NDER = 9
 
 
@@ -255,11 +256,12 @@ def _eval_taylor(W, m, inv_s, wn, x, d):
     """CDF of one mixture at x, and its density's derivatives of order 0.._NDER-1 into d.
 
     The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
-    Hermite polynomials, by their recurrence). Components beyond ``_ZFAR`` sds as ``_eval``.
+    Hermite polynomials, written out for the nine orders so that the sums stay in registers
+    and the products do not wait on each other). Components beyond ``_ZFAR`` sds as
+    ``_eval``.
     """
     F = 0.0
-    for n in range(_NDER):
-        d[n] = 0.0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = 0.0
     for c in range(W.shape[0]):
         wc = W[c]
         if wc == 0.0:
@@ -271,15 +273,27 @@ def _eval_taylor(W, m, inv_s, wn, x, d):
         if z < -_ZFAR:
             continue
         F += wc * ndtr(z)
-        pw = wn[c] * math.exp(-0.5 * z * z)
+        p = wn[c] * math.exp(-0.5 * z * z)
         u = -inv_s[c]
-        h0 = 1.0
-        h1 = z
-        d[0] += pw
-        for n in range(1, _NDER):
-            pw *= u
-            d[n] += pw * h1
-            h0, h1 = h1, z * h1 - n * h0
+        # He_n(z) and p u**n in closed forms of little depth (independent products)
+        z2 = z * z
+        z4 = z2 * z2
+        z6 = z4 * z2
+        u2 = u * u
+        u4 = u2 * u2
+        pu = p * u
+        pu2 = p * u2
+        pu4 = p * u4
+        a0 += p
+        a1 += pu * z
+        a2 += pu2 * (z2 - 1)
+        a3 += (pu2 * u) * (z * (z2 - 3))
+        a4 += pu4 * (z4 - 6 * z2 + 3)
+        a5 += (pu4 * u) * (z * (z4 - 10 * z2 + 15))
+        a6 += (pu4 * u2) * (z6 - 15 * z4 + 45 * z2 - 15)
+        a7 += (pu4 * u2 * u) * (z * (z6 - 21 * z4 + 105 * z2 - 105))
+        a8 += (pu4 * u4) * (z4 * z4 - 28 * z6 + 210 * z4 - 420 * z2 + 105)
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = a0, a1, a2, a3, a4, a5, a6, a7, a8
     return F
 
 
@@ -812,3 +826,35 @@ def rule(xhat, sig, t_lo, t_hi, P, gl_x, gl_w, Y, S2, X, lam0, m0, const, prior,
                 panel += W[i, b * G + g]
             cum[i, b + 1] = cum[i, b] + panel
     return t, xs, ell, W, logZ, cum, bhat, Pinv
+
+
+@jit
+def tau_summary(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, x_nodes, ell_nodes, xlo, xhi, fd,
+                xtol, Y, S2, X, lam0, m0, const, prior, scale):  # fmt: skip
+    """``tau_solve`` and both ``tau_mode`` of ``_rule._tau_summary`` in one call.
+
+    For the priors here (support [0, inf)) the boundary log densities are those at tau = 0
+    (``_rule._tau_boundary_logdens``: tau**2's density is infinite there when tau's is finite)
+    and -inf above. Returns t (M, Q), the modes' x and log densities (M, 2) and the boundary
+    log densities at 0 (M, 2), for c = 0 (tau) and 1 (tau**2).
+    """
+    M = xhat.shape[0]
+    args = (Y, S2, X, lam0, m0, const, prior, scale)
+    t = tau_solve(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, *args)
+    lo = np.empty((M, 2))
+    hi = np.full(M, -np.inf)
+    for i in range(M):
+        if X.shape[2] == 0:
+            ll = _ll1(0.0, Y[i], S2[i], lam0[0], m0[0])[0]
+        else:
+            ll = _ll2_node(0.0, Y[i], S2[i], X[i], lam0, m0, const[i])[0]
+        base = ll + _logprior(0.0, prior, scale)
+        lo[i, 0] = base
+        lo[i, 1] = np.inf if np.isfinite(base) else -np.inf
+    x = np.empty((M, 2))
+    best = np.empty((M, 2))
+    for c in range(2):
+        xc, bc = tau_mode(x_nodes, ell_nodes, c, lo[:, c].copy(), hi, xlo, xhi, fd, xtol, *args)
+        x[:, c] = xc
+        best[:, c] = bc
+    return t, x, best, lo

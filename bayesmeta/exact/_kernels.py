@@ -77,6 +77,7 @@ def _build() -> SimpleNamespace:
         mix_table=_compiled.mix_table,
         tau_solve=_compiled.tau_solve,
         tau_mode=_compiled.tau_mode,
+        tau_summary=_compiled.tau_summary,
         locate=_compiled.locate,
         trange=_compiled.trange,
         rule=_compiled.rule,

@@ -922,12 +922,21 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     a = (1 - prob) / 2
     probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
     q = np.tile(probs, (M, 1))
-    base = _tau_boundary_base(g) if modes else None
-    if _compiled_model(g.data, g.spec) is not None:
+    comp = _compiled_model(g.data, g.spec)
+    if comp is not None and modes:  # compiled: quantiles and both modes in one call
+        kern, args = comp
+        f = np.ascontiguousarray
+        t, xm, best, lo_val = kern.tau_summary(
+            f(g.cum), f(g.t_lo), f(g.t_hi), f(g.xhat), f(g.sig), f(g.logZ), q, _GL_X, _GL_W,
+            f(g.x), f(g.ell), g.spec.xlo, g.spec.xhi, _FD, _MODE_XTOL, *args,
+        )  # fmt: skip
+        hi_val = np.full(M, -np.inf)
+        res = [t] + [_mode_at_bounds(g.spec, xm[:, c], best[:, c], lo_val[:, c], hi_val)
+                     for c in (0, 1)]  # fmt: skip
+    elif comp is not None:
         res = [_solve_quantiles(g, q)]
-        if modes:
-            res += [_solve_mode(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
     else:  # numpy: the solvers share one evaluation of the log density per round
+        base = _tau_boundary_base(g) if modes else None
         solvers = [_quantile_solver(g, q)]
         if modes:
             solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
