@@ -858,3 +858,37 @@ def tau_summary(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, x_nodes, ell_no
         x[:, c] = xc
         best[:, c] = bc
     return t, x, best, lo
+
+
+@jit
+def functionals(W, x, bhat, Pinv, logZ, vscale, e1x, e2x, lam_pos):
+    """``_rule._functionals``: the integrals compared between refinement levels (M, 4 + 2p)."""
+    M, N = W.shape
+    p = bhat.shape[2]
+    out = np.empty((M, 4 + 2 * p))
+    for i in range(M):
+        e1 = 0.0
+        e2 = 0.0
+        ex = 0.0
+        for n in range(N):
+            tau = math.exp(x[i, n])
+            wt = W[i, n] * tau
+            e1 += wt
+            e2 += wt * tau
+            ex += W[i, n] * x[i, n]
+        e1 = e1 if e1x[i] else 0.0
+        e2 = e2 if e2x[i] else 0.0
+        out[i, 0] = logZ[i]
+        out[i, 1] = ex
+        out[i, 2] = math.log(e1 if e1 > 0 else 1.0)
+        out[i, 3] = math.log(e2 if e2 > 0 else 1.0)
+        for j in range(p):
+            ev = 0.0
+            eb = 0.0
+            for n in range(N):
+                ev += W[i, n] * Pinv[i, n, j, j]
+                eb += W[i, n] * bhat[i, n, j]
+            ev = ev if (e2x[i] or lam_pos[j]) else 0.0
+            out[i, 4 + j] = math.log(ev if ev > 0 else 1.0)
+            out[i, 4 + p + j] = eb / vscale[i, j]
+    return out

@@ -81,4 +81,5 @@ def _build() -> SimpleNamespace:
         locate=_compiled.locate,
         trange=_compiled.trange,
         rule=_compiled.rule,
+        functionals=_compiled.functionals,
     )

@@ -49,6 +49,9 @@ from bayesmeta.exact._rule import (
 )
 from bayesmeta.priors import Flat, Normal, Prior
 
+#: Columns of :meth:`ExactPosterior.summary` (copied into each table: cheaper than building).
+_SUMMARY_COLUMNS = pd.Index(["mean", "sd", "median", "mode", "ci_lb", "ci_ub"], dtype=object)
+
 # ------------------------------------------------------------------------------------------------
 # public distribution objects
 # ------------------------------------------------------------------------------------------------
@@ -1007,7 +1010,7 @@ class ExactPosterior:
         return pd.DataFrame(
             np.vstack([table[:p], tau_rows, table[p:]]),
             index=pd.Index(order, name="param", dtype=object),
-            columns=pd.Index(["mean", "sd", "median", "mode", "ci_lb", "ci_ub"], dtype=object),
+            columns=_SUMMARY_COLUMNS.copy(),  # a copy: a table's columns are its own
             copy=False,
         )
 

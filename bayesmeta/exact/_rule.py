@@ -553,9 +553,16 @@ def _functionals(g: _Grid, vscale: FloatArray, ex: tuple[Any, Any]) -> FloatArra
     E[b_j] in units of its conditional sd at the core of the tau posterior (``vscale``, from
     :func:`_vscale`). ``ex``: whether E[tau] and E[tau**2] exist, per analysis.
     """
+    e1x, e2x = ex
+    comp = _compiled_model(g.data, g.spec)
+    if comp is not None:  # the compiled twin
+        f = np.ascontiguousarray
+        return comp[0].functionals(  # type: ignore[no-any-return]
+            f(g.W), f(g.x), f(g.bhat), f(g.Pinv), f(g.logZ), f(vscale), f(e1x, dtype=bool),
+            f(e2x, dtype=bool), g.spec.lam0 > 0,
+        )  # fmt: skip
     tau = g.tau
     W = g.W
-    e1x, e2x = ex
     e1 = np.where(e1x, (W * tau).sum(1), 0.0)
     e2 = np.where(e2x, (W * tau * tau).sum(1), 0.0)
     if g.data.X is None:
