@@ -19,6 +19,7 @@ import pytest
 from bayesmeta.exact import _kernels, exact_posterior, exact_posterior_batch
 from bayesmeta.exact._mixtures import _mix_mode, _mix_quantile, _mix_table
 from bayesmeta.exact._rule import (
+    _COMPILED_MAX_ROWS,
     _compiled_model,
     _Data,
     _fit_grids,
@@ -253,7 +254,7 @@ def test_design_likelihood_kernel_matches_numpy(monkeypatch):
 
 
 def test_models_without_compiled_twins_stay_in_numpy(monkeypatch):
-    """Other tau priors, padded batches and designs of three or more columns: numpy computes."""
+    """Other tau priors, padded or large blocks, designs of 3+ columns: numpy computes."""
     monkeypatch.setenv("BAYESMETA_NUMBA", "1")
     y, s2 = np.array([[0.1, 0.3, -0.2, 0.4]]), np.array([[0.01, 0.04, 0.02, 0.03]])
     one = np.ones((1, 4))
@@ -264,6 +265,9 @@ def test_models_without_compiled_twins_stay_in_numpy(monkeypatch):
     X3 = np.stack([np.ones(4), [0, 1, 0, 1], [1, 2, 3, 4]], axis=1)[None].astype(float)
     spec3 = _Spec(HalfNormal(0.5), Flat(), (Flat(), Flat(), Flat()))
     assert _compiled_model(_Data(y, s2, one, np.array([4]), X3), spec3) is None
+    n = _COMPILED_MAX_ROWS + 1  # large blocks: numpy's vectorised path
+    many = _Data(np.repeat(y, n, 0), np.repeat(s2, n, 0), np.ones((n, 4)), np.full(n, 4))
+    assert _compiled_model(many, _Spec(HalfNormal(0.5), Flat())) is None
 
 
 @pytest.mark.parametrize("kind", ["eti", "hdi"])

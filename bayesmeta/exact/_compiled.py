@@ -1,4 +1,10 @@
-"""numba twins of the exact engine's hot loops (imported only by ``_kernels``; see there)."""
+"""numba twins of the exact engine's hot paths (imported only by ``_kernels``; see there).
+
+One analysis' summary is a few calls here: the rule (``locate``, ``trange``, ``rule``,
+``functionals``), ``tau_summary`` and ``mix_table``. Functions after those may be added by the
+batch engine; the names and signatures of ``loglik1``, ``mix_quantile`` and ``mix_mode`` are
+its interface.
+"""
 
 from __future__ import annotations
 

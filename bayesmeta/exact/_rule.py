@@ -282,20 +282,24 @@ def _loglik_design(
 
 
 _PRIOR_CODES = {HalfNormal: 0, HalfCauchy: 1, Exponential: 2}
+#: The compiled rule and tau solvers serve at most this many analyses at once: they remove
+#: numpy's per-call overhead, which dominates for one analysis, but evaluate their
+#: transcendentals one at a time, so for large blocks numpy's vectorised path is faster.
+_COMPILED_MAX_ROWS = 4
 
 
 def _compiled_model(data: _Data, spec: _Spec) -> tuple[Any, tuple[Any, ...]] | None:
     """Return the compiled kernels and the model arguments of their rule and tau solvers.
 
     None (numpy computes) when the kernels are not loaded, the tau prior has no closed form in
-    them (half-normal, half-Cauchy, exponential), the analyses are padded, or the design has
-    more than two columns.
+    them (half-normal, half-Cauchy, exponential), the analyses are padded or more than
+    ``_COMPILED_MAX_ROWS``, or the design has more than two columns.
     """
     kern = _kernels.loaded()
     code = _PRIOR_CODES.get(type(spec.tau_prior))
-    if kern is None or code is None or data.maskv is not None:
-        return None
     M, K = data.Y.shape
+    if kern is None or code is None or data.maskv is not None or M > _COMPILED_MAX_ROWS:
+        return None
     if data.X is None:
         X = np.zeros((M, K, 0))
         lam0, m0, const = np.array([spec.p0]), np.array([spec.m0]), np.zeros(M)
@@ -433,7 +437,7 @@ def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     comp = _compiled_model(data, spec)
     if comp is not None:  # the compiled twin of the three rounds below
         kern, args = comp
-        return kern.locate(np.ascontiguousarray(xc), spec.xlo, spec.xhi, *args)  # type: ignore[no-any-return]
+        return kern.locate(np.ascontiguousarray(xc), spec.xlo, spec.xhi, *args)
     h = 0.5
     grid = _clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
@@ -485,7 +489,7 @@ def _range(
         kern, args = comp
         f = np.ascontiguousarray
         return kern.trange(f(xhat), f(sig), f(rmax, dtype=np.float64), spec.xlo, spec.xhi, _DROP,
-                           *args)  # type: ignore[no-any-return]  # fmt: skip
+                           *args)  # fmt: skip
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
@@ -557,7 +561,7 @@ def _functionals(g: _Grid, vscale: FloatArray, ex: tuple[Any, Any]) -> FloatArra
     comp = _compiled_model(g.data, g.spec)
     if comp is not None:  # the compiled twin
         f = np.ascontiguousarray
-        return comp[0].functionals(  # type: ignore[no-any-return]
+        return comp[0].functionals(
             f(g.W), f(g.x), f(g.bhat), f(g.Pinv), f(g.logZ), f(vscale), f(e1x, dtype=bool),
             f(e2x, dtype=bool), g.spec.lam0 > 0,
         )  # fmt: skip
