@@ -296,6 +296,16 @@ def _compiled_model(data: _Data, spec: _Spec) -> tuple[Any, tuple[Any, ...]] | N
     ``_COMPILED_MAX_ROWS``, or the design has more than two columns.
     """
     kern = _kernels.loaded()
+    memo = data.compiled
+    if memo is not None and memo[0] is kern and memo[1] is spec:
+        return memo[2]
+    out = _compiled_args(data, spec, kern)
+    data.compiled = (kern, spec, out)
+    return out
+
+
+def _compiled_args(data: _Data, spec: _Spec, kern: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """:func:`_compiled_model` without its memo."""
     code = _PRIOR_CODES.get(type(spec.tau_prior))
     M, K = data.Y.shape
     if kern is None or code is None or data.maskv is not None or M > _COMPILED_MAX_ROWS:
@@ -338,6 +348,8 @@ class _Data:
     maskv: FloatArray | None = field(init=False, repr=False)  # mask, or None without padding
 
     XX: FloatArray | None = field(init=False, repr=False)  # (M, K, p * p) products x_i x_i'
+    # the last _compiled_model answer: (kernels, spec, answer), reused for the same two objects
+    compiled: tuple[Any, Any, Any] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.maskv = None if bool(self.mask.all()) else self.mask
