@@ -117,12 +117,31 @@ def mix_mode(W, m, s, x0):
 
 
 @jit
+def _insertion_argsort(s):
+    """Return the indices that sort s, by insertion (compiles far faster than ``np.argsort``).
+
+    Ties may come in another order than ``np.argsort``'s (their value is the same). Serves
+    only the rare mixtures whose sds are not monotone along the nodes.
+    """
+    n = s.shape[0]
+    order = np.arange(n)
+    for i in range(1, n):
+        j = i
+        oi = order[i]
+        while j > 0 and s[order[j - 1]] > s[oi]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = oi
+    return order
+
+
+@jit
 def _mix_start_row(W, m, s, z):
     """``_mixtures._mix_start`` for one row: starting points (Q,) for the quantiles z, scale.
 
     The weighted median of the sds walks the nodes in their own order when the sds are
-    monotone along them (as ``np.argsort`` would order them; the usual case: the sd of a
-    mixture over tau changes monotonically with tau), else sorts.
+    monotone along them (as ``np.argsort`` would order them; the usual case, about 99 rows in
+    100: the sd of a mixture over tau changes monotonically with tau), else sorts them.
     """
     N = W.shape[0]
     mean = 0.0
@@ -140,7 +159,7 @@ def _mix_start_row(W, m, s, z):
     elif down:
         order = np.arange(N - 1, -1, -1)
     else:
-        order = np.argsort(s)
+        order = _insertion_argsort(s)
     cw = 0.0
     s_med = s[order[0]]
     for j in range(N):
