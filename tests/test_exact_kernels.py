@@ -1,9 +1,9 @@
 """The compiled (numba) kernels of the exact engine give the numpy reference's numbers.
 
-numpy defines every number; ``bayesmeta.exact._compiled`` repeats the hottest loops (the
-intercept-only likelihood, the mixture quantile and mode solvers) in numba. ``BAYESMETA_NUMBA``
-switches between them (``0``: numpy only, ``1``: compiled), so each comparison runs the same
-public call both ways.
+numpy defines every number; ``bayesmeta.exact._compiled`` repeats the hot paths in numba (the
+likelihoods, the rule's steps, the tau solvers, the mixture quantile and mode solvers and the
+summary's mixture table). ``BAYESMETA_NUMBA`` switches between them (``0``: numpy only, ``1``:
+compiled), so each comparison runs the same call both ways.
 """
 
 from __future__ import annotations
@@ -17,9 +17,20 @@ import numpy as np
 import pytest
 
 from bayesmeta.exact import _kernels, exact_posterior, exact_posterior_batch
-from bayesmeta.exact._mixtures import _mix_mode, _mix_quantile
-from bayesmeta.exact._rule import _loglik1, _Spec
-from bayesmeta.priors import Flat, HalfCauchy, HalfNormal, Normal, Uniform
+from bayesmeta.exact._mixtures import _mix_mode, _mix_quantile, _mix_table
+from bayesmeta.exact._rule import (
+    _COMPILED_MAX_ROWS,
+    _compiled_model,
+    _Data,
+    _fit_grids,
+    _loglik1,
+    _loglik_design,
+    _Spec,
+    _tau_mode,
+    _tau_quantile,
+    _tau_summary,
+)
+from bayesmeta.priors import Exponential, Flat, HalfCauchy, HalfNormal, Normal, Uniform
 
 numba = pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
 
@@ -150,3 +161,134 @@ def test_small_batches_stay_in_numpy_and_zero_switches_the_kernels_off(monkeypat
     monkeypatch.setenv("BAYESMETA_NUMBA", "0")
     assert _kernels.ensure(10**6) is None
     assert _kernels.loaded() is None
+
+
+def test_mixture_table_kernel_matches_numpy(monkeypatch):
+    """``mix_table`` (local expansion of the CDF, one call) gives numpy's summary of mixtures.
+
+    Skewed and multimodal mixtures (Dirichlet weights of small concentration), components of
+    negligible weight (left out of quantiles and modes), equal-tailed and shortest intervals.
+    """
+    rng = np.random.default_rng(21)
+    for trial in range(6):
+        R, N = 12, 160
+        W = rng.dirichlet(np.ones(N) * (0.3 if trial % 2 else 3.0))
+        W[rng.random(N) < 0.1] *= 1e-20  # some components below the summary's cut
+        W /= W.sum()
+        m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 2, size=(R, 1))
+        s = rng.uniform(0.02, 1.5, size=(R, N))
+        if trial < 2:  # sds monotone along the nodes, as over tau
+            s = np.sort(s, axis=1)[:, :: 1 if trial == 0 else -1]
+        for kind in ("eti", "hdi"):
+
+            def table(W=W, m=m, s=s, kind=kind):  # type: ignore[no-untyped-def]
+                with np.errstate(all="ignore"):
+                    return _mix_table(W, m, s, 0.95, kind)
+
+            ref, got = _run(monkeypatch, "0", table), _run(monkeypatch, "1", table)
+            for a, b in zip(ref, got, strict=True):
+                _close(a, b, AGREE)
+
+
+def _models():
+    """(data, spec) pairs: intercept-only and two-column designs under each compiled prior."""
+    rng = np.random.default_rng(8)
+    out = []
+    for k in (2, 5, 13):
+        s2 = rng.uniform(0.01, 0.3, size=(1, k))
+        y = rng.normal(0.1, np.sqrt(s2 + 0.05))
+        X = np.stack([np.ones(k), rng.uniform(0, 1, k)], axis=1)[None]
+        for tp in (HalfNormal(0.5), HalfCauchy(1.0), Exponential(2.0)):
+            out.append((_Data(y, s2, np.ones((1, k)), np.array([k])), _Spec(tp, Normal(0, 1))))
+            if k >= 5:
+                coef = (Flat(), Normal(0.2, 2))
+                out.append((_Data(y, s2, np.ones((1, k)), np.array([k]), X.copy()),
+                            _Spec(tp, Flat(), coef)))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_models())))
+def test_rule_and_tau_kernels_match_numpy(monkeypatch, case):
+    """The compiled rule (locate, range, nodes, functionals) and tau solvers give numpy's."""
+    data, spec = _models()[case]
+
+    def rule(data=data, spec=spec):  # type: ignore[no-untyped-def]
+        with np.errstate(all="ignore"):
+            return _fit_grids(data, spec, 1e-7)[0][1]
+
+    ref, got = _run(monkeypatch, "0", rule), _run(monkeypatch, "1", rule)
+    assert ref.P == got.P
+    for name in ("xhat", "sig", "t_lo", "t_hi", "t", "x", "ell", "W", "logZ", "cum", "bhat",
+                 "Pinv", "delta"):  # fmt: skip
+        _close(getattr(ref, name), getattr(got, name), AGREE)
+    q = np.array([[0.5, 0.025, 0.975, 0.95, 0.05]])
+    for kind in ("eti", "hdi"):
+        # the same grid both ways, so only the solvers differ
+        a = _run(monkeypatch, "0", lambda kind=kind: _tau_summary(ref, 0.95, kind))
+        b = _run(monkeypatch, "1", lambda kind=kind: _tau_summary(ref, 0.95, kind))
+        for key in a:
+            _close(a[key], b[key], TAU_MODE_AGREE if key.endswith("_mode") else AGREE)
+    a = _run(monkeypatch, "0", lambda: _tau_quantile(ref, q))
+    b = _run(monkeypatch, "1", lambda: _tau_quantile(ref, q))
+    _close(a, b, AGREE)
+    for c in (0, 1):
+        a = _run(monkeypatch, "0", lambda c=c: _tau_mode(ref, c))
+        b = _run(monkeypatch, "1", lambda c=c: _tau_mode(ref, c))
+        _close(a, b, TAU_MODE_AGREE)
+
+
+def test_design_likelihood_kernel_matches_numpy(monkeypatch):
+    rng = np.random.default_rng(4)
+    M, K, T = 3, 7, 50
+    S2 = rng.uniform(0.01, 0.4, size=(M, K))
+    Y = rng.normal(size=(M, K))
+    X = np.stack([np.ones((M, K)), rng.normal(size=(M, K))], axis=2)
+    tau2 = np.exp(rng.uniform(-30, 30, size=(M, T)))
+    data = _Data(Y, S2, np.ones((M, K)), np.full(M, K), X)
+    for coef in ((Flat(), Flat()), (Normal(0, 1), Flat()), (Normal(0.3, 2), Normal(-1, 0.5))):
+        spec = _Spec(HalfNormal(0.5), Flat(), coef)
+        ref = _run(monkeypatch, "0", lambda spec=spec: _loglik_design(tau2, data, spec))
+        got = _run(monkeypatch, "1", lambda spec=spec: _loglik_design(tau2, data, spec))
+        for a, b in zip(ref, got, strict=True):
+            _close(a, b, AGREE)
+
+
+def test_models_without_compiled_twins_stay_in_numpy(monkeypatch):
+    """Other tau priors, padded or large blocks, designs of 3+ columns: numpy computes."""
+    monkeypatch.setenv("BAYESMETA_NUMBA", "1")
+    y, s2 = np.array([[0.1, 0.3, -0.2, 0.4]]), np.array([[0.01, 0.04, 0.02, 0.03]])
+    one = np.ones((1, 4))
+    assert _compiled_model(_Data(y, s2, one, np.array([4])), _Spec(HalfNormal(0.5), Flat()))
+    assert _compiled_model(_Data(y, s2, one, np.array([4])), _Spec(Uniform(0, 2), Flat())) is None
+    padded = _Data(y, s2, np.array([[1.0, 1, 1, 0]]), np.array([3]))
+    assert _compiled_model(padded, _Spec(HalfNormal(0.5), Flat())) is None
+    X3 = np.stack([np.ones(4), [0, 1, 0, 1], [1, 2, 3, 4]], axis=1)[None].astype(float)
+    spec3 = _Spec(HalfNormal(0.5), Flat(), (Flat(), Flat(), Flat()))
+    assert _compiled_model(_Data(y, s2, one, np.array([4]), X3), spec3) is None
+    n = _COMPILED_MAX_ROWS + 1  # large blocks: numpy's vectorised path
+    many = _Data(np.repeat(y, n, 0), np.repeat(s2, n, 0), np.ones((n, 4)), np.full(n, 4))
+    assert _compiled_model(many, _Spec(HalfNormal(0.5), Flat())) is None
+
+
+@pytest.mark.parametrize("kind", ["eti", "hdi"])
+def test_regression_summary_is_the_same_compiled_or_not(monkeypatch, kind):
+    rng = np.random.default_rng(12)
+    for k in (4, 9, 20):
+        s = rng.uniform(0.05, 0.6, k)
+        x = rng.uniform(0, 1, k)
+        y = rng.normal(0.2 + 0.3 * x, np.sqrt(s**2 + 0.05))
+        X = np.column_stack([np.ones(k), x])
+
+        def fit(y=y, s=s, X=X):  # type: ignore[no-untyped-def]
+            post = exact_posterior(y, s, X=X, tau_prior=HalfNormal(0.5), beta_prior=Normal(0, 1))
+            return post.summary(ci_kind=kind, x0=[1, 0.5])
+
+        ref = _run(monkeypatch, "0", fit)
+        got = _run(monkeypatch, "1", fit)
+        assert list(ref.index) == list(got.index)
+        modes = ref.index.isin(["tau", "tau2"])
+        _close(ref.loc[~modes].to_numpy(), got.loc[~modes].to_numpy(), AGREE)
+        _close(ref.loc[modes].drop(columns="mode").to_numpy(),
+               got.loc[modes].drop(columns="mode").to_numpy(), AGREE)  # fmt: skip
+        _close(ref.loc[modes, "mode"].to_numpy(), got.loc[modes, "mode"].to_numpy(),
+               TAU_MODE_AGREE)  # fmt: skip

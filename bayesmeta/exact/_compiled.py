@@ -1,4 +1,10 @@
-"""numba twins of the exact engine's hot loops (imported only by ``_kernels``; see there)."""
+"""numba twins of the exact engine's hot paths (imported only by ``_kernels``; see there).
+
+One analysis' summary is a few calls here: the rule (``locate``, ``trange``, ``rule``,
+``functionals``), ``tau_summary`` and ``mix_table``. Functions after those may be added by the
+batch engine; the names and signatures of ``loglik1``, ``mix_quantile`` and ``mix_mode`` are
+its interface.
+"""
 
 from __future__ import annotations
 
@@ -16,50 +22,14 @@ _ZFAR = 8.3  # ndtr(8.3) rounds to 1.0 in double precision
 
 @jit
 def loglik1(tau2, Y, S2, p0, m0):
-    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T).
-
-    ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
-    instead of k; the product is flushed into the sum long before it could overflow).
-    """
+    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T)."""
     M, T = tau2.shape
-    K = Y.shape[1]
     ll = np.empty((M, T))
     mh = np.empty((M, T))
     V = np.empty((M, T))
-    w = np.empty(K)
-    half_lp0 = 0.5 * math.log(p0) if p0 > 0 else 0.0
     for i in range(M):
         for j in range(T):
-            t2 = tau2[i, j]
-            sw = 0.0
-            swy = 0.0
-            logv = 0.0
-            prod = 1.0
-            for c in range(K):
-                v = S2[i, c] + t2
-                wc = 1.0 / v
-                w[c] = wc
-                sw += wc
-                swy += wc * Y[i, c]
-                prod *= v
-                if prod > 1e200 or prod < 1e-200:
-                    logv += math.log(prod)
-                    prod = 1.0
-            logv += math.log(prod)
-            sw = sw + p0
-            mu = (swy + p0 * m0) / sw
-            q = 0.0
-            for c in range(K):
-                r = Y[i, c] - mu
-                q += w[c] * r * r
-            val = -0.5 * logv - 0.5 * math.log(sw) - 0.5 * q - 0.5 * K * log2pi
-            if p0 > 0:
-                val += half_lp0 - 0.5 * p0 * (m0 - mu) ** 2
-            else:
-                val += 0.5 * log2pi
-            ll[i, j] = val
-            mh[i, j] = mu
-            V[i, j] = 1.0 / sw
+            ll[i, j], mh[i, j], V[i, j] = _ll1(tau2[i, j], Y[i], S2[i], p0, m0)
     return ll, mh, V
 
 
@@ -104,97 +74,867 @@ def _eval(W, m, inv_s, wn, x):
 
 
 @jit
+def _bracket(W, m, s):
+    """Return the bracket of one mixture's quantiles: 40 sds beyond its outer components."""
+    big = -np.inf
+    small = np.inf
+    for c in range(W.shape[0]):
+        if W[c] > 0:
+            big = max(big, m[c] + 40 * s[c])
+            small = min(small, m[c] - 40 * s[c])
+    return small, big
+
+
+@jit
 def mix_quantile(W, m, s, q, x0, scale):
     """``_mixtures._mix_quantile`` from the starts ``x0`` (R, Q) and scales (R,) it computes."""
-    R, N = W.shape
+    R = W.shape[0]
     Q = q.shape[1]
     out = np.empty((R, Q))
     for r in range(R):
-        big = -np.inf
-        small = np.inf
-        for c in range(N):
-            if W[r, c] > 0:
-                big = max(big, m[r, c] + 40 * s[r, c])
-                small = min(small, m[r, c] - 40 * s[r, c])
-        sc = scale[r]
+        small, big = _bracket(W[r], m[r], s[r])
         inv_s = 1.0 / s[r]
         wn = W[r] * inv_s / sqrt2pi
         for j in range(Q):
-            qq = q[r, j]
-            lo = small
-            hi = big
-            x = x0[r, j]
-            x = min(max(x, lo), hi)
-            for _ in range(100):
-                F, f, dd = _eval(W[r], m[r], inv_s, wn, x)
-                dv = F - qq
-                if dv < 0:
-                    lo = x
-                else:
-                    hi = x
-                pos = f > 0
-                newton = dv / f if pos else np.inf
-                corr = newton * dd / (2 * f) if pos else np.inf
-                halley = abs(corr) < 0.5
-                xn = x - (newton / (1 - corr) if halley else newton)
-                bad = not (xn >= lo and xn <= hi)
-                if bad:
-                    xn = 0.5 * (lo + hi)
-                step = abs(xn - x)
-                width = min(sc, 1 / (sqrt2pi * f))
-                small_step = halley and (not bad) and step <= 1e-7 * width
-                conv = (step <= 1e-12 * (abs(x) + sc)) or dv == 0 or small_step
-                x = xn
-                if conv:
-                    break
-            out[r, j] = x
+            xrj = x0[r, j]
+            out[r, j] = _quantile_row(W[r], m[r], inv_s, wn, q[r, j], xrj, scale[r], small, big)
     return out
 
 
 @jit
 def mix_mode(W, m, s, x0):
-    R, N = W.shape
+    """``_mixtures._mix_mode`` from the starts ``x0`` (R,)."""
+    R = W.shape[0]
     out = np.empty(R)
     for r in range(R):
-        scale = 0.0
-        smin = np.inf
+        out[r] = _mode_row(W[r], m[r], s[r], x0[r])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# one analysis' summary: the mixture table and the tau solvers, each one call
+# ------------------------------------------------------------------------------------------------
+
+
+@jit
+def _insertion_argsort(s):
+    """Return the indices that sort s, by insertion (compiles far faster than ``np.argsort``).
+
+    Ties may come in another order than ``np.argsort``'s (their value is the same). Serves
+    only the rare mixtures whose sds are not monotone along the nodes.
+    """
+    n = s.shape[0]
+    order = np.arange(n)
+    for i in range(1, n):
+        j = i
+        oi = order[i]
+        while j > 0 and s[order[j - 1]] > s[oi]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = oi
+    return order
+
+
+@jit
+def _mix_start_row(W, m, s, z):
+    """``_mixtures._mix_start`` for one row: starting points (Q,) for the quantiles z, scale.
+
+    The weighted median of the sds walks the nodes in their own order when the sds are
+    monotone along them (as ``np.argsort`` would order them; the usual case, about 99 rows in
+    100: the sd of a mixture over tau changes monotonically with tau), else sorts them.
+    """
+    N = W.shape[0]
+    mean = 0.0
+    for c in range(N):
+        mean += W[c] * m[c]
+    up = True
+    down = True
+    for c in range(1, N):
+        if s[c] < s[c - 1]:
+            up = False
+        elif s[c] > s[c - 1]:
+            down = False
+    if up:
+        order = np.arange(N)
+    elif down:
+        order = np.arange(N - 1, -1, -1)
+    else:
+        order = _insertion_argsort(s)
+    cw = 0.0
+    s_med = s[order[0]]
+    for j in range(N):
+        cw += W[order[j]]
+        if cw >= 0.5:
+            s_med = s[order[j]]
+            break
+    sd2 = 0.0
+    var = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for c in range(N):
+        d = m[c] - mean
+        d2 = d * d
+        s2 = s[c] * s[c]
+        sd2 += W[c] * d2
+        var += W[c] * (s2 + d2)
+        m3 += W[c] * d * (d2 + 3 * s2)
+        m4 += W[c] * (d2 * d2 + 6 * d2 * s2 + 3 * s2 * s2)
+    scale = math.sqrt(s_med * s_med + sd2)
+    g1 = m3 / var**1.5
+    g2 = m4 / (var * var) - 3
+    ok = abs(g1) < 1 and abs(g2) < 3
+    Q = z.shape[0]
+    x0 = np.empty(Q)
+    for j in range(Q):
+        zj = z[j]
+        if ok:
+            z2 = zj * zj
+            cf = zj + (z2 - 1) * g1 / 6 + (z2 - 3) * zj * g2 / 24 - (2 * z2 - 5) * zj * g1**2 / 36
+            x0[j] = mean + math.sqrt(var) * cf
+        else:
+            x0[j] = mean + scale * zj
+    return x0, scale
+
+
+@jit
+def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi):
+    """One quantile of one mixture from x in the bracket [lo, hi] (``_mixtures._mix_quantile``).
+
+    Halley steps (Newton's far from the root) safeguarded by bisection, stopping as numpy does.
+    """
+    x = min(max(x, lo), hi)
+    for _ in range(100):
+        F, f, dd = _eval(W, m, inv_s, wn, x)
+        dv = F - qq
+        if dv < 0:
+            lo = x
+        else:
+            hi = x
+        pos = f > 0
+        newton = dv / f if pos else np.inf
+        corr = newton * dd / (2 * f) if pos else np.inf
+        halley = abs(corr) < 0.5
+        xn = x - (newton / (1 - corr) if halley else newton)
+        bad = not (xn >= lo and xn <= hi)
+        if bad:
+            xn = 0.5 * (lo + hi)
+        step = abs(xn - x)
+        width = min(sc, 1 / (sqrt2pi * f))
+        small_step = halley and (not bad) and step <= 1e-7 * width
+        conv = (step <= 1e-12 * (abs(x) + sc)) or dv == 0 or small_step
+        x = xn
+        if conv:
+            break
+    return x
+
+
+@jit
+def _mode_row(W, m, s, x):
+    """Return the mode of one mixture from x (``_mixtures._mix_mode``): Newton on log f."""
+    N = W.shape[0]
+    scale = 0.0
+    smin = np.inf
+    for c in range(N):
+        scale += W[c] * s[c] * s[c]
+        smin = min(smin, s[c])
+    scale = math.sqrt(scale)
+    if not np.isfinite(scale):
+        scale = smin
+    for _ in range(60):
+        f = 0.0
+        a1 = 0.0
+        a2 = 0.0
         for c in range(N):
-            scale += W[r, c] * s[r, c] * s[r, c]
-            smin = min(smin, s[r, c])
-        scale = math.sqrt(scale)
-        if not np.isfinite(scale):
-            scale = smin
-        x = x0[r]
-        for _ in range(60):
-            f = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            for c in range(N):
-                ia = 1.0 / s[r, c]
-                z = (x - m[r, c]) * ia
-                phi = W[r, c] * math.exp(-0.5 * z * z) * ia
-                f += phi
-                a1 += phi * z * ia
-                a2 += phi * (z * z - 1) * (ia * ia)
-            d1 = -a1 / f
-            d2 = a2 / f - d1 * d1
-            newton = d2 < 0
-            if newton:
+            ia = 1.0 / s[c]
+            z = (x - m[c]) * ia
+            phi = W[c] * math.exp(-0.5 * z * z) * ia
+            f += phi
+            a1 += phi * z * ia
+            a2 += phi * (z * z - 1) * (ia * ia)
+        d1 = -a1 / f
+        d2 = a2 / f - d1 * d1
+        newton = d2 < 0
+        if newton:
+            step = -d1 / d2
+        else:
+            step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.25 * scale
+        if np.isnan(step):
+            step = 0.0
+        elif np.isinf(step):
+            step = 1.7976931348623157e308 if step > 0 else -1.7976931348623157e308
+        step = min(max(step, -scale), scale)
+        x = x + step
+        a = abs(step)
+        width = 1 / math.sqrt(-d2) if newton else 0.0
+        if (a <= 1e-12 * (abs(x) + scale)) or (newton and a <= 1e-7 * width):
+            break
+    return x
+
+
+#: Derivatives of the density summed per evaluation for the local expansion of a mixture's CDF
+#: (``_eval_taylor`` writes out exactly this many).
+_NDER = 9
+
+
+@jit
+def _eval_taylor(W, m, inv_s, wn, x, d):
+    """CDF of one mixture at x, and its density's derivatives of order 0.._NDER-1 into d.
+
+    The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
+    Hermite polynomials, written out for the nine orders so that the sums stay in registers
+    and the products do not wait on each other). Components beyond ``_ZFAR`` sds as
+    ``_eval``.
+    """
+    F = 0.0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = 0.0
+    for c in range(W.shape[0]):
+        wc = W[c]
+        if wc == 0.0:
+            continue
+        z = (x - m[c]) * inv_s[c]
+        if z > _ZFAR:
+            F += wc
+            continue
+        if z < -_ZFAR:
+            continue
+        F += wc * ndtr(z)
+        p = wn[c] * math.exp(-0.5 * z * z)
+        u = -inv_s[c]
+        # He_n(z) and p u**n in closed forms of little depth (independent products)
+        z2 = z * z
+        z4 = z2 * z2
+        z6 = z4 * z2
+        u2 = u * u
+        u4 = u2 * u2
+        pu = p * u
+        pu2 = p * u2
+        pu4 = p * u4
+        a0 += p
+        a1 += pu * z
+        a2 += pu2 * (z2 - 1)
+        a3 += (pu2 * u) * (z * (z2 - 3))
+        a4 += pu4 * (z4 - 6 * z2 + 3)
+        a5 += (pu4 * u) * (z * (z4 - 10 * z2 + 15))
+        a6 += (pu4 * u2) * (z6 - 15 * z4 + 45 * z2 - 15)
+        a7 += (pu4 * u2 * u) * (z * (z6 - 21 * z4 + 105 * z2 - 105))
+        a8 += (pu4 * u4) * (z4 * z4 - 28 * z6 + 210 * z4 - 420 * z2 + 105)
+    d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = a0, a1, a2, a3, a4, a5, a6, a7, a8
+    return F
+
+
+@jit
+def _taylor_root(g0, d, delta, eps):
+    """Root near ``delta`` of g0 + sum_n d[n] delta**(n+1)/(n+1)! (Newton on the polynomial).
+
+    Returns the root and the size of its last term (an estimate of what the expansion leaves
+    out), or NaN where Newton does not settle.
+    """
+    for _ in range(30):
+        g = g0
+        gp = 0.0
+        tn = 1.0  # delta**n / n!
+        for n in range(_NDER):
+            gp += d[n] * tn
+            g += d[n] * tn * delta / (n + 1)
+            tn *= delta / (n + 1)
+        if not gp > 0:
+            return np.nan, np.inf
+        step = g / gp
+        delta -= step
+        if abs(step) <= eps * abs(delta):
+            last = abs(d[_NDER - 1]) * abs(delta) ** _NDER
+            for n in range(2, _NDER + 1):
+                last /= n
+            return delta, last
+    return np.nan, np.inf
+
+
+@jit
+def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d):
+    """One quantile of one mixture: the root of F(x) = qq that ``_quantile_row`` finds.
+
+    Each evaluation sums the CDF and ``_NDER`` derivatives of the density at x; the root of
+    that local expansion is taken when what the expansion leaves out is below 1e-16 of the
+    local length scale (then the answer agrees with the Halley iteration's to rounding),
+    else a Halley step (bisection outside the bracket) leads to the next evaluation.
+    """
+    x = min(max(x, lo), hi)
+    for _ in range(100):
+        F = _eval_taylor(W, m, inv_s, wn, x, d)
+        f = d[0]
+        dv = F - qq
+        if dv == 0:
+            return x, x
+        if dv < 0:
+            lo = x
+        else:
+            hi = x
+        width = min(sc, 1 / (sqrt2pi * f)) if f > 0 else sc
+        pos = f > 0
+        newton = dv / f if pos else np.inf
+        corr = newton * d[1] / (2 * f) if pos else np.inf
+        halley = abs(corr) < 0.5
+        if halley:
+            delta, last = _taylor_root(dv, d, -newton / (1 - corr), 1e-15)
+            xn = x + delta
+            if xn >= lo and xn <= hi and last <= 1e-16 * f * width:
+                return xn, x
+        xn = x - (newton / (1 - corr) if halley else newton)
+        if not (xn >= lo and xn <= hi):
+            xn = 0.5 * (lo + hi)
+        if abs(xn - x) <= 1e-12 * (abs(x) + sc):
+            return xn, x
+        x = xn
+    return x, x
+
+
+@jit
+def _mode_taylor(d, delta, limit, scale):
+    """``_mode_row``'s Newton steps from ``delta`` on the expansion d (``_eval_taylor``).
+
+    The density and its first two derivatives come from the expansion (accurate near its
+    centre), so the steps are those ``_mode_row`` takes from the same start. Returns the
+    point reached (relative to the expansion's centre), or NaN where the steps leave
+    ``[-limit, limit]`` or do not settle. A start for ``_mode_row``, not the mode itself.
+    """
+    for _ in range(60):
+        f = 0.0
+        f1 = 0.0
+        f2 = 0.0
+        tn = 1.0  # delta**n / n!
+        for n in range(_NDER):
+            f += d[n] * tn
+            if n + 1 < _NDER:
+                f1 += d[n + 1] * tn
+            if n + 2 < _NDER:
+                f2 += d[n + 2] * tn
+            tn *= delta / (n + 1)
+        d1 = f1 / f
+        d2 = f2 / f - d1 * d1
+        newton = d2 < 0
+        if newton:
+            step = -d1 / d2
+        else:
+            step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.25 * scale
+        if not np.isfinite(step):
+            return np.nan
+        step = min(max(step, -scale), scale)
+        delta += step
+        if not abs(delta) <= limit:
+            return np.nan
+        if newton and abs(step) <= 1e-7 / math.sqrt(-d2):
+            return delta
+    return np.nan
+
+
+@jit
+def mix_table(W, m, s, q, z, wmin):
+    """Mean, sd, quantiles and mode (at the median, ``q[0]``) of mixtures sharing weights W.
+
+    W (N,), m and s (R, N), q (Q,) with ``z = ndtri(q)``. Mean and sd use every component;
+    quantiles and modes only those of weight above ``wmin``, gathered once (as
+    ``_posterior._mixture_table_arrays`` does): ``_mix_start``, ``_mix_quantile`` and
+    ``_mix_mode`` per row, in one call.
+    """
+    R, N = m.shape
+    Q = q.shape[0]
+    keep = np.flatnonzero(W > wmin)
+    n = keep.shape[0]
+    Wk = W[keep]
+    mean = np.empty(R)
+    sd = np.empty(R)
+    qs = np.empty((R, Q))
+    mode = np.empty(R)
+    mk = np.empty(n)
+    sk = np.empty(n)
+    inv_s = np.empty(n)
+    wn = np.empty(n)
+    der = np.empty(_NDER)
+    for r in range(R):
+        mu = 0.0
+        for c in range(N):
+            mu += W[c] * m[r, c]
+        v = 0.0
+        for c in range(N):
+            d = m[r, c] - mu
+            v += W[c] * (s[r, c] * s[r, c] + d * d)
+        mean[r] = mu
+        sd[r] = math.sqrt(v)
+        for j in range(n):
+            mk[j] = m[r, keep[j]]
+            sk[j] = s[r, keep[j]]
+            inv_s[j] = 1.0 / sk[j]
+            wn[j] = Wk[j] * inv_s[j] / sqrt2pi
+        x0, sc = _mix_start_row(Wk, mk, sk, z)
+        small, big = _bracket(Wk, mk, sk)
+        xm = 0.0
+        dm = np.empty(_NDER)
+        for j in range(Q):
+            qs[r, j], xe = _quantile_taylor(Wk, mk, inv_s, wn, q[j], x0[j], sc, small, big, der)
+            if j == 0:  # the median: keep the expansion there for the mode's start
+                xm = xe
+                dm[:] = der
+        # the mode from the median, as _mode_row's steps would go there, while they stay
+        # within half the narrowest component's sd of the expansion's centre (where its nine
+        # terms are accurate to about 1e-7, ample for steps that _mode_row then polishes)
+        msc = 0.0
+        smin = np.inf
+        for j in range(n):
+            msc += Wk[j] * sk[j] * sk[j]
+            smin = min(smin, sk[j])
+        msc = math.sqrt(msc)
+        limit = 0.5 * min(smin, 1 / (sqrt2pi * dm[0]))
+        delta = _mode_taylor(dm, qs[r, 0] - xm, limit, msc) if dm[0] > 0 else np.nan
+        mode[r] = _mode_row(Wk, mk, sk, xm + delta if np.isfinite(delta) else qs[r, 0])
+    return mean, sd, qs, mode
+
+
+@jit
+def _ll1(t2, Y, S2, p0, m0):
+    """One node of ``loglik1``: log L(tau), muhat(tau), V(tau) at tau**2 = t2, one analysis.
+
+    ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
+    instead of k; the product is flushed into the sum long before it could overflow).
+    """
+    K = Y.shape[0]
+    sw = 0.0
+    swy = 0.0
+    logv = 0.0
+    prod = 1.0
+    for c in range(K):
+        v = S2[c] + t2
+        wc = 1.0 / v
+        sw += wc
+        swy += wc * Y[c]
+        prod *= v
+        if prod > 1e200 or prod < 1e-200:
+            logv += math.log(prod)
+            prod = 1.0
+    logv += math.log(prod)
+    sw = sw + p0
+    mu = (swy + p0 * m0) / sw
+    q = 0.0
+    for c in range(K):
+        r = Y[c] - mu
+        q += (1.0 / (S2[c] + t2)) * r * r
+    val = -0.5 * logv - 0.5 * math.log(sw) - 0.5 * q - 0.5 * K * log2pi
+    if p0 > 0:
+        val += 0.5 * math.log(p0) - 0.5 * p0 * (m0 - mu) ** 2
+    else:
+        val += 0.5 * log2pi
+    return val, mu, 1.0 / sw
+
+
+@jit
+def _ll2_node(t2, Y, S2, X, lam0, m0, const):
+    """``_rule._loglik_design`` at one node, two columns (its closed form).
+
+    Returns log L, b_hat (2) and P^-1 (entries 00, 01, 11); where P is not numerically
+    positive definite, ``-inf`` and the identity, as numpy.
+    """
+    K = Y.shape[0]
+    p00 = 0.0
+    p01 = 0.0
+    p10 = 0.0
+    p11 = 0.0
+    h0 = 0.0
+    h1 = 0.0
+    logv = 0.0
+    for c in range(K):
+        v = S2[c] + t2
+        w = 1.0 / v
+        x0 = X[c, 0]
+        x1 = X[c, 1]
+        p00 += w * (x0 * x0)
+        p01 += w * (x0 * x1)
+        p10 += w * (x1 * x0)
+        p11 += w * (x1 * x1)
+        wy = w * Y[c]
+        h0 += wy * x0
+        h1 += wy * x1
+        logv += math.log(v)
+    p00 += lam0[0]
+    p11 += lam0[1]
+    h0 += lam0[0] * m0[0]
+    h1 += lam0[1] * m0[1]
+    b = 0.5 * (p01 + p10)
+    det = p00 * p11 - b * b
+    bad = not (det > 0 and np.isfinite(det))
+    if bad:
+        i00, i01, i11 = 1.0, 0.0, 1.0
+    else:
+        i00, i01, i11 = p11 / det, -b / det, p00 / det
+    b0 = i00 * h0 + i01 * h1
+    b1 = i01 * h0 + i11 * h1
+    q = 0.0
+    for c in range(K):
+        r = Y[c] - (b0 * X[c, 0] + b1 * X[c, 1])
+        q += (1.0 / (S2[c] + t2)) * r * r
+    q += lam0[0] * (b0 - m0[0]) ** 2 + lam0[1] * (b1 - m0[1]) ** 2
+    ll = -np.inf if bad else -0.5 * (logv + math.log(det) + q + const)
+    return ll, b0, b1, i00, i01, i11
+
+
+@jit
+def _logprior(tau, prior, scale):
+    """Return log p(tau), tau >= 0: 0 half-normal, 1 half-Cauchy, 2 exponential (as numpy)."""
+    z = tau / scale
+    if prior == 0:
+        return (0.5 * math.log(2.0 / math.pi) - z * z / 2.0) - math.log(scale)
+    if prior == 1:
+        return (math.log(2.0 / math.pi) - math.log1p(z * z)) - math.log(scale)
+    return -z - math.log(scale)
+
+
+@jit
+def _ell(x, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._ell`` at one x = log tau: x + log p(tau) + log L(tau).
+
+    ``prior``: 0 half-normal, 1 half-Cauchy, 2 exponential, each with ``scale`` (the closed
+    forms of ``_rule._Spec.tau_logpdf``). ``X`` with no columns: the intercept-only model with
+    ``p0 = lam0[0]``, ``m0 = m0[0]``; else two columns (``const`` as in ``_loglik_design``).
+    """
+    tau = math.exp(x)
+    lp = _logprior(tau, prior, scale)
+    if X.shape[1] == 0:
+        ll = _ll1(tau * tau, Y, S2, lam0[0], m0[0])[0]
+    else:
+        ll = _ll2_node(tau * tau, Y, S2, X, lam0, m0, const)[0]
+    return x + lp + ll
+
+
+@jit
+def tau_solve(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, Y, S2, X, lam0, m0, const,
+              prior, scale):  # fmt: skip
+    """``_rule._quantile_solver`` for every row and probability in q (M, Q): t (M, Q)."""
+    M, Q = q.shape
+    P = cum.shape[1] - 1
+    G = gl_x.shape[0]
+    out = np.empty((M, Q))
+    for i in range(M):
+        H = (t_hi[i] - t_lo[i]) / P
+        for j in range(Q):
+            qq = q[i, j]
+            p = -1
+            for b in range(P + 1):
+                if cum[i, b] <= qq:
+                    p += 1
+            p = min(max(p, 0), P - 1)
+            lo = t_lo[i] + p * H
+            hi = lo + H
+            c0 = cum[i, p]
+            c1 = cum[i, p + 1]
+            frac = (qq - c0) / (c1 - c0) if c1 > c0 else 0.5
+            t = lo + min(max(frac, 0.0), 1.0) * H
+            for _ in range(40):
+                tc = min(max(t, t_lo[i]), t_hi[i])
+                pp = int(min(max(math.floor((tc - t_lo[i]) / H), 0), P - 1))
+                a = t_lo[i] + pp * H
+                half = (tc - a) / 2
+                part = 0.0
+                for g in range(G):
+                    node = a + half * (gl_x[g] + 1)
+                    e = _ell(xhat[i] + sig[i] * math.sinh(node), Y[i], S2[i], X[i], lam0, m0,
+                             const[i], prior, scale)  # fmt: skip
+                    part += math.exp(e + math.log(sig[i] * math.cosh(node)) - logZ[i]) * gl_w[g]
+                part *= half
+                e = _ell(xhat[i] + sig[i] * math.sinh(tc), Y[i], S2[i], X[i], lam0, m0, const[i],
+                         prior, scale)  # fmt: skip
+                dens = math.exp(e + math.log(sig[i] * math.cosh(tc)) - logZ[i])
+                F = min(max(cum[i, pp] + part, 0.0), 1.0)
+                d = F - qq
+                if d < 0:
+                    lo = t
+                else:
+                    hi = t
+                step = d / dens if dens > 0 else np.inf
+                tn = t - step
+                bad = not (tn >= lo and tn <= hi)
+                if bad:
+                    tn = 0.5 * (lo + hi)
+                a_step = abs(tn - t)
+                conv = a_step < 1e-12 * (1 + abs(t)) or d == 0 or (not bad and a_step < 1e-7)
+                t = tn
+                if conv:
+                    break
+            out[i, j] = t
+    return out
+
+
+@jit
+def tau_mode(x_nodes, ell_nodes, c, lo_val, hi_val, xlo, xhi, fd, xtol, Y, S2, X, lam0, m0,
+             const, prior, scale):  # fmt: skip
+    """``_rule._mode_solver`` of tau (c=0) or tau**2 (c=1) per row: log tau and its density.
+
+    Returns x (M,) and the log density there (the boundaries are weighed by the caller).
+    """
+    M, N = x_nodes.shape
+    xs = np.empty(M)
+    best = np.empty(M)
+    for i in range(M):
+        gmax = -np.inf
+        x = x_nodes[i, 0]
+        for n in range(N):
+            gv = ell_nodes[i, n] - (1 + c) * x_nodes[i, n]
+            if gv > gmax:
+                gmax = gv
+                x = x_nodes[i, n]
+        settled = lo_val[i] >= gmax - 1e-12 or hi_val[i] >= gmax
+        for _ in range(0 if settled else 30):
+            f = np.empty(3)
+            for h in range(3):
+                xx = x + (h - 1) * fd
+                f[h] = _ell(xx, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale) - (1 + c) * xx
+            d1 = (f[2] - f[0]) / (2 * fd)
+            d2 = (f[2] - 2 * f[1] + f[0]) / fd**2
+            if d2 < 0:
                 step = -d1 / d2
             else:
-                step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.25 * scale
-            if np.isnan(step):
-                step = 0.0
-            elif np.isinf(step):
-                step = 1.7976931348623157e308 if step > 0 else -1.7976931348623157e308
-            step = min(max(step, -scale), scale)
-            x = x + step
-            a = abs(step)
-            width = 1 / math.sqrt(-d2) if newton else 0.0
-            conv = (a <= 1e-12 * (abs(x) + scale)) or (newton and a <= 1e-7 * width)
+                step = (1.0 if d1 > 0 else (-1.0 if d1 < 0 else 0.0)) * 0.1
+            step = min(max(step, -1.0), 1.0) if np.isfinite(step) else 0.0
+            xn = min(max(x + step, xlo), xhi)
+            conv = abs(xn - x) < xtol
+            x = xn
             if conv:
                 break
-        out[r] = x
+        xs[i] = x
+        best[i] = _ell(x, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale) - (1 + c) * x
+    return xs, best
+
+
+@jit
+def loglik2(tau2, Y, S2, X, lam0, m0, const):
+    """``_rule._loglik_design`` without padding for two columns: ll, bhat, Pinv at tau2 (M, T).
+
+    ``_ll2_node`` at every node.
+    """
+    M, T = tau2.shape
+    ll = np.empty((M, T))
+    bhat = np.empty((M, T, 2))
+    Pinv = np.empty((M, T, 2, 2))
+    for i in range(M):
+        for j in range(T):
+            ll[i, j], b0, b1, i00, i01, i11 = _ll2_node(tau2[i, j], Y[i], S2[i], X[i], lam0, m0,
+                                                        const[i])  # fmt: skip
+            bhat[i, j, 0] = b0
+            bhat[i, j, 1] = b1
+            Pinv[i, j, 0, 0] = i00
+            Pinv[i, j, 0, 1] = i01
+            Pinv[i, j, 1, 0] = i01
+            Pinv[i, j, 1, 1] = i11
+    return ll, bhat, Pinv
+
+
+# ------------------------------------------------------------------------------------------------
+# the rule: locate the posterior of log tau, truncate it, lay the nodes (``_rule``'s steps)
+# ------------------------------------------------------------------------------------------------
+
+
+@jit
+def _parabola(grid, ell, h):
+    """``_rule._parabola`` for one row: vertex and width of the parabola at the best point."""
+    n = grid.shape[0]
+    j = 0
+    best = -np.inf
+    for i in range(n):
+        v = ell[i] if np.isfinite(ell[i]) else -np.inf
+        if v > best:
+            best = v
+            j = i
+    j = min(max(j, 1), n - 2)
+    lm = ell[j - 1] if np.isfinite(ell[j - 1]) else -np.inf
+    l0 = ell[j] if np.isfinite(ell[j]) else -np.inf
+    lp = ell[j + 1] if np.isfinite(ell[j + 1]) else -np.inf
+    c = (lp - 2 * l0 + lm) / (h * h)
+    good = np.isfinite(c) and c < 0
+    shift = -(lp - lm) / (2 * h * c) if good else 0.0
+    shift = min(max(shift, -h), h)
+    sig = 1 / math.sqrt(-c) if good else 1.0
+    return grid[j] + shift, min(max(sig, 1e-3), 4.0)
+
+
+@jit
+def locate(xc, xlo, xhi, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._locate`` from the log median standard errors xc (M,): xhat, sig (M,)."""
+    M = xc.shape[0]
+    xhat = np.empty(M)
+    sig = np.empty(M)
+    grid = np.empty(201)
+    ell = np.empty(201)
+    g7 = np.empty(7)
+    e7 = np.empty(7)
+    for i in range(M):
+        for n in range(201):
+            grid[n] = min(max(xc[i] + (-50.0 + n * 0.5), xlo), xhi)
+            ell[n] = _ell(grid[n], Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+        xh, sg = _parabola(grid, ell, 0.5)
+        for _ in range(2):
+            for n in range(7):
+                g7[n] = min(max(xh + sg * ((n - 3) * 0.5), xlo), xhi)
+                e7[n] = _ell(g7[n], Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+            xh, sg = _parabola(g7, e7, sg * 0.5)
+        xhat[i] = xh
+        sig[i] = sg
+    return xhat, sig
+
+
+@jit
+def trange(xhat, sig, rmax, xlo, xhi, drop, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._range``: the truncation [t_lo, t_hi] (M,) where the integrand matters."""
+    M = xhat.shape[0]
+    n = 65
+    t_lo = np.empty(M)
+    t_hi = np.empty(M)
+    g = np.empty(n)
+    for i in range(M):
+        tcl = math.asinh((xlo - xhat[i]) / sig[i])
+        tch = math.asinh((xhi - xhat[i]) / sig[i])
+        gmax = -np.inf
+        for j in range(n):
+            tt = min(max(-16.0 + j * 0.5, tcl), tch)
+            x = xhat[i] + sig[i] * math.sinh(tt)
+            e = _ell(x, Y[i], S2[i], X[i], lam0, m0, const[i], prior, scale)
+            v = e + math.log(math.cosh(tt)) + rmax[i] * max(x - xhat[i], 0.0)
+            g[j] = v if np.isfinite(v) else -np.inf
+            gmax = max(gmax, g[j])
+        first = 0
+        while first < n - 1 and not (g[first] >= gmax - drop):
+            first += 1
+        last = n - 1
+        while last > 0 and not (g[last] >= gmax - drop):
+            last -= 1
+        t_lo[i] = max(-16.0 + max(first - 1, 0) * 0.5, tcl)
+        t_hi[i] = min(-16.0 + min(last + 1, n - 1) * 0.5, tch)
+    return t_lo, t_hi
+
+
+@jit
+def rule(xhat, sig, t_lo, t_hi, P, gl_x, gl_w, Y, S2, X, lam0, m0, const, prior, scale):
+    """``_rule._rule``: nodes, log tau, log density, weights, log Z, panel masses, b_hat, P^-1.
+
+    One or two coefficients (``X`` with no columns: intercept only).
+    """
+    M = xhat.shape[0]
+    G = gl_x.shape[0]
+    N = P * G
+    p = 1 if X.shape[2] == 0 else 2
+    t = np.empty((M, N))
+    xs = np.empty((M, N))
+    ell = np.empty((M, N))
+    W = np.empty((M, N))
+    logZ = np.empty(M)
+    cum = np.empty((M, P + 1))
+    bhat = np.empty((M, N, p))
+    Pinv = np.empty((M, N, p, p))
+    for i in range(M):
+        H = (t_hi[i] - t_lo[i]) / P
+        mx = -np.inf
+        for b in range(P):
+            start = t_lo[i] + H * b
+            for g in range(G):
+                n = b * G + g
+                tn = start + (H / 2) * (gl_x[g] + 1)
+                x = xhat[i] + sig[i] * math.sinh(tn)
+                tau = math.exp(x)
+                if p == 1:
+                    ll, mu, V = _ll1(tau * tau, Y[i], S2[i], lam0[0], m0[0])
+                    bhat[i, n, 0] = mu
+                    Pinv[i, n, 0, 0] = V
+                else:
+                    ll, b0, b1, i00, i01, i11 = _ll2_node(tau * tau, Y[i], S2[i], X[i], lam0, m0,
+                                                          const[i])  # fmt: skip
+                    bhat[i, n, 0] = b0
+                    bhat[i, n, 1] = b1
+                    Pinv[i, n, 0, 0] = i00
+                    Pinv[i, n, 0, 1] = i01
+                    Pinv[i, n, 1, 0] = i01
+                    Pinv[i, n, 1, 1] = i11
+                e = x + _logprior(tau, prior, scale) + ll
+                lw = math.log((H / 2) * gl_w[g]) + e + math.log(sig[i] * math.cosh(tn))
+                lw = lw if np.isfinite(lw) else -np.inf
+                t[i, n] = tn
+                xs[i, n] = x
+                ell[i, n] = e
+                W[i, n] = lw
+                mx = max(mx, lw)
+        sw = 0.0
+        for n in range(N):
+            W[i, n] = math.exp(W[i, n] - mx)
+            sw += W[i, n]
+        logZ[i] = mx + math.log(sw)
+        cum[i, 0] = 0.0
+        for b in range(P):
+            panel = 0.0
+            for g in range(G):
+                W[i, b * G + g] /= sw
+                panel += W[i, b * G + g]
+            cum[i, b + 1] = cum[i, b] + panel
+    return t, xs, ell, W, logZ, cum, bhat, Pinv
+
+
+@jit
+def tau_summary(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, x_nodes, ell_nodes, xlo, xhi, fd,
+                xtol, Y, S2, X, lam0, m0, const, prior, scale):  # fmt: skip
+    """``tau_solve`` and both ``tau_mode`` of ``_rule._tau_summary`` in one call.
+
+    For the priors here (support [0, inf)) the boundary log densities are those at tau = 0
+    (``_rule._tau_boundary_logdens``: tau**2's density is infinite there when tau's is finite)
+    and -inf above. Returns t (M, Q), the modes' x and log densities (M, 2) and the boundary
+    log densities at 0 (M, 2), for c = 0 (tau) and 1 (tau**2).
+    """
+    M = xhat.shape[0]
+    args = (Y, S2, X, lam0, m0, const, prior, scale)
+    t = tau_solve(cum, t_lo, t_hi, xhat, sig, logZ, q, gl_x, gl_w, *args)
+    lo = np.empty((M, 2))
+    hi = np.full(M, -np.inf)
+    for i in range(M):
+        if X.shape[2] == 0:
+            ll = _ll1(0.0, Y[i], S2[i], lam0[0], m0[0])[0]
+        else:
+            ll = _ll2_node(0.0, Y[i], S2[i], X[i], lam0, m0, const[i])[0]
+        base = ll + _logprior(0.0, prior, scale)
+        lo[i, 0] = base
+        lo[i, 1] = np.inf if np.isfinite(base) else -np.inf
+    x = np.empty((M, 2))
+    best = np.empty((M, 2))
+    for c in range(2):
+        xc, bc = tau_mode(x_nodes, ell_nodes, c, lo[:, c].copy(), hi, xlo, xhi, fd, xtol, *args)
+        x[:, c] = xc
+        best[:, c] = bc
+    return t, x, best, lo
+
+
+@jit
+def functionals(W, x, bhat, Pinv, logZ, vscale, e1x, e2x, lam_pos):
+    """``_rule._functionals``: the integrals compared between refinement levels (M, 4 + 2p)."""
+    M, N = W.shape
+    p = bhat.shape[2]
+    out = np.empty((M, 4 + 2 * p))
+    for i in range(M):
+        e1 = 0.0
+        e2 = 0.0
+        ex = 0.0
+        for n in range(N):
+            tau = math.exp(x[i, n])
+            wt = W[i, n] * tau
+            e1 += wt
+            e2 += wt * tau
+            ex += W[i, n] * x[i, n]
+        e1 = e1 if e1x[i] else 0.0
+        e2 = e2 if e2x[i] else 0.0
+        out[i, 0] = logZ[i]
+        out[i, 1] = ex
+        out[i, 2] = math.log(e1 if e1 > 0 else 1.0)
+        out[i, 3] = math.log(e2 if e2 > 0 else 1.0)
+        for j in range(p):
+            ev = 0.0
+            eb = 0.0
+            for n in range(N):
+                ev += W[i, n] * Pinv[i, n, j, j]
+                eb += W[i, n] * bhat[i, n, j]
+            ev = ev if (e2x[i] or lam_pos[j]) else 0.0
+            out[i, 4 + j] = math.log(ev if ev > 0 else 1.0)
+            out[i, 4 + p + j] = eb / vscale[i, j]
     return out
 
 

@@ -1,15 +1,28 @@
-"""Compiled (numba) versions of the exact engine's hottest loops; numpy stays the reference.
+"""Compiled (numba) versions of the exact engine's hot paths; numpy stays the reference.
 
-The numpy functions in ``_rule`` and ``_mixtures`` define every number. Three of them have a
-compiled twin here, the same arithmetic in one fused loop (no temporaries, each entry iterating
-to its own convergence exactly as the numpy solvers do):
+The numpy functions in ``_rule`` and ``_mixtures`` define every number. These have a compiled
+twin in ``_compiled``, the same arithmetic in fused loops (no temporaries, each entry iterating
+to its own convergence as the numpy solvers do), for the intercept-only model and designs of
+two columns under a half-normal, half-Cauchy or exponential tau prior without padding (other
+models stay in numpy):
 
-- ``loglik1``: the intercept-only log likelihood of tau with mu integrated out
-  (``_rule._loglik1`` without padding);
+- ``loglik1``, ``loglik2``: the log likelihood of tau with the coefficients integrated out
+  (``_rule._loglik1``; ``_rule._loglik_design``'s two-column closed form);
+- ``locate``, ``trange``, ``rule``, ``functionals``: the rule's steps (``_rule._locate``,
+  ``_range``, ``_rule``, ``_functionals``);
+- ``tau_solve``, ``tau_mode``, ``tau_summary``: the tau quantile and mode solvers
+  (``_rule._quantile_solver``, ``_mode_solver``), each a single call for all entries;
 - ``mix_quantile`` and ``mix_mode``: the normal-mixture quantile (Halley steps in a bracket) and
-  mode (Newton on the log density) solvers of ``_mixtures``.
+  mode (Newton on the log density) solvers of ``_mixtures``;
+- ``mix_table``: one call for a summary's mixture rows (``_mixtures._mix_table``: mean, sd,
+  start, quantiles, mode). It solves the same equations from a local expansion of each
+  mixture's CDF (nine density derivatives per evaluation, about one evaluation per
+  quantile), accepted only where what it leaves out is below 1e-16 of the local length
+  scale; the mode starts where ``_mode_row``'s own steps from the median lead on that
+  expansion and is then polished by them.
 
-They agree with numpy to rounding (tested to 1e-12; only the order of additions differs). numba
+They agree with numpy to rounding (tested to 1e-12 in ``tests/test_exact_kernels.py``; the tau
+modes, found with finite differences, to 1e-9). numba
 is optional and never imported by ``import bayesmeta.exact``: importing it costs about 0.3 s, so
 the kernels load only where they pay for themselves, namely a batch of at least
 ``AUTO_MIN_ANALYSES`` analyses (:func:`~bayesmeta.exact.exact_posterior_batch`,
@@ -70,6 +83,17 @@ def _build() -> SimpleNamespace:
     from bayesmeta.exact import _compiled
 
     return SimpleNamespace(
-        loglik1=_compiled.loglik1, mix_quantile=_compiled.mix_quantile, mix_mode=_compiled.mix_mode,
+        loglik1=_compiled.loglik1,
+        loglik2=_compiled.loglik2,
+        mix_quantile=_compiled.mix_quantile,
+        mix_mode=_compiled.mix_mode,
         mix_quantile4=_compiled.mix_quantile4,
-    )  # fmt: skip
+        mix_table=_compiled.mix_table,
+        tau_solve=_compiled.tau_solve,
+        tau_mode=_compiled.tau_mode,
+        tau_summary=_compiled.tau_summary,
+        locate=_compiled.locate,
+        trange=_compiled.trange,
+        rule=_compiled.rule,
+        functionals=_compiled.functionals,
+    )

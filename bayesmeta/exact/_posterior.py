@@ -26,11 +26,11 @@ from bayesmeta.exact._inputs import (
 )
 from bayesmeta.exact._mixtures import (
     _mix_cdf,
-    _mix_hdi,
     _mix_interval,
     _mix_mode,
     _mix_pdf,
     _mix_quantile,
+    _mix_table,
 )
 from bayesmeta.exact._rule import (
     _FD,
@@ -48,6 +48,9 @@ from bayesmeta.exact._rule import (
     _tau_summary,
 )
 from bayesmeta.priors import Flat, Normal, Prior
+
+#: Columns of :meth:`ExactPosterior.summary` (copied into each table: cheaper than building).
+_SUMMARY_COLUMNS = pd.Index(["mean", "sd", "median", "mode", "ci_lb", "ci_ub"], dtype=object)
 
 # ------------------------------------------------------------------------------------------------
 # public distribution objects
@@ -1007,7 +1010,7 @@ class ExactPosterior:
         return pd.DataFrame(
             np.vstack([table[:p], tau_rows, table[p:]]),
             index=pd.Index(order, name="param", dtype=object),
-            columns=pd.Index(["mean", "sd", "median", "mode", "ci_lb", "ci_ub"], dtype=object),
+            columns=_SUMMARY_COLUMNS.copy(),  # a copy: a table's columns are its own
             copy=False,
         )
 
@@ -1412,16 +1415,7 @@ def _mixture_table_arrays(
     ci_kind: str,
 ) -> FloatArray:
     """:func:`_mixture_table` from the component means and sds (R, N) of the rows."""
-    with np.errstate(all="ignore"):
-        mean = (W * M).sum(1)
-        sd = np.sqrt((W * (S**2 + (M - mean[:, None]) ** 2)).sum(1))
-        keep = W > 1e-18  # dropped mass < 1e-15: below every tolerance here
-        M, S = M[:, keep], S[:, keep]
-        Wm = np.broadcast_to(W[keep], M.shape)
-        a = (1 - ci_prob) / 2
-        qs = _mix_quantile(Wm, M, S, np.tile([[0.5, a, 1 - a]], (M.shape[0], 1)))
-        iv = _mix_hdi(Wm, M, S, ci_prob, qs[:, 1:]) if ci_kind == "hdi" else qs[:, 1:]
-        modes = _mix_mode(Wm, M, S, qs[:, 0])
+    mean, sd, med, modes, iv = _mix_table(W, M, S, ci_prob, ci_kind)
     mean = np.where(has_mean, mean, np.nan)
     sd = np.where(has_var, sd, np.inf)
-    return np.column_stack([mean, sd, qs[:, 0], modes, iv[:, 0], iv[:, 1]])
+    return np.column_stack([mean, sd, med, modes, iv[:, 0], iv[:, 1]])

@@ -236,7 +236,8 @@ def _loglik_design(
 
     ``tau2`` (M, ...) -> ``ll`` (M, ...), ``bhat`` (M, ..., p), ``Pinv`` (M, ..., p, p). Where
     ``P`` is not numerically positive definite (tau**2 overflowing with flat coefficients)
-    ``ll`` is ``-inf``.
+    ``ll`` is ``-inf``. With the compiled kernels loaded, two columns and no padding, the
+    compiled twin (``loglik2``) computes the same closed form.
     """
     X = data.X
     assert X is not None and data.XX is not None
@@ -244,9 +245,17 @@ def _loglik_design(
     tshape = tau2.shape
     t2 = tau2.reshape(M, -1)
     T = t2.shape[1]
+    lam0, m0 = spec.lam0, spec.m0v
+    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    kern = _kernels.loaded() if p == 2 and data.maskv is None else None
+    if kern is not None:  # the compiled twin of the two-column closed form below
+        c = np.ascontiguousarray
+        ll, bhat, Pinv = kern.loglik2(
+            c(t2, dtype=np.float64), c(data.Y), c(data.S2), c(X), lam0, m0, c(const[:, 0])
+        )
+        return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
     v = data.S2[:, None, :] + t2[..., None]  # (M, T, K)
     w = 1.0 / v if data.maskv is None else data.mask[:, None, :] / v
-    lam0, m0 = spec.lam0, spec.m0v
     P = np.matmul(w, data.XX).reshape(M, T, p, p) + np.diag(lam0)
     h = np.matmul(w * data.Y[:, None, :], X) + lam0 * m0  # (M, T, p)
     if p == 2:  # closed form (the common one-moderator case)
@@ -266,11 +275,52 @@ def _loglik_design(
     bhat = np.matmul(Pinv, h[..., None])[..., 0]
     r = data.Y[:, None, :] - np.matmul(bhat, np.swapaxes(X, -1, -2))
     q = (w * r * r).sum(-1) + (lam0 * (bhat - m0) ** 2).sum(-1)
-    const = (data.k[:, None] - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
     logv = np.log(v).sum(-1) if data.maskv is None else (data.mask[:, None, :] * np.log(v)).sum(-1)
     ll = -0.5 * (logv + logdet + q + const)
     ll = np.where(bad, -np.inf, ll)
     return ll.reshape(tshape), bhat.reshape(*tshape, p), Pinv.reshape(*tshape, p, p)
+
+
+_PRIOR_CODES = {HalfNormal: 0, HalfCauchy: 1, Exponential: 2}
+#: The compiled rule and tau solvers serve at most this many analyses at once: they remove
+#: numpy's per-call overhead, which dominates for one analysis, but evaluate their
+#: transcendentals one at a time, so for large blocks numpy's vectorised path is faster.
+_COMPILED_MAX_ROWS = 4
+
+
+def _compiled_model(data: _Data, spec: _Spec) -> tuple[Any, tuple[Any, ...]] | None:
+    """Return the compiled kernels and the model arguments of their rule and tau solvers.
+
+    None (numpy computes) when the kernels are not loaded, the tau prior has no closed form in
+    them (half-normal, half-Cauchy, exponential), the analyses are padded or more than
+    ``_COMPILED_MAX_ROWS``, or the design has more than two columns.
+    """
+    kern = _kernels.loaded()
+    memo = data.compiled
+    if memo is not None and memo[0] is kern and memo[1] is spec:
+        return memo[2]
+    out = _compiled_args(data, spec, kern)
+    data.compiled = (kern, spec, out)
+    return out
+
+
+def _compiled_args(data: _Data, spec: _Spec, kern: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """:func:`_compiled_model` without its memo."""
+    code = _PRIOR_CODES.get(type(spec.tau_prior))
+    M, K = data.Y.shape
+    if kern is None or code is None or data.maskv is not None or M > _COMPILED_MAX_ROWS:
+        return None
+    if data.X is None:
+        X = np.zeros((M, K, 0))
+        lam0, m0, const = np.array([spec.p0]), np.array([spec.m0]), np.zeros(M)
+    elif data.X.shape[2] == 2:
+        X, lam0, m0 = np.ascontiguousarray(data.X), spec.lam0, spec.m0v
+        const = (data.k - spec.p_flat) * _LOG2PI - np.log(lam0[lam0 > 0]).sum()
+    else:
+        return None
+    c = np.ascontiguousarray
+    scale = float(spec.tau_prior.scale)  # type: ignore[attr-defined]
+    return kern, (c(data.Y), c(data.S2), X, lam0, m0, c(const, dtype=np.float64), code, scale)
 
 
 def _cond(tau2: FloatArray, data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -298,6 +348,8 @@ class _Data:
     maskv: FloatArray | None = field(init=False, repr=False)  # mask, or None without padding
 
     XX: FloatArray | None = field(init=False, repr=False)  # (M, K, p * p) products x_i x_i'
+    # the last _compiled_model answer: (kernels, spec, answer), reused for the same two objects
+    compiled: tuple[Any, Any, Any] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.maskv = None if bool(self.mask.all()) else self.mask
@@ -394,6 +446,10 @@ class _Grid:
 def _locate(data: _Data, spec: _Spec) -> tuple[FloatArray, FloatArray]:
     """Mode and curvature width of the posterior of log(tau), per analysis."""
     xc = np.log(_median_se(data))
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin of the three rounds below
+        kern, args = comp
+        return kern.locate(np.ascontiguousarray(xc), spec.xlo, spec.xhi, *args)
     h = 0.5
     grid = _clip(xc[:, None] + np.arange(-50.0, 50.0 + h / 2, h), spec.xlo, spec.xhi)
     xhat, sig = _parabola(grid, _ell(grid, data, spec), h)
@@ -440,6 +496,12 @@ def _range(
     data: _Data, spec: _Spec, xhat: FloatArray, sig: FloatArray, rmax: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Return the truncation [t_lo, t_hi] where the integrand (times tau**rmax) matters."""
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin
+        kern, args = comp
+        f = np.ascontiguousarray
+        return kern.trange(f(xhat), f(sig), f(rmax, dtype=np.float64), spec.xlo, spec.xhi, _DROP,
+                           *args)  # fmt: skip
     t = np.arange(-16.0, 16.0 + 0.25, 0.5)
     tcl = np.arcsinh((spec.xlo - xhat) / sig)
     tch = np.arcsinh((spec.xhi - xhat) / sig)
@@ -465,6 +527,14 @@ def _rule(
     t_hi: FloatArray,
     P: int,
 ) -> _Grid:
+    comp = _compiled_model(data, spec)
+    if comp is not None:  # the compiled twin
+        kern, args = comp
+        f = np.ascontiguousarray
+        t, x, ell, W, logZ, cum, bhat, Pinv = kern.rule(
+            f(xhat), f(sig), f(t_lo), f(t_hi), P, _GL_X, _GL_W, *args
+        )
+        return _Grid(data, spec, xhat, sig, t_lo, t_hi, P, t, x, ell, W, logZ, bhat, Pinv, cum)
     M = xhat.size
     H = (t_hi - t_lo) / P
     starts = t_lo[:, None] + H[:, None] * np.arange(P)  # (M, P)
@@ -499,9 +569,16 @@ def _functionals(g: _Grid, vscale: FloatArray, ex: tuple[Any, Any]) -> FloatArra
     E[b_j] in units of its conditional sd at the core of the tau posterior (``vscale``, from
     :func:`_vscale`). ``ex``: whether E[tau] and E[tau**2] exist, per analysis.
     """
+    e1x, e2x = ex
+    comp = _compiled_model(g.data, g.spec)
+    if comp is not None:  # the compiled twin
+        f = np.ascontiguousarray
+        return comp[0].functionals(
+            f(g.W), f(g.x), f(g.bhat), f(g.Pinv), f(g.logZ), f(vscale), f(e1x, dtype=bool),
+            f(e2x, dtype=bool), g.spec.lam0 > 0,
+        )  # fmt: skip
     tau = g.tau
     W = g.W
-    e1x, e2x = ex
     e1 = np.where(e1x, (W * tau).sum(1), 0.0)
     e2 = np.where(e2x, (W * tau * tau).sum(1), 0.0)
     if g.data.X is None:
@@ -596,6 +673,19 @@ def _tau_cdf_t(g: _Grid, t: FloatArray, with_density: bool = False) -> Any:
     return (F, vals[..., _GL_N]) if with_density else F
 
 
+def _solve_quantiles(g: _Grid, q: FloatArray) -> FloatArray:
+    """Solve F(t) = q for t (M, Q): compiled when it can be, else :func:`_quantile_solver`."""
+    comp = _compiled_model(g.data, g.spec)
+    if comp is None:
+        return _drive(g, [_quantile_solver(g, q)])[0]
+    kern, args = comp
+    c = np.ascontiguousarray
+    return kern.tau_solve(
+        c(g.cum), c(g.t_lo), c(g.t_hi), c(g.xhat), c(g.sig), c(g.logZ), c(q, dtype=np.float64),
+        _GL_X, _GL_W, *args,
+    )  # fmt: skip
+
+
 # Solvers over tau are generators: each yields the points x = log tau (M, n) where it needs the
 # log posterior density, receives ``_ell`` there, and returns its result. ``_drive`` runs several
 # in lockstep with one ``_ell`` evaluation per round (the values are elementwise, so each solver
@@ -685,7 +775,7 @@ def _quantile_solver(g: _Grid, q: FloatArray) -> _Solver:
 
 def _tau_quantile_t(g: _Grid, q: FloatArray) -> FloatArray:
     """Solve F(t) = q for t (shape (M, Q)); see :func:`_quantile_solver`."""
-    return _drive(g, [_quantile_solver(g, q)])[0]
+    return _solve_quantiles(g, q)
 
 
 def _tau_logdens_x(g: _Grid, x: FloatArray, c: int) -> FloatArray:
@@ -729,7 +819,11 @@ def _tau_boundary_logdens(
 
 
 def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _Solver:
-    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given."""
+    """Posterior mode of tau (c=0) or tau**2 (c=1), as tau; boundary log densities given.
+
+    Newton steps on the log density of x = log tau with finite-difference derivatives, from
+    the best node; each row stops at its own convergence (a step below ``_MODE_XTOL``).
+    """
     spec = g.spec
     M = g.xhat.size
     rows = np.arange(M)
@@ -744,22 +838,42 @@ def _mode_solver(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> _S
         step = np.where(d2 < 0, -d1 / np.where(d2 < 0, d2, -1.0), np.sign(d1) * 0.1)
         step = np.where(np.isfinite(step), _clip(step, -1.0, 1.0), 0.0)
         xn = _clip(x[:, 0] + step, spec.xlo, spec.xhi)
-        conv = settled | (np.abs(xn - x[:, 0]) < _MODE_XTOL)
-        x = xn[:, None]
-        if conv.all():
+        conv = np.abs(xn - x[:, 0]) < _MODE_XTOL
+        x = np.where(settled, x[:, 0], xn)[:, None]
+        settled = settled | conv
+        if settled.all():
             break
     best = ((yield x) - (1 + c) * x)[:, 0]
-    mode = np.exp(x[:, 0])
+    return _mode_at_bounds(spec, x[:, 0], best, lo_val, hi_val)
+
+
+def _mode_at_bounds(
+    spec: _Spec, x: FloatArray, best: FloatArray, lo_val: FloatArray, hi_val: FloatArray
+) -> FloatArray:
+    """Return the mode as tau: exp(x), or a support bound of log density at least ``best``."""
+    mode = np.exp(x)
     # a boundary within rounding of the interior optimum wins (e.g. tau = 1e-28 vs 0)
     mode = np.where(lo_val >= best - 1e-12, spec.lo, mode)
     best = np.maximum(best, lo_val)
-    mode = np.where(hi_val > best, spec.hi, mode)
-    return mode
+    return np.where(hi_val > best, spec.hi, mode)
+
+
+def _solve_mode(g: _Grid, c: int, lo_val: FloatArray, hi_val: FloatArray) -> FloatArray:
+    """Mode of tau (c=0) or tau**2 (c=1) as tau: compiled when it can be, else numpy."""
+    comp = _compiled_model(g.data, g.spec)
+    if comp is None:
+        return _drive(g, [_mode_solver(g, c, lo_val, hi_val)])[0]
+    kern, args = comp
+    spec, f = g.spec, np.ascontiguousarray
+    x, best = kern.tau_mode(f(g.x), f(g.ell), c, f(lo_val, dtype=np.float64),
+                            f(hi_val, dtype=np.float64), spec.xlo, spec.xhi, _FD, _MODE_XTOL,
+                            *args)  # fmt: skip
+    return _mode_at_bounds(spec, x, best, lo_val, hi_val)
 
 
 def _tau_mode(g: _Grid, c: int = 0) -> FloatArray:
     """Posterior mode of tau (c=0) or tau**2 (c=1), as tau."""
-    return _drive(g, [_mode_solver(g, c, *_tau_boundary_logdens(g, c))])[0]
+    return _solve_mode(g, c, *_tau_boundary_logdens(g, c))
 
 
 def _tau_quantile(g: _Grid, q: FloatArray) -> FloatArray:
@@ -831,11 +945,25 @@ def _tau_summary(g: _Grid, prob: float, kind: str, modes: bool = True) -> dict[s
     a = (1 - prob) / 2
     probs = [[0.5, a, 1 - a, prob, 1 - prob]] if kind == "hdi" else [[0.5, a, 1 - a]]
     q = np.tile(probs, (M, 1))
-    solvers = [_quantile_solver(g, q)]
-    if modes:
-        base = _tau_boundary_base(g)
-        solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
-    res = _drive(g, solvers)
+    comp = _compiled_model(g.data, g.spec)
+    if comp is not None and modes:  # compiled: quantiles and both modes in one call
+        kern, args = comp
+        f = np.ascontiguousarray
+        t, xm, best, lo_val = kern.tau_summary(
+            f(g.cum), f(g.t_lo), f(g.t_hi), f(g.xhat), f(g.sig), f(g.logZ), q, _GL_X, _GL_W,
+            f(g.x), f(g.ell), g.spec.xlo, g.spec.xhi, _FD, _MODE_XTOL, *args,
+        )  # fmt: skip
+        hi_val = np.full(M, -np.inf)
+        res = [t] + [_mode_at_bounds(g.spec, xm[:, c], best[:, c], lo_val[:, c], hi_val)
+                     for c in (0, 1)]  # fmt: skip
+    elif comp is not None:
+        res = [_solve_quantiles(g, q)]
+    else:  # numpy: the solvers share one evaluation of the log density per round
+        base = _tau_boundary_base(g) if modes else None
+        solvers = [_quantile_solver(g, q)]
+        if modes:
+            solvers += [_mode_solver(g, c, *_tau_boundary_logdens(g, c, base)) for c in (0, 1)]
+        res = _drive(g, solvers)
     qs = np.exp(g.x_of_t(res[0]))
     qs = np.where(q <= 0, g.spec.lo, qs)
     qs = np.where(q >= 1, g.spec.hi, qs)
