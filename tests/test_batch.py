@@ -298,8 +298,9 @@ QUANTILE_AGREE = 1e-12
 
 
 def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the batch's compiled fourth-order solver against numpy's Halley solver (the reference),
-    # on hard mixtures: Dirichlet(0.3) weights, means and sds over two orders of magnitude
+    # the batch's compiled solver (the single summary's mix_table, rows with their own weights)
+    # against numpy's Halley solver (the reference), on hard mixtures: Dirichlet(0.3) weights,
+    # means and sds over two orders of magnitude
     pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
     from bayesmeta.exact import _batch, _mixtures
 
@@ -315,7 +316,7 @@ def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.Mon
         monkeypatch.setenv("BAYESMETA_NUMBA", "0")
         ref = _mixtures._mix_quantile(W, m, s, q)
         monkeypatch.setenv("BAYESMETA_NUMBA", "1")
-        got = _batch._quantiles(W, m, s, q)
+        got = _batch._quantiles(W, m, s, q[0])
         F = _mixtures._mix_cdf(W, m, s, got)
     assert np.abs(got - ref).max() / max(1.0, np.abs(ref).max()) <= QUANTILE_AGREE
     assert np.abs(F - q).max() <= 1e-13  # the roots solve the equation
@@ -325,7 +326,7 @@ def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.Mon
 def test_compiled_threaded_batch_equals_numpy_single_fits(
     monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    # the whole fast path (compiled kernels, fourth-order quantiles, two threads) against lone
+    # the whole fast path (compiled kernels, two threads) against lone
     # numpy fits of each analysis
     pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
     rng = np.random.default_rng(21)

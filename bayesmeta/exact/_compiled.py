@@ -1,9 +1,8 @@
 """numba twins of the exact engine's hot paths (imported only by ``_kernels``; see there).
 
 One analysis' summary is a few calls here: the rule (``locate``, ``trange``, ``rule``,
-``functionals``), ``tau_summary`` and ``mix_table``. Functions after those may be added by the
-batch engine; the names and signatures of ``loglik1``, ``mix_quantile`` and ``mix_mode`` are
-its interface.
+``functionals``), ``tau_summary`` and ``mix_table``; a batch of analyses uses ``loglik1`` and
+``mix_table`` (rows of many analyses stacked) too.
 """
 
 from __future__ import annotations
@@ -428,43 +427,47 @@ def _mode_taylor(d, delta, limit, scale):
 
 
 @jit
-def mix_table(W, m, s, q, z, wmin):
-    """Mean, sd, quantiles and mode (at the median, ``q[0]``) of mixtures sharing weights W.
+def mix_table(W, m, s, q, z, wmin, modes):
+    """Mean, sd, quantiles and (if ``modes``) mode at the median ``q[0]`` of mixtures.
 
-    W (N,), m and s (R, N), q (Q,) with ``z = ndtri(q)``. Mean and sd use every component;
-    quantiles and modes only those of weight above ``wmin``, gathered once (as
+    W, m and s (R, N): one mixture per row (rows of one analysis share their weights; a batch
+    stacks the rows of many), q (Q,) with ``z = ndtri(q)``. Mean and sd use every component;
+    quantiles and modes only those of weight above ``wmin``, gathered once per row (as
     ``_posterior._mixture_table_arrays`` does): ``_mix_start``, ``_mix_quantile`` and
-    ``_mix_mode`` per row, in one call.
+    ``_mix_mode`` per row, in one call. Without ``modes`` the mode column is NaN.
     """
     R, N = m.shape
     Q = q.shape[0]
-    keep = np.flatnonzero(W > wmin)
-    n = keep.shape[0]
-    Wk = W[keep]
     mean = np.empty(R)
     sd = np.empty(R)
     qs = np.empty((R, Q))
-    mode = np.empty(R)
-    mk = np.empty(n)
-    sk = np.empty(n)
-    inv_s = np.empty(n)
-    wn = np.empty(n)
+    mode = np.full(R, np.nan)
+    Wb = np.empty(N)
+    mb = np.empty(N)
+    sb = np.empty(N)
+    ib = np.empty(N)
+    wb = np.empty(N)
     der = np.empty(_NDER)
     for r in range(R):
         mu = 0.0
         for c in range(N):
-            mu += W[c] * m[r, c]
+            mu += W[r, c] * m[r, c]
         v = 0.0
         for c in range(N):
             d = m[r, c] - mu
-            v += W[c] * (s[r, c] * s[r, c] + d * d)
+            v += W[r, c] * (s[r, c] * s[r, c] + d * d)
         mean[r] = mu
         sd[r] = math.sqrt(v)
-        for j in range(n):
-            mk[j] = m[r, keep[j]]
-            sk[j] = s[r, keep[j]]
-            inv_s[j] = 1.0 / sk[j]
-            wn[j] = Wk[j] * inv_s[j] / sqrt2pi
+        n = 0
+        for c in range(N):
+            if W[r, c] > wmin:
+                Wb[n] = W[r, c]
+                mb[n] = m[r, c]
+                sb[n] = s[r, c]
+                ib[n] = 1.0 / s[r, c]
+                wb[n] = W[r, c] * ib[n] / sqrt2pi
+                n += 1
+        Wk, mk, sk, inv_s, wn = Wb[:n], mb[:n], sb[:n], ib[:n], wb[:n]
         x0, sc = _mix_start_row(Wk, mk, sk, z)
         small, big = _bracket(Wk, mk, sk)
         xm = 0.0
@@ -474,6 +477,8 @@ def mix_table(W, m, s, q, z, wmin):
             if j == 0:  # the median: keep the expansion there for the mode's start
                 xm = xe
                 dm[:] = der
+        if not modes:
+            continue
         # the mode from the median, as _mode_row's steps would go there, while they stay
         # within half the narrowest component's sd of the expansion's centre (where its nine
         # terms are accurate to about 1e-7, ample for steps that _mode_row then polishes)
@@ -935,88 +940,4 @@ def functionals(W, x, bhat, Pinv, logZ, vscale, e1x, e2x, lam_pos):
             ev = ev if (e2x[i] or lam_pos[j]) else 0.0
             out[i, 4 + j] = math.log(ev if ev > 0 else 1.0)
             out[i, 4 + p + j] = eb / vscale[i, j]
-    return out
-
-
-@jit
-def _eval3(W, m, inv_s, wn, x):
-    """``_eval`` plus the second derivative of the density (same components left out)."""
-    F = 0.0
-    f = 0.0
-    d = 0.0
-    d2 = 0.0
-    for c in range(W.shape[0]):
-        wc = W[c]
-        if wc == 0.0:
-            continue
-        z = (x - m[c]) * inv_s[c]
-        if z > _ZFAR:
-            F += wc
-            continue
-        if z < -_ZFAR:
-            continue
-        F += wc * ndtr(z)
-        phi = wn[c] * math.exp(-0.5 * z * z)
-        f += phi
-        d -= phi * z * inv_s[c]
-        d2 += phi * (z * z - 1.0) * inv_s[c] * inv_s[c]
-    return F, f, d, d2
-
-
-@jit
-def mix_quantile4(W, m, s, q, x0, scale):
-    """``mix_quantile`` with Householder's fourth-order step where it takes Halley's.
-
-    The step ``newton (1 - corr) / (1 - 2 corr + newton**2 f'' / (6 f))`` (``corr`` Halley's
-    correction) uses the density's second derivative as well. The error after such a step of
-    size h is of the order of h**4 / width**3, so a step below ``1e-5`` of the local length
-    scale (Halley's: ``1e-7``, error h**3 / width**2) leaves ~1e-20 of it: from the usual starts
-    most quantiles take two evaluations of the mixture instead of three. Starts, brackets and
-    bisection fallback are ``mix_quantile``'s; the root agrees with it to rounding.
-    """
-    R, N = W.shape
-    Q = q.shape[1]
-    out = np.empty((R, Q))
-    for r in range(R):
-        big = -np.inf
-        small = np.inf
-        for c in range(N):
-            if W[r, c] > 0:
-                big = max(big, m[r, c] + 40 * s[r, c])
-                small = min(small, m[r, c] - 40 * s[r, c])
-        sc = scale[r]
-        inv_s = 1.0 / s[r]
-        wn = W[r] * inv_s / sqrt2pi
-        for j in range(Q):
-            qq = q[r, j]
-            lo = small
-            hi = big
-            x = x0[r, j]
-            x = min(max(x, lo), hi)
-            for _ in range(100):
-                F, f, dd, d2 = _eval3(W[r], m[r], inv_s, wn, x)
-                dv = F - qq
-                if dv < 0:
-                    lo = x
-                else:
-                    hi = x
-                pos = f > 0
-                newton = dv / f if pos else np.inf
-                corr = newton * dd / (2 * f) if pos else np.inf
-                high = abs(corr) < 0.5
-                if high:
-                    den = 1 - 2 * corr + newton * newton * d2 / (6 * f)
-                    high = den > 0.25
-                xn = x - (newton * (1 - corr) / den if high else newton)
-                bad = not (xn >= lo and xn <= hi)
-                if bad:
-                    xn = 0.5 * (lo + hi)
-                step = abs(xn - x)
-                width = min(sc, 1 / (sqrt2pi * f))
-                small_step = high and (not bad) and step <= 1e-5 * width
-                conv = (step <= 1e-12 * (abs(x) + sc)) or dv == 0 or small_step
-                x = xn
-                if conv:
-                    break
-            out[r, j] = x
     return out

@@ -87,7 +87,6 @@ def _build() -> SimpleNamespace:
         loglik2=_compiled.loglik2,
         mix_quantile=_compiled.mix_quantile,
         mix_mode=_compiled.mix_mode,
-        mix_quantile4=_compiled.mix_quantile4,
         mix_table=_compiled.mix_table,
         tau_solve=_compiled.tau_solve,
         tau_mode=_compiled.tau_mode,

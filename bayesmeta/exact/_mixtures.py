@@ -244,7 +244,13 @@ def _mix_table(
             probs = np.array([0.5, a, 1 - a])
             c = np.ascontiguousarray
             mean, sd, qs, modes = kern.mix_table(
-                c(W), c(M), c(S), probs, special.ndtri(probs), _WMIN
+                c(np.broadcast_to(W, M.shape)),
+                c(M),
+                c(S),
+                probs,
+                special.ndtri(probs),
+                _WMIN,
+                True,
             )
         else:
             mean = (W * M).sum(1)
