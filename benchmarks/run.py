@@ -448,7 +448,8 @@ def exact_section(exact: dict[str, Any]) -> list[str]:
         "One analysis (`exact_posterior`, tau ~ HN(0.5), mu ~ N(0, 1)), **minimum** of "
         f"{single[0]['repeats']} calls (the least disturbed run on this shared machine). Two "
         "paths with the same numbers (tested to 1e-12): *numpy* (all a fresh process uses for "
-        "one analysis) and *compiled* (numba twins of the hottest loops, used once a batch of "
+        "one analysis) and *compiled* (numba twins of every step from data to summary table, used "
+        "once a batch of "
         '2,000 or more analyses has loaded them, or with `BAYESMETA_NUMBA=1`). "posterior" '
         'builds the quadrature rule; "summary" adds `summary()` (mean, sd, median, mode, '
         "interval of mu, tau, tau2, theta_new and every theta_i). Baselines on the same data: "
@@ -516,16 +517,15 @@ def exact_section(exact: dict[str, Any]) -> list[str]:
             )
         a("")
     a(
-        "Why one full summary is still above 1 ms: the arithmetic is small (a rule of 160-320 "
-        "nodes times k studies), but `summary()` solves about 3(k + 2) mixture quantiles, two "
-        "tau modes, five tau quantiles and, for `hdi`, the shortest intervals, each by Newton or "
-        "Halley iterations. Compiled, the mixture quantiles (`_mix_quantile`: about 3.5 "
-        "evaluations of a 160-component normal CDF per quantile, ~16 ns per component for erfc "
-        "and exp) remain the largest single item; the rest is numpy's per-call overhead in the "
-        "tau solvers (`_quantile_solver`, `_mode_solver`, driven round by round in Python), the "
-        "rule's construction (`_locate`, `_parabola`, `_rule`) and the pandas table. Reaching "
-        "1 ms needs those solvers inside compiled code too (one call from data to summary "
-        "table).\n"
+        "What a compiled summary is made of: the rule (`locate`, `trange`, `rule`, "
+        "`functionals`: the log likelihood at the search grid and at 160-320 nodes times k "
+        "studies), the tau summary (`tau_summary`: five quantiles and two modes in one call) and "
+        "the mixture table (`mix_table`: about 3(k + 2) quantiles of mixtures of the ~150 "
+        "components of non-negligible weight, each from about one evaluation of the CDF with a "
+        "nine-term local expansion of the density, and one mode per mixture), each one compiled "
+        "call; the rest is Python's assembly of the pandas table and the checks of which moments "
+        "exist. The numpy path runs the same steps as vectorised numpy on small arrays, driven "
+        "round by round in Python; that per-call overhead is why it stays near 3 ms.\n"
     )
     a(
         f"Vectorised: `exact_posterior_batch` on {b['n']:,} simulated analyses (k uniform on "
@@ -555,9 +555,14 @@ def batch_section(bl: dict[str, Any], bc: dict[str, Any]) -> list[str]:
         f"{bl['dl_s'] / bl['n'] * 1e3:.3f} | |"
     )
     a(
-        f"| this process | {bl['n']:,} | DL + exact (best of 2; first, loading the kernels: "
+        f"| this process, {bl['threads']} threads | {bl['n']:,} | DL + exact (best of 2, CPU "
+        f"{bl['dl_exact_cpu_s']:.1f} s; first, loading the kernels: "
         f"{bl['dl_exact_first_s']:.1f} s) | {bl['dl_exact_s']:.1f} | "
         f"{bl['dl_exact_s'] / bl['n'] * 1e3:.3f} | {bl['peak_rss_mb']:.0f} |"
+    )
+    a(
+        f"| this process, 1 thread | {bl['n']:,} | DL + exact | "
+        f"{bl['dl_exact_1thread_s']:.1f} | {bl['dl_exact_1thread_s'] / bl['n'] * 1e3:.3f} | |"
     )
     a(
         f"| LocalCluster, 2 worker processes x 1 thread | {bc['n']:,} | DL + exact | "
@@ -565,6 +570,17 @@ def batch_section(bl: dict[str, Any], bc: dict[str, Any]) -> list[str]:
         f"{bc['peak_rss_mb']:.0f}, worker {bc['worker_peak_rss_mb']:.0f} |"
     )
     a("")
+    a(
+        f"Load average (1 min) before / after: this process {bl['load_before']:.2f} / "
+        f"{bl['load_after']:.2f}, cluster {bc['load_before']:.2f} / {bc['load_after']:.2f}. "
+        "CPU seconds of the cluster's workers (user + system): "
+        + ", ".join(
+            f"{u:.0f} + {s:.1f}"
+            for u, s in zip(bc["worker_user_s"], bc["worker_sys_s"], strict=True)
+        )
+        + ". In this process the exact blocks run on one thread per core (the compiled "
+        "kernels release the GIL; the numbers do not depend on the thread count).\n"
+    )
     a(
         f'Baseline: a pandas `groupby` loop of `rma(method="DL")` and '
         f"`exact_posterior(...).summary()` per analysis, timed on 500 and scaled: "
