@@ -6,7 +6,9 @@ exact run includes loading the compiled kernels, then the best of two runs on ev
 (``workers=None``) and one run on one thread (``workers=1``), each with its CPU time. The
 machine may be shared: the load average before and after is recorded. Baseline (same run): the
 loop a user would write, pandas ``groupby`` with ``rma(method="DL")`` and ``exact_posterior``
-per analysis, timed on 500 analyses and scaled to N.
+per analysis, timed on 500 analyses and scaled to N. Where the time goes: one thread of
+``exact_posterior_batch`` on the first 20,000 analyses with its two compiled inner loops timed
+and their work counted (terms of the log likelihood, components per mixture quantile).
 
 ``bench_batch.py cluster [N]`` (default 1,000,000): DL + exact on a ``LocalCluster`` of 2
 worker processes x 1 thread. The inputs are generated inside the workers (``dd.from_map``, one
@@ -68,8 +70,59 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return res, time.perf_counter() - t0, sum(_cpu()) - c0
 
 
+def _where_the_time_goes(Y: np.ndarray, S: np.ndarray) -> dict[str, float]:
+    """One thread of the exact batch, its two compiled inner loops timed and their work counted.
+
+    The log likelihood of tau (``loglik1``: one term per node and study) and the mixture
+    quantiles (``mix_table``: the components of non-negligible weight per quantile); the rest
+    is the rule's construction, the tau summaries and the assembly of the rows.
+    """
+    from bayesmeta.exact import _kernels, exact_posterior_batch
+
+    kern = _kernels.ensure()
+    if kern is None:
+        return {}
+    n = {"ll_terms": 0.0, "ll_s": 0.0, "quantiles": 0.0, "comps": 0.0, "mix_s": 0.0}
+    ll0, mt0 = kern.loglik1, kern.mix_table
+
+    def loglik1(tau2: Any, y: Any, s2: Any, p0: float, m0: float) -> Any:
+        t0 = time.perf_counter()
+        res = ll0(tau2, y, s2, p0, m0)
+        n["ll_s"] += time.perf_counter() - t0
+        n["ll_terms"] += tau2.size * y.shape[1]
+        return res
+
+    def mix_table(W: Any, m: Any, s: Any, q: Any, z: Any, wmin: float, modes: bool) -> Any:
+        t0 = time.perf_counter()
+        res = mt0(W, m, s, q, z, wmin, modes)
+        n["mix_s"] += time.perf_counter() - t0
+        n["quantiles"] += W.shape[0] * q.shape[0]
+        n["comps"] += float((W > wmin).sum()) * q.shape[0]
+        return res
+
+    kern.loglik1, kern.mix_table = loglik1, mix_table
+    try:
+        t0 = time.perf_counter()
+        exact_posterior_batch(Y, S, tau_prior=TAU, mu_prior=MU, workers=1)
+        total = time.perf_counter() - t0
+    finally:
+        kern.loglik1, kern.mix_table = ll0, mt0
+    m = Y.shape[0]
+    return {
+        "analyses": m,
+        "us_per_analysis": total / m * 1e6,
+        "ll_terms_per_analysis": n["ll_terms"] / m,
+        "ll_ns_per_term": n["ll_s"] / n["ll_terms"] * 1e9,
+        "ll_share": n["ll_s"] / total,
+        "quantiles_per_analysis": n["quantiles"] / m,
+        "comps_per_quantile": n["comps"] / n["quantiles"],
+        "mix_ns_per_comp": n["mix_s"] / n["comps"] * 1e9,
+        "mix_share": n["mix_s"] / total,
+    }
+
+
 def _local(n: int) -> dict[str, Any]:
-    _, _, long = simulate(n, 2, 20, seed=3)
+    Y, S, long = simulate(n, 2, 20, seed=3)
     out: dict[str, Any] = {"n": n, "rows": len(long), "load_before": os.getloadavg()[0]}
     out["input_mb"] = long.memory_usage(deep=True).sum() / 2**20
     out["rss_after_data_mb"] = peak_rss_mb()
@@ -94,6 +147,7 @@ def _local(n: int) -> dict[str, Any]:
     out["loop_s_scaled"] = (time.perf_counter() - t0) * n / 500
     out["result_rows"] = len(res)
     out["result_mb"] = res.memory_usage(deep=True).sum() / 2**20
+    out["profile"] = _where_the_time_goes(Y[:20_000], S[:20_000])
     out["load_after"] = os.getloadavg()[0]
     return out
 
