@@ -59,6 +59,17 @@ def _close(a: np.ndarray, b: np.ndarray, tol: float) -> None:
     assert err.max(initial=0.0) <= tol, err.max()
 
 
+def _same_summary(ref, got):
+    """numpy (ref) and compiled (got) summary tables agree: AGREE, the tau modes TAU_MODE_AGREE."""
+    assert list(ref.index) == list(got.index)
+    modes = ref.index.isin(["tau", "tau2"])
+    _close(ref.loc[~modes].to_numpy(), got.loc[~modes].to_numpy(), AGREE)
+    _close(ref.loc[modes].drop(columns="mode").to_numpy(),
+           got.loc[modes].drop(columns="mode").to_numpy(), AGREE)  # fmt: skip
+    _close(ref.loc[modes, "mode"].to_numpy(), got.loc[modes, "mode"].to_numpy(),
+           TAU_MODE_AGREE)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("tau_prior", "mu_prior", "kind"),
     [
@@ -79,15 +90,7 @@ def test_summary_is_the_same_compiled_or_not(monkeypatch, tau_prior, mu_prior, k
             post = exact_posterior(y, s, tau_prior=tau_prior, mu_prior=mu_prior)
             return post.summary(ci_kind=kind)
 
-        ref = _run(monkeypatch, "0", fit)
-        got = _run(monkeypatch, "1", fit)
-        assert list(ref.index) == list(got.index)
-        modes = ref.index.isin(["tau", "tau2"])
-        _close(ref.loc[~modes].to_numpy(), got.loc[~modes].to_numpy(), AGREE)
-        _close(ref.loc[modes].drop(columns="mode").to_numpy(),
-               got.loc[modes].drop(columns="mode").to_numpy(), AGREE)  # fmt: skip
-        _close(ref.loc[modes, "mode"].to_numpy(), got.loc[modes, "mode"].to_numpy(),
-               TAU_MODE_AGREE)  # fmt: skip
+        _same_summary(_run(monkeypatch, "0", fit), _run(monkeypatch, "1", fit))
 
 
 def test_batch_is_the_same_compiled_or_not(monkeypatch):
@@ -283,12 +286,4 @@ def test_regression_summary_is_the_same_compiled_or_not(monkeypatch, kind):
             post = exact_posterior(y, s, X=X, tau_prior=HalfNormal(0.5), beta_prior=Normal(0, 1))
             return post.summary(ci_kind=kind, x0=[1, 0.5])
 
-        ref = _run(monkeypatch, "0", fit)
-        got = _run(monkeypatch, "1", fit)
-        assert list(ref.index) == list(got.index)
-        modes = ref.index.isin(["tau", "tau2"])
-        _close(ref.loc[~modes].to_numpy(), got.loc[~modes].to_numpy(), AGREE)
-        _close(ref.loc[modes].drop(columns="mode").to_numpy(),
-               got.loc[modes].drop(columns="mode").to_numpy(), AGREE)  # fmt: skip
-        _close(ref.loc[modes, "mode"].to_numpy(), got.loc[modes, "mode"].to_numpy(),
-               TAU_MODE_AGREE)  # fmt: skip
+        _same_summary(_run(monkeypatch, "0", fit), _run(monkeypatch, "1", fit))

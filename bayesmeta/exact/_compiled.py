@@ -44,35 +44,6 @@ def ndtr(a):
 
 
 @jit
-def _eval(W, m, inv_s, wn, x):
-    """CDF, density and its derivative of one mixture at x (as ``_mixtures._mix_eval``).
-
-    ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)`` per component. Components more than ``_ZFAR``
-    sds away add their weight (above) or nothing (below) to the CDF, which is what ``ndtr``
-    gives there to double precision (within 5e-17 of 0 or 1), and under 2e-15 of their
-    weight / sd to the density: left out.
-    """
-    F = 0.0
-    f = 0.0
-    d = 0.0
-    for c in range(W.shape[0]):
-        wc = W[c]
-        if wc == 0.0:
-            continue
-        z = (x - m[c]) * inv_s[c]
-        if z > _ZFAR:
-            F += wc
-            continue
-        if z < -_ZFAR:
-            continue
-        F += wc * ndtr(z)
-        phi = wn[c] * math.exp(-0.5 * z * z)
-        f += phi
-        d -= phi * z * inv_s[c]
-    return F, f, d
-
-
-@jit
 def _bracket(W, m, s):
     """Return the bracket of one mixture's quantiles: 40 sds beyond its outer components."""
     big = -np.inf
@@ -199,11 +170,14 @@ def _mix_start_row(W, m, s, z):
 def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi):
     """One quantile of one mixture from x in the bracket [lo, hi] (``_mixtures._mix_quantile``).
 
-    Halley steps (Newton's far from the root) safeguarded by bisection, stopping as numpy does.
+    Halley steps (Newton's far from the root) safeguarded by bisection, stopping as numpy does;
+    the density and its derivative from ``_eval_taylor`` (its first two orders).
     """
+    der = np.empty(_NDER)
     x = min(max(x, lo), hi)
     for _ in range(100):
-        F, f, dd = _eval(W, m, inv_s, wn, x)
+        F = _eval_taylor(W, m, inv_s, wn, x, der)
+        f, dd = der[0], der[1]
         dv = F - qq
         if dv < 0:
             lo = x
@@ -281,8 +255,10 @@ def _eval_taylor(W, m, inv_s, wn, x, d):
 
     The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
     Hermite polynomials, written out for the nine orders so that the sums stay in registers
-    and the products do not wait on each other). Components beyond ``_ZFAR`` sds as
-    ``_eval``.
+    and the products do not wait on each other). ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)``
+    per component. Components more than ``_ZFAR`` sds away add their weight (above) or
+    nothing (below) to the CDF, which is what ``ndtr`` gives there to double precision (within
+    5e-17 of 0 or 1), and under 2e-15 of their weight / sd to the density: left out.
     """
     F = 0.0
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = 0.0
