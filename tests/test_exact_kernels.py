@@ -142,6 +142,37 @@ def test_kernels_match_their_numpy_functions(monkeypatch):
     _close(ref_m, got_m, AGREE)
 
 
+@pytest.mark.parametrize("K", range(1, 41))
+def test_intercept_likelihood_kernel_on_hard_cases(monkeypatch, K):
+    """``loglik1`` at extreme scales (its running product of the v's flushed both ways).
+
+    It matches numpy to AGREE, and node for node it is bit for bit ``_ll1`` (the single
+    analysis' likelihood), so a batch gives what one-at-a-time fits give.
+    """
+    from bayesmeta.exact import _compiled
+
+    rng = np.random.default_rng(100 + K)
+    s = 10.0 ** rng.uniform(-12, 12, size=(6, K))  # mixed scales within an analysis
+    s[3], s[4], s[5] = 1e-30, 1e30, 10.0 ** rng.uniform(-30, -20, size=K)  # all tiny / huge
+    S2 = s**2
+    Y = rng.normal(0.2, 1.0, size=S2.shape) * np.sqrt(s)
+    tau2 = np.concatenate(
+        [np.zeros((6, 1)), np.full((6, 1), 1e30), 10.0 ** rng.uniform(-60, 30, size=(6, 30))],
+        axis=1,
+    )
+    kern = _run(monkeypatch, "1", _kernels.loaded)
+    assert kern is not None
+    for spec in (_Spec(HalfNormal(0.5), Flat()), _Spec(HalfNormal(0.5), Normal(0.2, 0.7))):
+        p0, m0 = float(spec.p0), float(spec.m0)
+        ref = _run(monkeypatch, "0", lambda spec=spec: _loglik1(tau2, Y, S2, None, spec))
+        got = kern.loglik1(tau2, Y, S2, p0, m0)
+        for a, b in zip(ref, got, strict=True):
+            assert np.isfinite(b).all()
+            _close(a, b, AGREE)
+        one = [[_compiled._ll1(t, Y[i], S2[i], p0, m0) for t in tau2[i]] for i in range(6)]
+        assert np.array_equal(np.moveaxis(np.array(one), 2, 0), np.array(got))
+
+
 def test_importing_the_exact_engine_does_not_import_numba():
     code = (
         "import sys, bayesmeta.exact, bayesmeta.batch; "

@@ -21,15 +21,82 @@ _ZFAR = 8.3  # ndtr(8.3) rounds to 1.0 in double precision
 
 @jit
 def loglik1(tau2, Y, S2, p0, m0):
-    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T)."""
+    """``_rule._loglik1`` without padding: log L(tau), muhat(tau), V(tau) at tau2 (M, T).
+
+    Every node gets bit for bit what ``_ll1`` gives it (the same operations in the same
+    order), but the loops run studies outer and nodes inner, so the work over nodes is
+    vectorised; the running product of the v's is checked for all nodes at once after each
+    study and flushed, node by node and exactly where ``_ll1`` flushes, only when one left range.
+    """
     M, T = tau2.shape
+    K = Y.shape[1]
     ll = np.empty((M, T))
     mh = np.empty((M, T))
     V = np.empty((M, T))
+    W = np.empty((K, T))  # 1 / v, kept for the second pass
+    sw = np.empty(T)
+    swy = np.empty(T)
+    prod = np.empty(T)
+    logv = np.empty(T)
+    q = np.empty(T)
     for i in range(M):
+        t2 = tau2[i]
+        sw[:] = 0.0
+        swy[:] = 0.0
+        prod[:] = 1.0
+        logv[:] = 0.0
+        for c in range(K):
+            _ll1_study(S2[i, c], Y[i, c], t2, W[c], sw, swy, prod, logv)
+        mu = mh[i]
+        Vi = V[i]
         for j in range(T):
-            ll[i, j], mh[i, j], V[i, j] = _ll1(tau2[i, j], Y[i], S2[i], p0, m0)
+            s = sw[j] + p0
+            sw[j] = s
+            mu[j] = (swy[j] + p0 * m0) / s
+            Vi[j] = 1.0 / s
+        q[:] = 0.0
+        for c in range(K):
+            yc = Y[i, c]
+            Wc = W[c]
+            for j in range(T):
+                r = yc - mu[j]
+                q[j] += Wc[j] * r * r
+        _ll1_finish(logv, prod, sw, q, mu, K, p0, m0, ll[i])
     return ll, mh, V
+
+
+@jit
+def _ll1_study(s2c, yc, t2, Wc, sw, swy, prod, logv):
+    """``loglik1``: add one study (variance ``s2c``, estimate ``yc``) at every node ``t2``."""
+    bad = False
+    for j in range(t2.shape[0]):
+        v = s2c + t2[j]
+        wc = 1.0 / v
+        Wc[j] = wc
+        sw[j] += wc
+        swy[j] += wc * yc
+        p = prod[j] * v
+        prod[j] = p
+        bad |= (p > 1e200) | (p < 1e-200)
+    if bad:  # rare: flush the nodes whose product left range (as ``_ll1`` does)
+        for j in range(t2.shape[0]):
+            p = prod[j]
+            if p > 1e200 or p < 1e-200:
+                logv[j] += math.log(p)
+                prod[j] = 1.0
+
+
+@jit
+def _ll1_finish(logv, prod, sw, q, mu, K, p0, m0, ll):
+    """``loglik1``: log L(tau) per node from the sums (``_ll1``'s last lines)."""
+    for j in range(sw.shape[0]):
+        lv = logv[j] + math.log(prod[j])
+        val = -0.5 * lv - 0.5 * math.log(sw[j]) - 0.5 * q[j] - 0.5 * K * log2pi
+        if p0 > 0:
+            val += 0.5 * math.log(p0) - 0.5 * p0 * (m0 - mu[j]) ** 2
+        else:
+            val += 0.5 * log2pi
+        ll[j] = val
 
 
 @jit
@@ -476,6 +543,8 @@ def _ll1(t2, Y, S2, p0, m0):
 
     ``sum_i log v_i`` is taken as the log of a running product, rescaled (one log per node
     instead of k; the product is flushed into the sum long before it could overflow).
+    ``loglik1`` repeats this arithmetic for many nodes at once and must stay bit for bit the
+    same (the tests check it node by node): change both together.
     """
     K = Y.shape[0]
     sw = 0.0
