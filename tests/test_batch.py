@@ -15,6 +15,7 @@ from bayesmeta import DataError, ModelSpecError, batch, exact_posterior, rma
 from bayesmeta.batch import EXACT_COLUMNS, FREQUENTIST_COLUMNS, fit_many
 from bayesmeta.exact import exact_posterior_batch
 from bayesmeta.priors import HalfNormal, ImproperUniform, Normal
+from tests.mixture_cases import HARD_PROBS, hard_mixtures
 
 TAU = HalfNormal(0.5)
 MU = Normal(0, 2)
@@ -306,12 +307,10 @@ def test_batch_quantile_solver_finds_the_reference_roots(monkeypatch: pytest.Mon
 
     rng = np.random.default_rng(11)
     R, N = 200, 120
-    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
+    W, m, s = hard_mixtures(rng, R, N)
     W[:, :10] = 0.0  # left out, as components of weight <= 1e-18 are
     W /= W.sum(1, keepdims=True)
-    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
-    s = rng.uniform(0.02, 1.5, size=(R, N))
-    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    q = np.tile(HARD_PROBS, (R, 1))
     with np.errstate(all="ignore"):
         monkeypatch.setenv("BAYESMETA_NUMBA", "0")
         ref = _mixtures._mix_quantile(W, m, s, q)

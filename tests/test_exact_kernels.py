@@ -31,6 +31,7 @@ from bayesmeta.exact._rule import (
     _tau_summary,
 )
 from bayesmeta.priors import Exponential, Flat, HalfCauchy, HalfNormal, Normal, Uniform
+from tests.mixture_cases import HARD_PROBS, hard_mixtures
 
 numba = pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
 
@@ -129,10 +130,8 @@ def test_kernels_match_their_numpy_functions(monkeypatch):
         for a, b in zip(ref, got, strict=True):
             _close(a, b, AGREE)
     R, N = 25, 60
-    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
-    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
-    s = rng.uniform(0.02, 1.5, size=(R, N))
-    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    W, m, s = hard_mixtures(rng, R, N)
+    q = np.tile(HARD_PROBS, (R, 1))
     with np.errstate(all="ignore"):
         ref_q = _run(monkeypatch, "0", lambda: _mix_quantile(W, m, s, q))
         got_q = _run(monkeypatch, "1", lambda: _mix_quantile(W, m, s, q))

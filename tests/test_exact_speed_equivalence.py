@@ -28,6 +28,7 @@ from bayesmeta.priors import (
     Normal,
     Uniform,
 )
+from tests.mixture_cases import HARD_PROBS, hard_mixtures
 
 STATS = {"mean": "mean", "sd": "sd", "median": "median", "ci_lb": "ci_lb", "ci_ub": "ci_ub"}
 
@@ -122,10 +123,8 @@ def test_median_se_is_nanmedian():
 def test_mixture_quantiles_and_modes_solve_their_equations():
     rng = np.random.default_rng(11)
     R, N = 25, 60
-    W = rng.dirichlet(np.ones(N) * 0.3, size=R)
-    m = rng.normal(0, 1, size=(R, N)) * rng.uniform(0.01, 3, size=(R, 1))
-    s = rng.uniform(0.02, 1.5, size=(R, N))
-    q = np.tile([0.5, 0.025, 0.975, 0.001, 0.999], (R, 1))
+    W, m, s = hard_mixtures(rng, R, N)
+    q = np.tile(HARD_PROBS, (R, 1))
     with np.errstate(all="ignore"):
         x = _mix_quantile(W, m, s, q)
         F = (W[:, None, :] * special.ndtr((x[..., None] - m[:, None, :]) / s[:, None, :])).sum(-1)

@@ -540,14 +540,7 @@ class BaseModel:
             idata = self._sample_nuts(
                 draws, tune, chains, cores, (s_fit, s_ppc), sampler, target_accept, progressbar
             )
-            sampling = {
-                "sampler": sampler,
-                "draws": draws,
-                "tune": tune,
-                "chains": chains,
-                "random_seed": random_seed,
-                "target_accept": float(target_accept),
-            }
+            sampling = _nuts_settings(sampler, draws, tune, chains, random_seed, target_accept)
         if prior_draws:
             prior = self.sample_prior_predictive(prior_draws, random_seed=s_prior)
             for group in ("prior", "prior_predictive"):
@@ -640,6 +633,21 @@ class BaseModel:
             result._keep_diagnostics(diagnostics)
         result._warn_diagnostics()
         return result
+
+
+def _nuts_settings(
+    sampler: str, draws: int, tune: int, chains: int, random_seed: int | None,
+    target_accept: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Return the NUTS settings a result records in ``result.sampling``."""
+    return {
+        "sampler": sampler,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "random_seed": random_seed,
+        "target_accept": float(target_accept),
+    }
 
 
 def _check_fit_args(

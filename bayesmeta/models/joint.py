@@ -53,6 +53,7 @@ from bayesmeta.models.base import (
     BaseModel,
     _check_fit_args,
     _nutpie_sample,
+    _nuts_settings,
     _text_stats,
     default_sampler,
     vector_prior,
@@ -271,12 +272,7 @@ class JointFit:
                 f"engine='nuts' requested; one NUTS run for {len(self.models)} fits "
                 f"({self.n_analyses} analyses)"
             ),
-            "sampler": sampler,
-            "draws": draws,
-            "tune": tune,
-            "chains": chains,
-            "random_seed": random_seed,
-            "target_accept": float(target_accept),
+            **_nuts_settings(sampler, draws, tune, chains, random_seed, target_accept),
             "joint": {
                 "fits": len(self.models),
                 "analyses": self.n_analyses,
