@@ -36,8 +36,19 @@ from tests.mixture_cases import HARD_PROBS, hard_mixtures
 numba = pytest.importorskip("numba", reason="numba is optional: the compiled kernels need it")
 
 #: numpy and numba differ only in the order of additions (and the likelihood's sum of logs
-#: taken as the log of a product): a few units in the 15th digit, far inside this.
+#: taken as the log of a product; the mixtures' normal CDF by Cody's approximations instead of
+#: scipy's ndtr, see below): a few units in the 15th digit, far inside this.
 AGREE = 1e-12
+#: ``exp_neg`` against numpy's exp: a unit in the last place from the final rounding of each
+#: (measured 2.2e-16 relative at most over t in [-708, 0]), two allowed.
+EXP_ULPS = 2 * np.finfo(float).eps
+#: ``ndtr_e`` against scipy.special.ndtr, absolute: half a unit in the last place of values
+#: near 1 is 1.1e-16; measured at most 2.2e-16 (one unit), over z in [-45, 45].
+NDTR_ABS = 2 * np.finfo(float).eps
+#: ... and relative in the lower tail down to z = -8.3 (below, a component's CDF term is under
+#: 5e-17 of its weight): exp(-z*z/2) is taken without R's splitting of z*z, so the rounding of
+#: z*z (relative 1.1e-16) is amplified by up to z*z/2 = 34 there; measured 1.5e-14.
+NDTR_TAIL_REL = 3e-14
 #: The posterior mode of tau uses Newton steps with finite-difference derivatives (step 1e-4 in
 #: log tau), which scale the log density's rounding (~1e-14) by 1/step**2 = 1e8 in the
 #: curvature: the two paths settle within this of each other, as two runs of either would
@@ -194,6 +205,42 @@ def test_small_batches_stay_in_numpy_and_zero_switches_the_kernels_off(monkeypat
     monkeypatch.setenv("BAYESMETA_NUMBA", "0")
     assert _kernels.ensure(10**6) is None
     assert _kernels.loaded() is None
+
+
+def test_vectorisable_exp_and_normal_cdf_match_numpy_and_scipy():
+    """The mixtures' inner loop takes exp and the normal CDF without libm (so it vectorises).
+
+    ``exp_neg`` (a table of powers of two and a Taylor polynomial) against numpy's exp, and
+    ``ndtr_e`` (Cody's rational approximations on that exponential) against scipy's ndtr,
+    over a dense grid and random points, the ranges' borders and the clip included.
+    """
+    from scipy import special
+
+    from bayesmeta.exact import _compiled
+
+    @numba.njit
+    def both(z):  # type: ignore[no-untyped-def]
+        e, p = np.empty_like(z), np.empty_like(z)
+        for i in range(z.size):
+            zc = min(max(z[i], -_compiled._ZCLIP), _compiled._ZCLIP)
+            e[i] = _compiled.exp_neg(-0.5 * zc * zc)
+            p[i] = _compiled.ndtr_e(zc, e[i])
+        return e, p
+
+    rng = np.random.default_rng(5)
+    borders = np.array([0.67448975, 5.656854248, 38.6, 40.0])  # Cody's ranges, underflow, clip
+    near = np.concatenate([borders, np.nextafter(borders, 0), np.nextafter(borders, np.inf)])
+    z = np.concatenate([np.linspace(-45, 45, 900_001), rng.normal(0, 4, 300_000), near, -near])
+    e, p = both(z)
+    t = -0.5 * np.clip(z, -40, 40) ** 2
+    ref_e = np.exp(t)
+    normal = ref_e > np.finfo(float).tiny
+    assert np.all(np.abs(e[normal] - ref_e[normal]) <= EXP_ULPS * ref_e[normal])
+    assert np.all(np.abs(e[~normal] - ref_e[~normal]) <= np.finfo(float).tiny * EXP_ULPS)
+    ref_p = special.ndtr(z)
+    assert np.abs(p - ref_p).max() <= NDTR_ABS
+    tail = (z < 0) & (z >= -8.3)
+    assert np.all(np.abs(p[tail] - ref_p[tail]) <= NDTR_TAIL_REL * ref_p[tail])
 
 
 def test_mixture_table_kernel_matches_numpy(monkeypatch):
