@@ -241,6 +241,17 @@ def test_vectorisable_exp_and_normal_cdf_match_numpy_and_scipy():
     assert np.abs(p - ref_p).max() <= NDTR_ABS
     tail = (z < 0) & (z >= -8.3)
     assert np.all(np.abs(p[tail] - ref_p[tail]) <= NDTR_TAIL_REL * ref_p[tail])
+    # the table lookup stays in range whatever comes in: NaN gives NaN, never another number
+    e, p = both(np.array([np.nan]))
+    assert np.isnan(e[0]) and np.isnan(p[0])
+    W = np.full((2, 40), 1 / 40)
+    m = np.tile(np.linspace(-1, 1, 40), (2, 1))
+    m[1, 7] = np.nan
+    q = np.array([0.5, 0.025, 0.975])
+    _, _, qs, mode = _compiled.mix_table(
+        W, m, np.full((2, 40), 0.3), q, special.ndtri(q), 0.0, True
+    )
+    assert np.all(np.isfinite(qs[0])) and np.all(np.isnan(qs[1])) and np.isnan(mode[1])
 
 
 def test_mixture_table_kernel_matches_numpy(monkeypatch):

@@ -142,12 +142,16 @@ _ZCLIP = 40.0  # exp(-z**2/2) is 0 in double precision beyond |z| = 38.6
 @jit_inline
 def exp_neg(t):
     """Return exp(t) for t <= 0 to about a unit in the last place, vectorisable (``_POW2``)."""
-    k = max(math.floor(t * _INV_LN2 + 0.5), -1076.0)
+    t = -800.0 if t < -800.0 else t  # exp underflows to 0 long before; NaN stays NaN
+    k = math.floor(t * _INV_LN2 + 0.5)
     r = (t - k * _LN2_HI) - k * _LN2_LO
     e = _F12 + r * _F13
     for c in (_F11, _F10, _F9, _F8, _F7, _F6, _F5, _F4, _F3, 0.5, 1.0, 1.0):
         e = c + r * e
-    return _POW2[int(-k)] * e
+    # the table's index, kept in range whatever t is (NaN gives index 0 and a NaN result)
+    j = -k if -k <= 1076.0 else 1076.0
+    j = j if j >= 0.0 else 0.0
+    return _POW2[int(j)] * e
 
 
 @jit_inline
@@ -400,7 +404,8 @@ def _eval_taylor(W, m, inv_s, wn, x, d, work):
     n = W.shape[0]
     z, p, f = work[0, :n], work[1, :n], work[2, :n]
     for c in range(n):
-        zc = min(max((x - m[c]) * inv_s[c], -_ZCLIP), _ZCLIP)
+        zc = (x - m[c]) * inv_s[c]
+        zc = -_ZCLIP if zc < -_ZCLIP else (_ZCLIP if zc > _ZCLIP else zc)  # NaN stays NaN
         e = exp_neg(-0.5 * zc * zc)
         z[c] = zc
         p[c] = wn[c] * e
