@@ -483,10 +483,11 @@ def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d, work):
     that local expansion is taken when what the expansion leaves out is below 1e-16 of the
     local length scale (then the answer agrees with the Halley iteration's to rounding),
     else the next evaluation is at that root if it lies in the bracket (a far better point
-    than a Halley step, so about one evaluation in ten is saved), else after a Halley step
-    (bisection outside the bracket).
+    than a Halley step, so about one evaluation in ten is saved; once per quantile), else
+    after a Halley step (bisection outside the bracket).
     """
     x = min(max(x, lo), hi)
+    stepped = False
     for _ in range(100):
         F = _eval_taylor(W, m, inv_s, wn, x, d, work)
         f = d[0]
@@ -508,8 +509,10 @@ def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d, work):
             if xn >= lo and xn <= hi:
                 if last <= 1e-16 * f * width or abs(delta) <= 1e-12 * (abs(x) + sc):
                     return xn, x
-                x = xn
-                continue
+                if not stepped:  # once; should the root be poor, Halley's safeguarded steps
+                    stepped = True
+                    x = xn
+                    continue
         xn = x - (newton / (1 - corr) if halley else newton)
         if not (xn >= lo and xn <= hi):
             xn = 0.5 * (lo + hi)
