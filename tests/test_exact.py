@@ -334,6 +334,36 @@ def test_mixtures_against_oracle(case):
             assert close(q, orc.mix_quantile(param, p, q, scale)), (param, p)
 
 
+#: Quantiles far in either tail, in units of the components' sd: the root of F(x) = q (or of
+#: 1 - F(x) = 1 - q above the median) to rounding, a few units in the 15th digit. Solved on F
+#: alone, q = 1 - 1e-13 was 7e-5 off (F cannot resolve less than 1.1e-16 near 1).
+TAIL_QUANTILE_TOL = 1e-13
+
+
+@pytest.mark.parametrize("numba_setting", ["0", "1"])
+def test_extreme_quantiles_of_mixtures_keep_their_digits(monkeypatch, numba_setting):
+    """Both tails to 1e-14 of probability, numpy and compiled, against independent answers.
+
+    Identical components: the quantile is m + s * ndtri(q) (scipy). A mixture symmetric about
+    c: the quantile at q mirrors the one at 1 - q about c.
+    """
+    from bayesmeta.exact._mixtures import _mix_quantile
+
+    monkeypatch.setenv("BAYESMETA_NUMBA", numba_setting)
+    p = np.array([1e-14, 1e-10, 1e-6, 0.025, 0.3])
+    q = np.concatenate([p, 1 - p])[None, :]
+    W, m, s = np.full((1, 30), 1 / 30), np.full((1, 30), 0.3), np.full((1, 30), 0.2)
+    got = _mix_quantile(W, m, s, q)[0]
+    assert np.abs(got - (0.3 + 0.2 * special.ndtri(q[0]))).max() <= TAIL_QUANTILE_TOL * 0.2
+    half = np.linspace(0.05, 2.0, 20)
+    m = np.concatenate([0.7 - half, 0.7 + half])[None, :]
+    s = np.concatenate([np.linspace(0.1, 1.5, 20)] * 2)[None, :]
+    W = np.concatenate([np.linspace(1, 3, 20)] * 2)[None, :]
+    up = 1 - p  # rounded; 1 - up is exact, and the lower quantile that mirrors it
+    x = _mix_quantile(W / W.sum(), m, s, np.concatenate([1 - up, up])[None, :])[0]
+    assert np.abs((x[:5] - 0.7) + (x[5:] - 0.7)).max() <= TAIL_QUANTILE_TOL * s.max()
+
+
 def test_prob_and_marginal_likelihood_against_oracle(case):
     c, post, orc = case
     assert close(post.prob("mu", 0.0), 1 - orc.mix_cdf("mu", 0.0))

@@ -317,10 +317,11 @@ def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi):
     der = np.empty(_NDER)
     work = np.empty((3, W.shape[0]))
     x = min(max(x, lo), hi)
+    upper = qq > 0.5  # on the upper tail, as numpy: 1 - q is exact there
     for _ in range(100):
-        F = _eval_taylor(W, m, inv_s, wn, x, der, work)
+        F = _eval_taylor(W, m, inv_s, wn, x, der, work, upper)
         f, dd = der[0], der[1]
-        dv = F - qq
+        dv = (1.0 - qq) - F if upper else F - qq
         if dv < 0:
             lo = x
         else:
@@ -392,9 +393,10 @@ _NDER = 9
 
 
 @jit
-def _eval_taylor(W, m, inv_s, wn, x, d, work):
+def _eval_taylor(W, m, inv_s, wn, x, d, work, upper):
     """CDF of one mixture at x, and its density's derivatives of order 0.._NDER-1 into d.
 
+    With ``upper`` the upper tail 1 - CDF instead, from the components' own upper tails.
     The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
     Hermite polynomials). ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)`` per component; work
     (3, >= N) is scratch. Two loops, each on SIMD lanes: the first takes every component's z,
@@ -409,7 +411,7 @@ def _eval_taylor(W, m, inv_s, wn, x, d, work):
         e = exp_neg(-0.5 * zc * zc)
         z[c] = zc
         p[c] = wn[c] * e
-        f[c] = W[c] * ndtr_e(zc, e)
+        f[c] = W[c] * ndtr_e(-zc if upper else zc, e)
     return _hermite_sums(z, p, f, inv_s, d)
 
 
@@ -488,10 +490,11 @@ def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d, work):
     """
     x = min(max(x, lo), hi)
     stepped = False
+    upper = qq > 0.5  # on the upper tail, as ``_quantile_row``
     for _ in range(100):
-        F = _eval_taylor(W, m, inv_s, wn, x, d, work)
+        F = _eval_taylor(W, m, inv_s, wn, x, d, work, upper)
         f = d[0]
-        dv = F - qq
+        dv = (1.0 - qq) - F if upper else F - qq
         if dv == 0:
             return x, x
         if dv < 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import special
 
 from bayesmeta.exact import _kernels
@@ -18,16 +19,23 @@ _SQRT2PI = math.sqrt(2 * math.pi)
 
 
 def _mix_eval(
-    W: FloatArray, m: FloatArray, s: FloatArray, x: FloatArray, what: str = "cdf"
+    W: FloatArray,
+    m: FloatArray,
+    s: FloatArray,
+    x: FloatArray,
+    what: str = "cdf",
+    upper: NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """CDF, density and density derivative of the mixtures at x (R, Q).
 
     ``what``: "cdf" (CDF only), "cdfpdf" (CDF and density), "pdf1" (density and derivative),
-    "all".
+    "all". Where ``upper`` (R, Q) is True the first item is the upper tail 1 - CDF instead,
+    summed from the components' own upper tails (exact to rounding where it is small).
     """
     z = (x[..., None] - m[:, None, :]) / s[:, None, :]
     Wb = W[:, None, :]
-    F = (Wb * special.ndtr(z)).sum(-1) if what != "pdf1" else np.zeros(x.shape)
+    zt = z if upper is None else np.where(upper[..., None], -z, z)
+    F = (Wb * special.ndtr(zt)).sum(-1) if what != "pdf1" else np.zeros(x.shape)
     if what == "cdf":
         return F, F, F
     phi = Wb * np.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * s[:, None, :])
@@ -88,7 +96,9 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
     Each entry stops at its own convergence: a step below ``1e-12`` of the scale, or a Halley
     step below ``1e-7`` of the local length scale ``min(scale, 1/(sqrt(2 pi) f))`` (the error
     after a Halley step is of the order of that step cubed over the length squared). Rows whose
-    entries have all converged drop out of the evaluations.
+    entries have all converged drop out of the evaluations. Quantiles above the median solve
+    1 - F(x) = 1 - q on the upper tail, so that they keep their digits as q nears 1 (1 - q is
+    exact for q >= 0.5; F itself cannot resolve less than a unit in the last place of 1).
     """
     x, scale = _mix_start(W, m, s, q)
     kern = _kernels.loaded()
@@ -119,8 +129,9 @@ def _mix_quantile(W: FloatArray, m: FloatArray, s: FloatArray, q: FloatArray) ->
             )
         else:
             Wa, ma, sa, qa, xa, la, ha, sca = W, m, s, q, x, lo, hi, sc
-        F, f, dd = _mix_eval(Wa, ma, sa, xa, "all")
-        d = F - qa
+        up = qa > 0.5
+        F, f, dd = _mix_eval(Wa, ma, sa, xa, "all", up)
+        d = np.where(up, (1 - qa) - F, F - qa)  # F - q either way
         la = np.where(d < 0, xa, la)
         ha = np.where(d >= 0, xa, ha)
         pos = f > 0
