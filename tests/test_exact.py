@@ -364,6 +364,23 @@ def test_extreme_quantiles_of_mixtures_keep_their_digits(monkeypatch, numba_sett
     assert np.abs((x[:5] - 0.7) + (x[5:] - 0.7)).max() <= TAIL_QUANTILE_TOL * s.max()
 
 
+def test_far_tail_probabilities_keep_their_digits():
+    """P(mu > t) far in the upper tail equals P(mu < -t) of a posterior symmetric about 0.
+
+    Symmetric data and priors make the posterior of mu symmetric, so the lower tail (the CDF,
+    accurate where small) is the independent answer; 1 - CDF would give 0 below 1.1e-16.
+    """
+    y, s = [-0.4, 0.4, -0.1, 0.1], [0.2, 0.2, 0.3, 0.3]
+    post = exact_posterior(y, s, tau_prior="half_normal(0.5)", mu_prior="normal(0, 1)")
+    for t in (0.5, 2.5, 4.5, 6.5):
+        upper, lower = post.prob("mu", t), post.prob("mu", -t, "less")
+        assert 0 < lower < 1 and abs(upper - lower) <= TAIL_QUANTILE_TOL * lower, t
+    assert post.prob("mu", 6.5) < 1e-20  # far below what 1 - CDF could resolve
+    batch = exact_posterior_batch([[0.4, -0.4]], [[0.2, 0.2]], tau_prior="half_normal(0.5)",
+                                  mu_prior="normal(0, 1)")  # fmt: skip
+    assert abs(batch["prob_mu_gt_0"].iloc[0] - 0.5) <= 1e-15
+
+
 def test_prob_and_marginal_likelihood_against_oracle(case):
     c, post, orc = case
     assert close(post.prob("mu", 0.0), 1 - orc.mix_cdf("mu", 0.0))

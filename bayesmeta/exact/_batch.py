@@ -14,7 +14,7 @@ from scipy import special
 
 from bayesmeta.errors import DataError, ModelSpecError
 from bayesmeta.exact import _kernels
-from bayesmeta.exact._mixtures import _WMIN, _mix_cdf, _mix_hdi, _mix_quantile
+from bayesmeta.exact._mixtures import _WMIN, _mix_hdi, _mix_quantile, _mix_sf
 from bayesmeta.exact._posterior import (
     _as_prior,
     _check_kind,
@@ -214,8 +214,7 @@ def _batch_summaries(
         out[rows, ci[f"{p}_median"]] = qs[r, 0]
         out[rows, ci[f"{p}_ci_lb"]] = iv[r, 0]
         out[rows, ci[f"{p}_ci_ub"]] = iv[r, 1]
-    F0 = _mix_cdf(g.W, g.muhat, np.sqrt(g.V), np.zeros((M, 1)))[:, 0]
-    out[rows, ci["prob_mu_gt_0"]] = 1 - F0
+    out[rows, ci["prob_mu_gt_0"]] = _mix_sf(g.W, g.muhat, np.sqrt(g.V), np.zeros((M, 1)))[:, 0]
     # tau and tau2
     ts = _tau_summary(g, ci_prob, ci_kind, modes=False)
     for p in ("tau", "tau2"):

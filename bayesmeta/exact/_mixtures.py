@@ -49,6 +49,11 @@ def _mix_cdf(W: FloatArray, m: FloatArray, s: FloatArray, x: FloatArray) -> Floa
     return _mix_eval(W, m, s, x, "cdf")[0]
 
 
+def _mix_sf(W: FloatArray, m: FloatArray, s: FloatArray, x: FloatArray) -> FloatArray:
+    """sum_j W_j Phi((m_j - x)/s_j) = 1 - CDF for x of shape (R, Q), exact where it is small."""
+    return _mix_eval(W, m, s, x, "cdf", np.ones(x.shape, dtype=bool))[0]
+
+
 def _mix_pdf(
     W: FloatArray, m: FloatArray, s: FloatArray, x: FloatArray, deriv: bool = False
 ) -> tuple[FloatArray, FloatArray]:

@@ -30,6 +30,7 @@ from bayesmeta.exact._mixtures import (
     _mix_mode,
     _mix_pdf,
     _mix_quantile,
+    _mix_sf,
     _mix_table,
 )
 from bayesmeta.exact._rule import (
@@ -128,6 +129,21 @@ class MixturePosterior:
         """
         xx, shp = self._as2d(x)
         return _mix_cdf(self.W[None], self.m[None], self.s[None], xx).reshape(shp)
+
+    def sf(self, x: ArrayLike) -> FloatArray:
+        """Posterior survival function ``P(X > x | y)``, summed from the components' upper tails.
+
+        Equal to ``1 - cdf(x)``, but with all its digits where it is small (``1 - cdf``
+        cannot resolve probabilities below 1.1e-16).
+
+        Examples
+        --------
+        >>> post = exact_posterior([0.1, 0.3, -0.2], [0.1, 0.2, 0.15], tau_prior="half_normal(0.5)")
+        >>> round(float(post.mu.sf(0.0)), 4)
+        0.6393
+        """
+        xx, shp = self._as2d(x)
+        return _mix_sf(self.W[None], self.m[None], self.s[None], xx).reshape(shp)
 
     def quantile(self, p: ArrayLike) -> FloatArray:
         """Posterior quantile function (inverse of :meth:`cdf`, solved numerically).
@@ -303,6 +319,10 @@ class TauPosterior:
             out = _tau_cdf_t(g, t)
         out = np.where(tau <= g.spec.lo, 0.0, out)
         return np.where(tau >= g.spec.hi, 1.0, out).reshape(shp)
+
+    def sf(self, x: ArrayLike) -> FloatArray:
+        """Posterior survival function ``P(tau > x | y)`` (or of tau**2): ``1 - cdf(x)``."""
+        return 1 - self.cdf(x)
 
     def quantile(self, p: ArrayLike) -> FloatArray:
         """Posterior quantile function of tau (or of tau**2).
@@ -878,8 +898,8 @@ class ExactPosterior:
         """
         if direction not in ("greater", "less"):
             raise ModelSpecError(f"direction must be 'greater' or 'less', got {direction!r}")
-        p = float(self._param(param).cdf(threshold))
-        return 1 - p if direction == "greater" else p
+        dist = self._param(param)
+        return float(dist.sf(threshold) if direction == "greater" else dist.cdf(threshold))
 
     def _x0_rows(self, x0: Any) -> list[tuple[str, FloatArray]]:
         """Labelled moderator vectors from a mapping, a DataFrame, or a 1-D / 2-D array."""
