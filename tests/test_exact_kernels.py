@@ -39,9 +39,10 @@ numba = pytest.importorskip("numba", reason="numba is optional: the compiled ker
 #: taken as the log of a product; the mixtures' normal CDF by Cody's approximations instead of
 #: scipy's ndtr, see below): a few units in the 15th digit, far inside this.
 AGREE = 1e-12
-#: ``exp_neg`` against numpy's exp: a unit in the last place from the final rounding of each
-#: (measured 2.2e-16 relative at most over t in [-708, 0]), two allowed.
-EXP_ULPS = 2 * np.finfo(float).eps
+#: ``exp_neg`` against numpy's exp: each within about a unit in the last place of the truth
+#: (numpy's SIMD exp differs by CPU; measured here 2.2e-16 relative at most over t in
+#: [-708, 0]), so up to two units apart; twice that allowed.
+EXP_ULPS = 4 * np.finfo(float).eps
 #: ``ndtr_e`` against scipy.special.ndtr, absolute: half a unit in the last place of values
 #: near 1 is 1.1e-16; measured at most 2.2e-16 (one unit), over z in [-45, 45].
 NDTR_ABS = 2 * np.finfo(float).eps
