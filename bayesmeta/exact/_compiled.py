@@ -202,13 +202,17 @@ def mix_quantile(W, m, s, q, x0, scale):
     R = W.shape[0]
     Q = q.shape[1]
     out = np.empty((R, Q))
+    der = np.empty(_NDER)
+    work = np.empty((3, W.shape[1]))
     for r in range(R):
         small, big = _bracket(W[r], m[r], s[r])
         inv_s = 1.0 / s[r]
         wn = W[r] * inv_s / sqrt2pi
         for j in range(Q):
             xrj = x0[r, j]
-            out[r, j] = _quantile_row(W[r], m[r], inv_s, wn, q[r, j], xrj, scale[r], small, big)
+            out[r, j] = _quantile_row(
+                W[r], m[r], inv_s, wn, q[r, j], xrj, scale[r], small, big, der, work
+            )
     return out
 
 
@@ -308,20 +312,16 @@ def _mix_start_row(W, m, s, z):
 
 
 @jit
-def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi):
+def _quantile_row(W, m, inv_s, wn, qq, x, sc, lo, hi, der, work):
     """One quantile of one mixture from x in the bracket [lo, hi] (``_mixtures._mix_quantile``).
 
     Halley steps (Newton's far from the root) safeguarded by bisection, stopping as numpy does;
     the density and its derivative from ``_eval_taylor`` (its first two orders).
     """
-    der = np.empty(_NDER)
-    work = np.empty((3, W.shape[0]))
     x = min(max(x, lo), hi)
-    upper = qq > 0.5  # on the upper tail, as numpy: 1 - q is exact there
     for _ in range(100):
-        F = _eval_taylor(W, m, inv_s, wn, x, der, work, upper)
+        dv = _eval_taylor(W, m, inv_s, wn, x, qq, der, work)
         f, dd = der[0], der[1]
-        dv = (1.0 - qq) - F if upper else F - qq
         if dv < 0:
             lo = x
         else:
@@ -393,10 +393,11 @@ _NDER = 9
 
 
 @jit
-def _eval_taylor(W, m, inv_s, wn, x, d, work, upper):
-    """CDF of one mixture at x, and its density's derivatives of order 0.._NDER-1 into d.
+def _eval_taylor(W, m, inv_s, wn, x, qq, d, work):
+    """Return F(x) - qq for one mixture's CDF F; its density's derivatives into d (0.._NDER-1).
 
-    With ``upper`` the upper tail 1 - CDF instead, from the components' own upper tails.
+    Above the median (qq > 0.5) as (1 - qq) - (1 - F(x)), the upper tail summed from the
+    components' own upper tails, so that it keeps its digits as qq nears 1 (1 - qq is exact).
     The n-th derivative of a normal density is ``(-1/s)**n He_n(z)`` times it (probabilists'
     Hermite polynomials). ``inv_s = 1/s`` and ``wn = W/(sqrt(2 pi) s)`` per component; work
     (3, >= N) is scratch. Two loops, each on SIMD lanes: the first takes every component's z,
@@ -405,6 +406,7 @@ def _eval_taylor(W, m, inv_s, wn, x, d, work, upper):
     """
     n = W.shape[0]
     z, p, f = work[0, :n], work[1, :n], work[2, :n]
+    upper = qq > 0.5
     for c in range(n):
         zc = (x - m[c]) * inv_s[c]
         zc = -_ZCLIP if zc < -_ZCLIP else (_ZCLIP if zc > _ZCLIP else zc)  # NaN stays NaN
@@ -412,7 +414,8 @@ def _eval_taylor(W, m, inv_s, wn, x, d, work, upper):
         z[c] = zc
         p[c] = wn[c] * e
         f[c] = W[c] * ndtr_e(-zc if upper else zc, e)
-    return _hermite_sums(z, p, f, inv_s, d)
+    F = _hermite_sums(z, p, f, inv_s, d)
+    return (1.0 - qq) - F if upper else F - qq
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -490,11 +493,9 @@ def _quantile_taylor(W, m, inv_s, wn, qq, x, sc, lo, hi, d, work):
     """
     x = min(max(x, lo), hi)
     stepped = False
-    upper = qq > 0.5  # on the upper tail, as ``_quantile_row``
     for _ in range(100):
-        F = _eval_taylor(W, m, inv_s, wn, x, d, work, upper)
+        dv = _eval_taylor(W, m, inv_s, wn, x, qq, d, work)
         f = d[0]
-        dv = (1.0 - qq) - F if upper else F - qq
         if dv == 0:
             return x, x
         if dv < 0:
